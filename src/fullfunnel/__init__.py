@@ -1,0 +1,45 @@
+"""fullfunnel: full-funnel B2B revenue analytics.
+
+>>> import fullfunnel as ff
+>>> wh = ff.connect("duckdb://:memory:")
+>>> ff.funnel(wh).stages.shape[0]
+7
+
+Heavy modules load on first use, so ``import fullfunnel`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "connect": "fullfunnel.warehouse",
+    "Warehouse": "fullfunnel.warehouse",
+    "load_config": "fullfunnel.config",
+    "default_config": "fullfunnel.config",
+    "Config": "fullfunnel.config",
+    "timeline": "fullfunnel.lifecycle",
+    "funnel": "fullfunnel.analytics.funnel",
+    "velocity": "fullfunnel.analytics.velocity",
+    "pipeline": "fullfunnel.analytics.pipeline",
+    "generate_demo": "fullfunnel.demo",
+    "FullfunnelError": "fullfunnel.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fullfunnel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

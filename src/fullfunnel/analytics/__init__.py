@@ -1,0 +1,1 @@
+"""One module per question; each returns a frozen :class:`~fullfunnel.result.Result`."""

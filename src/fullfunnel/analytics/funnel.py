@@ -1,0 +1,303 @@
+"""The funnel: volumes, conversion, leakage and velocity per stage, and by cohort.
+
+Definitions (shared by every module):
+
+- *reached*: contacts that first reached the stage inside the period (flow).
+- *in_stage*: contacts whose current stage it is now and who have not exited (stock).
+- *conversion*: of those that reached S in the period, the share that reached the
+  next stage by ``as_of``; *cumulative*: of those that entered the funnel in the
+  period, the share that reached S.
+- *leakage* of those that reached S and not the next stage: *exited*
+  (disqualified, lost), *recycled* (sent back to nurture), *stalled* (still in S
+  past its SLA) and *in_flight* (still in S within its SLA).
+- A cohort younger than the p90 of S→T velocity is *immature*: its rate is left
+  empty (``rate``) and only ``rate_so_far`` is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from fullfunnel._dates import days_between, literal, now, to_datetime
+from fullfunnel.analytics.velocity import velocity_aggregates
+from fullfunnel.config import Config, default_config
+from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.lifecycle import reached, stage_index, timeline
+from fullfunnel.result import Result
+from fullfunnel.warehouse import Warehouse
+
+COHORT_UNITS = {"month": "M", "quarter": "Q"}
+NO_VALUE = "(none)"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FunnelResult(Result):
+    """Stage table (one row per stage, per group with ``by``) and cohort table."""
+
+    title = "funnel"
+    stages: pd.DataFrame
+    cohorts: pd.DataFrame
+    as_of: datetime
+    since: datetime | None
+    until: datetime | None
+    by: str | None
+    cohort: str
+
+    def headline(self) -> list[str]:
+        if self.by is not None or self.stages.empty:
+            return []
+        rows = self.stages
+        first, lines = rows.iloc[0], []
+        lines.append(f"{int(first.reached):,} contacts entered the funnel")
+        for r in rows.itertuples():
+            if pd.notna(r.conversion):
+                lines.append(
+                    f"{r.stage} → next: {r.conversion:.1%} of {int(r.reached):,}"
+                    + (f" (benchmark {r.benchmark:.0%})" if pd.notna(r.benchmark) else "")
+                    + (" — immature" if r.immature else "")
+                )
+        return lines
+
+
+def with_breakdown(wh: Warehouse, tl: ir.Table, by: str) -> tuple[ir.Table, str]:
+    """Join the contacts column ``by`` onto the timeline; nulls become ``(none)``."""
+    contacts = wh.table("contacts")
+    if by not in contacts.columns or by == "contact_id":
+        options = [c for c in contacts.columns if c != "contact_id"]
+        raise InputError(
+            f"--by {by!r} is not a contacts column; use one of {', '.join(options)}."
+            + did_you_mean(by, options)
+        )
+    label = contacts[by].cast("string").fill_null(NO_VALUE)
+    side = contacts.select("contact_id", _group=label)
+    joined = tl.left_join(side, "contact_id").drop("contact_id_right")
+    return joined.mutate(_group=joined._group.fill_null(NO_VALUE)).rename({by: "_group"}), by
+
+
+def funnel(
+    wh: Warehouse,
+    *,
+    by: str | None = None,
+    cohort: str = "month",
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    within_days: float | None = None,
+    as_of: str | datetime | None = None,
+    config: Config | None = None,
+) -> FunnelResult:
+    """Volumes, conversion, leakage and velocity per stage, and cohort conversion.
+
+    ``since``/``until`` bound the period in which contacts reached each stage
+    (``until`` is inclusive to the end of that day); ``by`` breaks everything down
+    by a contacts column; ``within_days`` adds the share that converted within
+    that many days.
+
+    >>> import fullfunnel as ff
+    >>> result = ff.funnel(ff.connect("duckdb://:memory:"))
+    >>> list(result.stages.stage)
+    ['lead', 'mql', 'sal', 'sql', 'opportunity', 'customer', 'advocate']
+    """
+    config = config or default_config()
+    if cohort not in COHORT_UNITS:
+        raise InputError(f"--cohort {cohort!r}: use month or quarter")
+    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    since_dt = to_datetime(since, name="since")
+    until_dt = to_datetime(until, name="until")
+    if until_dt is not None and until_dt.time() == datetime.min.time():
+        until_dt = until_dt + timedelta(days=1) - timedelta(microseconds=1)
+    if since_dt and until_dt and until_dt < since_dt:
+        raise InputError("--until is before --since; swap them")
+
+    tl = timeline(wh, config, as_of=as_of_dt)
+    key = None
+    if by is not None:
+        tl, key = with_breakdown(wh, tl, by)
+    tl = wh.cache(tl)
+
+    def in_period(col: ir.TimestampValue) -> ir.BooleanValue:
+        cond = col.notnull()
+        if since_dt is not None:
+            cond &= col >= literal(since_dt)
+        if until_dt is not None:
+            cond &= col <= literal(until_dt)
+        return cond
+
+    aggs = _stage_aggregates(tl, config, in_period, within_days)
+    grouped = tl.group_by(key).aggregate(**aggs) if key else tl.aggregate(**aggs)
+    frame = grouped.execute()
+    stages = _stage_table(frame, config, key, within_days, until_dt, as_of_dt)
+    maturity = _maturity_days(frame, config)
+    cohorts = _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity)
+    return FunnelResult(
+        stages=stages,
+        cohorts=cohorts,
+        as_of=as_of_dt,
+        since=since_dt,
+        until=until_dt,
+        by=by,
+        cohort=cohort,
+    )
+
+
+def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, ir.Value]:
+    names = config.stage_names
+    first = in_period(tl[reached(names[0])])
+    idx = stage_index(config, tl.current_stage)
+    aggs: dict[str, ir.Value] = {}
+    cohort_of: dict[str, ir.BooleanValue] = {}
+    for i, s in enumerate(names):
+        r = in_period(tl[reached(s)])
+        cohort_of[s] = r
+        here = (tl.current_stage == s) & tl.exit.isnull()
+        aggs[f"{s}__reached"] = r.sum()
+        aggs[f"{s}__implied"] = (r & tl[f"{s}_implied"]).sum()
+        aggs[f"{s}__entries"] = tl[f"entries_{s}"].sum(where=r)
+        aggs[f"{s}__in_stage"] = here.sum()
+        aggs[f"{s}__cumulative"] = (first & tl[reached(s)].notnull()).sum()
+        nxt = config.next_stage(s)
+        if nxt is None:
+            continue
+        conv = tl[reached(nxt)].notnull()
+        lost = r & ~conv
+        sla = config.stage(s).sla_days
+        stalled = lost & tl.exit.isnull() & (tl.current_stage == s)
+        stalled = stalled & (tl.days_in_stage > sla) if sla else stalled & ibis.literal(False)
+        aggs[f"{s}__converted"] = (r & conv).sum()
+        aggs[f"{s}__exited"] = (lost & tl.exit.notnull()).sum()
+        aggs[f"{s}__recycled"] = (lost & tl.exit.isnull() & (idx < i)).sum()
+        aggs[f"{s}__stalled"] = stalled.sum()
+        if within_days is not None:
+            fast = days_between(tl[reached(s)], tl[reached(nxt)]) <= within_days
+            aggs[f"{s}__within"] = (r & conv & fast).sum()
+    aggs.update(velocity_aggregates(tl, config.steps(), where=cohort_of))
+    # maturity is judged on all history, not just the period
+    for s, t in config.steps():
+        d = days_between(tl[reached(s)], tl[reached(t)])
+        q = config["funnel"]["maturity_quantile"]
+        aggs[f"{s}__{t}__maturity"] = d.quantile(q, where=tl[reached(t)].notnull())
+    return aggs
+
+
+def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.DataFrame:
+    rows = []
+    for _, row in frame.iterrows():
+        first_reached = row[f"{config.stage_names[0]}__reached"] or 0
+        for s in config.stage_names:
+            stage = config.stage(s)
+            nxt = config.next_stage(s)
+            n = int(row[f"{s}__reached"] or 0)
+            rec = {key: row[key]} if key else {}
+            rec |= {
+                "stage": s,
+                "segment": stage.segment,
+                "owner": stage.owner,
+                "reached": n,
+                "implied": int(row[f"{s}__implied"] or 0),
+                "entries": int(row[f"{s}__entries"] or 0),
+                "in_stage": int(row[f"{s}__in_stage"] or 0),
+                "cumulative": _rate(row[f"{s}__cumulative"], first_reached),
+            }
+            if nxt is None:
+                rec |= dict.fromkeys(
+                    ["next_stage", "converted", "conversion", "exited", "recycled", "stalled"]
+                )
+                rec |= {"in_flight": None, "median_days": None, "p75_days": None}
+                rec |= {"p90_days": None, "benchmark": None, "immature": False}
+                if within_days is not None:
+                    rec["conversion_within"] = None
+                rows.append(rec)
+                continue
+            conv = int(row[f"{s}__converted"] or 0)
+            exited = int(row[f"{s}__exited"] or 0)
+            recycled = int(row[f"{s}__recycled"] or 0)
+            stalled = int(row[f"{s}__stalled"] or 0)
+            p90 = _num(row[f"{s}__{nxt}__maturity"])
+            immature = bool(
+                until_dt is not None
+                and p90 is not None
+                and (as_of_dt - until_dt).total_seconds() / 86400 < p90
+            )
+            rec |= {
+                "next_stage": nxt,
+                "converted": conv,
+                "conversion": _rate(conv, n),
+                "exited": exited,
+                "recycled": recycled,
+                "stalled": stalled,
+                "in_flight": n - conv - exited - recycled - stalled,
+                "median_days": _num(row[f"{s}__{nxt}__median_days"]),
+                "p75_days": _num(row[f"{s}__{nxt}__p75_days"]),
+                "p90_days": _num(row[f"{s}__{nxt}__p90_days"]),
+                "benchmark": config.benchmarks.get(s),
+                "immature": immature,
+            }
+            if within_days is not None:
+                rec["conversion_within"] = _rate(row[f"{s}__within"], n)
+            rows.append(rec)
+    out = pd.DataFrame(rows)
+    for col in ("converted", "exited", "recycled", "stalled", "in_flight"):
+        if col in out:
+            out[col] = out[col].astype("Int64")
+    if key and not out.empty:
+        out = out.sort_values([key], kind="stable").reset_index(drop=True)
+    return out
+
+
+def _maturity_days(frame: pd.DataFrame, config: Config) -> dict[str, float | None]:
+    """Per stage S, the S→next velocity quantile a cohort must have aged past."""
+    out: dict[str, float | None] = {}
+    for s, t in config.steps():
+        values = [v for v in frame.get(f"{s}__{t}__maturity", pd.Series()) if pd.notna(v)]
+        out[s] = max(values) if values else None
+    return out
+
+
+def _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity) -> pd.DataFrame:
+    unit = COHORT_UNITS[cohort]
+    parts = []
+    for s, t in config.steps():
+        r = in_period(tl[reached(s)])
+        sub = tl.filter(r)
+        groups = {"cohort_start": sub[reached(s)].truncate(unit)}
+        if key:
+            groups[key] = sub[key]
+        agg = sub.group_by(**groups).aggregate(
+            entered=sub.count(), converted=sub[reached(t)].notnull().sum()
+        )
+        parts.append(agg.mutate(stage=ibis.literal(s), next_stage=ibis.literal(t)))
+    frame = ibis.union(*parts).execute() if parts else pd.DataFrame()
+    if frame.empty:
+        cols = ["stage", "next_stage", "cohort_start", "cohort_end", "entered", "converted"]
+        return pd.DataFrame(columns=[*([key] if key else []), *cols, "rate", "rate_so_far"])
+    frame["cohort_start"] = pd.to_datetime(frame["cohort_start"])
+    months = 1 if cohort == "month" else 3
+    frame["cohort_end"] = frame["cohort_start"] + pd.DateOffset(months=months)
+    age = (pd.Timestamp(as_of_dt) - frame["cohort_end"]).dt.total_seconds() / 86400
+    need = frame["stage"].map(maturity).astype(float)
+    frame["age_days"] = age.round(1)
+    frame["immature"] = (age < need.fillna(0)).astype(bool)
+    frame["rate_so_far"] = frame["converted"] / frame["entered"]
+    frame["rate"] = frame["rate_so_far"].where(~frame["immature"])
+    order = {s: i for i, s in enumerate(config.stage_names)}
+    frame["_o"] = frame["stage"].map(order)
+    sort = [*([key] if key else []), "_o", "cohort_start"]
+    frame = frame.sort_values(sort).drop(columns="_o").reset_index(drop=True)
+    cols = [*([key] if key else []), "stage", "next_stage", "cohort_start", "cohort_end"]
+    cols += ["entered", "converted", "rate", "rate_so_far", "immature", "age_days"]
+    frame["entered"] = frame["entered"].astype(int)
+    frame["converted"] = frame["converted"].astype(int)
+    return frame[cols]
+
+
+def _rate(num, den) -> float | None:
+    num = 0 if num is None or pd.isna(num) else num
+    return float(num) / float(den) if den else None
+
+
+def _num(value) -> float | None:
+    return None if value is None or pd.isna(value) else round(float(value), 2)

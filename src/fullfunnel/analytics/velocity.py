@@ -1,0 +1,107 @@
+"""Velocity: how many days contacts take from one stage to another."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import ibis.expr.types as ir
+import pandas as pd
+
+from fullfunnel._dates import days_between, now
+from fullfunnel.config import Config, default_config
+from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.result import Result
+from fullfunnel.warehouse import Warehouse
+
+QUANTILES = {"median_days": 0.5, "p75_days": 0.75, "p90_days": 0.9}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class VelocityResult(Result):
+    """Days from reaching one stage to reaching another, for contacts that did."""
+
+    title = "velocity"
+    steps: pd.DataFrame
+    as_of: datetime
+    by: str | None
+
+    def headline(self) -> list[str]:
+        rows = self.steps[self.steps["contacts"] > 0]
+        if self.by is not None or rows.empty:
+            return []
+        return [
+            f"{r.from_stage} → {r.to_stage}: median {r.median_days:.0f} days, "
+            f"p90 {r.p90_days:.0f} ({r.contacts} contacts)"
+            for r in rows.itertuples()
+        ]
+
+
+def velocity_aggregates(
+    tl: ir.Table, pairs: list[tuple[str, str]], where: dict[str, ir.BooleanValue] | None = None
+) -> dict[str, ir.Value]:
+    """Count and quantiles of days S→T for every pair, as named aggregates.
+
+    ``where`` optionally restricts the contacts counted for a stage S (a cohort).
+    """
+    aggs: dict[str, ir.Value] = {}
+    for s, t in pairs:
+        days = days_between(tl[reached(s)], tl[reached(t)])
+        ok = tl[reached(s)].notnull() & tl[reached(t)].notnull()
+        if where and s in where:
+            ok = ok & where[s]
+        aggs[f"{s}__{t}__contacts"] = ok.sum()
+        aggs[f"{s}__{t}__mean_days"] = days.mean(where=ok)
+        for name, q in QUANTILES.items():
+            aggs[f"{s}__{t}__{name}"] = days.quantile(q, where=ok)
+    return aggs
+
+
+def velocity_frame(row: pd.Series, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Unpack one row of :func:`velocity_aggregates` into a table, a row per pair."""
+    out = []
+    for s, t in pairs:
+        rec = {"from_stage": s, "to_stage": t, "contacts": int(row[f"{s}__{t}__contacts"] or 0)}
+        for name in ("mean_days", *QUANTILES):
+            value = row[f"{s}__{t}__{name}"]
+            rec[name] = float(value) if pd.notna(value) else float("nan")
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def velocity(
+    wh: Warehouse,
+    *,
+    pairs: list[tuple[str, str]] | None = None,
+    by: str | None = None,
+    as_of: datetime | None = None,
+    config: Config | None = None,
+) -> VelocityResult:
+    """Median, p75 and p90 days for each stage step (and first stage → customer).
+
+    >>> import fullfunnel as ff
+    >>> v = ff.velocity(ff.connect("duckdb://:memory:"))
+    >>> list(v.steps.columns[:3])
+    ['from_stage', 'to_stage', 'contacts']
+    """
+    config = config or default_config()
+    as_of = as_of or now()
+    if pairs is None:
+        pairs = config.steps()
+        if "customer" in config.stage_names:
+            pairs.append((config.stage_names[0], "customer"))
+    for s, t in pairs:
+        config.stage(s), config.stage(t)
+    tl = timeline(wh, config, as_of=as_of)
+    if by is not None:
+        from fullfunnel.analytics.funnel import with_breakdown
+
+        tl, key = with_breakdown(wh, tl, by)
+        frame = tl.group_by(key).aggregate(**velocity_aggregates(tl, pairs)).execute()
+        parts = [velocity_frame(r, pairs).assign(group=r[key]) for _, r in frame.iterrows()]
+        steps = pd.concat(parts, ignore_index=True) if parts else velocity_frame(pd.Series(), [])
+        steps = steps[["group", *[c for c in steps.columns if c != "group"]]]
+    else:
+        row = tl.aggregate(**velocity_aggregates(tl, pairs)).execute().iloc[0]
+        steps = velocity_frame(row, pairs)
+    return VelocityResult(steps=steps, as_of=as_of, by=by)

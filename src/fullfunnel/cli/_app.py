@@ -1,0 +1,92 @@
+"""The Typer application, global options and the one place user errors are caught."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from fullfunnel.errors import FullfunnelError
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@dataclasses.dataclass
+class State:
+    """Global options, shared by every command through the click context."""
+
+    db: str | None = None
+    config_path: Path | None = None
+    format: Format = Format.table
+
+    def warehouse(self) -> Any:
+        from fullfunnel.warehouse import connect
+
+        return connect(self.db)
+
+    def config(self) -> Any:
+        from fullfunnel.config import load_config
+
+        return load_config(self.config_path)
+
+
+class _Group(TyperGroup):
+    """Turns every deliberate fullfunnel error into one line and a non-zero exit."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FullfunnelError as exc:
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[bold red]error:[/] {exc}", markup=True
+            )
+            raise typer.Exit(code=1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Full-funnel B2B revenue analytics: where the funnel leaks, what to fix, what works.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        envvar="FULLFUNNEL_DB",
+        help="Warehouse URL or DuckDB file (default ./fullfunnel.duckdb).",
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", envvar="FULLFUNNEL_CONFIG", help="fullfunnel.toml to use."
+    ),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+) -> None:
+    ctx.obj = State(db=db, config_path=config, format=fmt)
+
+
+FORMAT_OPTION = typer.Option(
+    None, "--format", "-f", help="Output format: table, json or csv [default: table]."
+)
+
+
+def state(ctx: typer.Context, fmt: Format | None = None) -> State:
+    """The global options, with a command's own ``--format`` taking precedence."""
+    obj = ctx.find_root().obj
+    st = obj if isinstance(obj, State) else State()
+    return dataclasses.replace(st, format=fmt) if fmt is not None else st

@@ -1,0 +1,59 @@
+"""Render a Result as a table (Rich), JSON or CSV; never compute anything."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from fullfunnel.cli._app import Format
+from fullfunnel.result import Result
+
+_PERCENT_HINTS = ("rate", "conversion", "cumulative", "share", "pct", "coverage", "probability")
+
+
+def render(result: Result, fmt: Format, *, console: Console | None = None) -> None:
+    console = console or Console()
+    if fmt is Format.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    if fmt is Format.csv:
+        print(result.to_frame().to_csv(index=False), end="")
+        return
+    for line in result.headline():
+        console.print(line)
+    for name, frame in result.tables().items():
+        if not frame.empty:
+            console.print(frame_table(frame, title=name.replace("_", " ")))
+
+
+def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 200) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for col in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[col]) and frame[col].dtype != bool
+        table.add_column(str(col), justify="right" if numeric else "left")
+    for row in frame.head(limit).itertuples(index=False):
+        table.add_row(*[cell(col, v) for col, v in zip(frame.columns, row, strict=True)])
+    if len(frame) > limit:
+        table.caption = f"{limit} of {len(frame)} rows shown; use --format csv for all"
+    return table
+
+
+def cell(column: str, value: Any) -> str:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)[:16]
+    if isinstance(value, float):
+        if any(h in column for h in _PERCENT_HINTS) and abs(value) <= 1.5:
+            return f"{value:.1%}"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

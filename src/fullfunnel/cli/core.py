@@ -1,0 +1,188 @@
+"""Commands of the core: demo, funnel, velocity, pipeline, config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from fullfunnel.cli._app import FORMAT_OPTION, Format, app, state
+from fullfunnel.cli._render import render
+
+config_app = typer.Typer(help="Show or create the configuration (fullfunnel.toml).")
+app.add_typer(config_app, name="config")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    scenario: str = typer.Option(
+        "balanced", help="balanced, top-heavy or bottom-heavy: the company to simulate."
+    ),
+    contacts: int = typer.Option(20_000, min=100, help="Contacts to generate."),
+    seed: int = typer.Option(7, help="Random seed; the same seed gives the same company."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Simulated 'today' [default: today]."),
+    out: Path = typer.Option(Path("report.html"), help="Where to write the HTML report."),
+) -> None:
+    """Generate a synthetic company into the warehouse, run every analysis, write the report."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fullfunnel._dates import to_datetime
+    from fullfunnel.analyses import run_all
+    from fullfunnel.demo import generate_demo
+    from fullfunnel.report import write_report
+
+    st = state(ctx, fmt)
+    quiet = st.format is not Format.table
+    console = Console(stderr=True, quiet=quiet)
+    wh, config = st.warehouse(), st.config()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task(f"demo company '{scenario}'", total=None)
+        summary = generate_demo(
+            wh,
+            scenario=scenario,
+            contacts=contacts,
+            seed=seed,
+            as_of=to_datetime(as_of, name="as-of"),
+            progress=lambda msg: bar.update(task, description=msg),
+        )
+        results = run_all(
+            wh,
+            config,
+            summary.as_of,
+            progress=lambda name: bar.update(task, description=f"analysing: {name}"),
+        )
+        bar.update(task, description="writing the report")
+        write_report(out, results, config=config, title=f"fullfunnel demo — {scenario}")
+    if st.format is Format.json:
+        payload = {
+            "scenario": scenario,
+            "seed": seed,
+            "as_of": summary.as_of.isoformat(),
+            "rows": summary.rows,
+            "report": str(out),
+            "results": {name: r.to_dict() for name, r in results.items()},
+        }
+        print(json.dumps(payload, indent=2))
+        return
+    out_console = Console()
+    rows = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in summary.rows.items() if v)
+    out_console.print(
+        f"[bold]Demo company '{scenario}'[/] (seed {seed}) as of {summary.as_of:%Y-%m-%d}"
+    )
+    out_console.print(f"Generated {rows} into {wh.url}")
+    for name, result in results.items():
+        lines = result.headline()
+        if lines:
+            out_console.print(f"\n[bold]{name}[/]")
+            for line in lines:
+                out_console.print(f"  {line}")
+    out_console.print(f"\nReport written to [bold]{out}[/]")
+
+
+@app.command()
+def funnel(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    by: str | None = typer.Option(
+        None, help="Break down by a contacts column, e.g. source_channel."
+    ),
+    cohort: str = typer.Option("month", help="Cohort period: month or quarter."),
+    since: str | None = typer.Option(None, help="First day of the period (YYYY-MM-DD)."),
+    until: str | None = typer.Option(None, help="Last day of the period (YYYY-MM-DD)."),
+    within: float | None = typer.Option(
+        None, help="Also report the share that converted within this many days."
+    ),
+    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
+) -> None:
+    """Volumes, conversion, leakage and velocity per stage, and conversion by cohort."""
+    from fullfunnel.analytics.funnel import funnel as run
+
+    st = state(ctx, fmt)
+    result = run(
+        st.warehouse(),
+        by=by,
+        cohort=cohort,
+        since=since,
+        until=until,
+        within_days=within,
+        as_of=as_of,
+        config=st.config(),
+    )
+    render(result, st.format)
+
+
+@app.command()
+def velocity(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    by: str | None = typer.Option(None, help="Break down by a contacts column."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
+) -> None:
+    """Median, p75 and p90 days between stages."""
+    from fullfunnel._dates import to_datetime
+    from fullfunnel.analytics.velocity import velocity as run
+
+    st = state(ctx, fmt)
+    result = run(st.warehouse(), by=by, as_of=to_datetime(as_of, name="as-of"), config=st.config())
+    render(result, st.format)
+
+
+@app.command()
+def pipeline(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    since: str | None = typer.Option(None, help="Deals closed from this day (YYYY-MM-DD)."),
+    until: str | None = typer.Option(None, help="Deals closed up to this day (YYYY-MM-DD)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
+) -> None:
+    """Open pipeline by stage; win rate, average deal and sales cycle of closed deals."""
+    from fullfunnel.analytics.pipeline import pipeline as run
+
+    st = state(ctx, fmt)
+    render(run(st.warehouse(), since=since, until=until, as_of=as_of), st.format)
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, fmt: Format | None = FORMAT_OPTION) -> None:
+    """Print the effective configuration (defaults merged with your file)."""
+    st = state(ctx, fmt)
+    cfg = st.config()
+    if st.format is Format.json:
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return
+    import pandas as pd
+    from rich.console import Console
+
+    from fullfunnel.cli._render import frame_table
+
+    console = Console()
+    console.print(f"config: {cfg.path or 'built-in defaults'}")
+    stages = pd.DataFrame(cfg.to_dict()["stages"])
+    stages["support"] = stages["support"].map(", ".join)
+    console.print(frame_table(stages, title="stages"))
+    for section, values in cfg.to_dict().items():
+        if section != "stages":
+            console.print(f"[bold]\\[{section}][/]")
+            for key, value in values.items():
+                console.print(f"  {key} = {json.dumps(value)}")
+
+
+@config_app.command("init")
+def config_init(
+    path: Path = typer.Argument(Path("fullfunnel.toml"), help="File to write."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write the commented default configuration to edit."""
+    from fullfunnel.config import default_toml
+    from fullfunnel.errors import InputError
+
+    if path.exists() and not force:
+        raise InputError(f"{path} exists; pass --force to overwrite it")
+    path.write_text(default_toml(), encoding="utf-8")
+    print(f"wrote {path}")

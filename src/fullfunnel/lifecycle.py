@@ -1,0 +1,106 @@
+"""The per-contact stage timeline that every funnel analysis starts from.
+
+One row per contact: when it first reached each stage (``reached_<stage>_at``,
+filled from later stages when ``implied_stages`` is on and flagged as
+``<stage>_implied``), how often it entered each stage (``entries_<stage>``, so
+re-MQLs after recycling are counted while conversion uses the first reach), its
+current stage and since when, and its exit.
+
+Current stage: the latest stage event (on a tie, the later stage). A journey whose
+latest event is a terminal exit (``disqualified``, ``closed_lost``) has ``exit``
+set and keeps the stage it left from as ``current_stage``. A latest ``recycled``
+event puts the contact back in ``recycle_to`` (by default ``lead``) from that time.
+Every contact in ``contacts`` has reached the first stage at ``created_at``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+
+from fullfunnel._dates import days_between, literal, now
+from fullfunnel.config import Config, default_config
+from fullfunnel.warehouse import Warehouse
+
+
+def reached(stage: str) -> str:
+    """The timeline column holding when a contact first reached ``stage``."""
+    return f"reached_{stage}_at"
+
+
+def timeline(
+    wh: Warehouse, config: Config | None = None, *, as_of: datetime | None = None
+) -> ir.Table:
+    """The stage timeline of every contact as of ``as_of`` (default: now).
+
+    Only events at or before ``as_of`` count, so a past ``as_of`` shows the
+    funnel as it was known then.
+    """
+    config = config or default_config()
+    as_of = as_of or now()
+    cutoff = literal(as_of)
+    stages = config.stage_names
+    exits = config.exits
+    rank = {name: i for i, name in enumerate(stages)}
+    rank.update({name: len(stages) + i for i, name in enumerate(exits)})
+
+    events = wh.table("stage_events").select("contact_id", "stage", "ts")
+    contacts = wh.table("contacts")
+    created = contacts.select("contact_id", stage=ibis.literal(stages[0]), ts=contacts.created_at)
+    ev = events.union(created)
+    ev = ev.filter(ev.ts <= cutoff, ev.stage.isin(list(rank)))
+    order = ev.ts.epoch_seconds() * 64 + ev.stage.cases(*rank.items(), else_=0)
+    is_stage = ev.stage.isin(list(stages))
+    is_terminal = ev.stage.isin(list(config.terminal_exits))
+
+    aggs = {}
+    for s in stages:
+        aggs[f"first_{s}"] = ev.ts.min(where=ev.stage == s)
+        aggs[f"entries_{s}"] = (ev.stage == s).sum()
+    aggs["_last_event"] = ev.stage.argmax(order)
+    aggs["_last_event_at"] = ev.ts.max()
+    aggs["_last_stage"] = ev.stage.argmax(order, where=is_stage)
+    aggs["_last_stage_at"] = ev.ts.max(where=is_stage)
+    aggs["_last_exit"] = ev.stage.argmax(order, where=is_terminal)
+    aggs["recycled_count"] = (ev.stage == "recycled").sum()
+    t = ev.group_by("contact_id").aggregate(**aggs)
+
+    cols = {}
+    later: ir.TimestampValue | None = None
+    for s in reversed(stages):
+        first = t[f"first_{s}"]
+        if config.implied_stages and later is not None:
+            cols[reached(s)] = first.coalesce(later)
+            cols[f"{s}_implied"] = first.isnull() & later.notnull()
+            later = ibis.least(first, later)
+        else:
+            cols[reached(s)] = first
+            cols[f"{s}_implied"] = ibis.literal(False)
+            later = first if later is None else ibis.least(first, later)
+    last_event = t._last_event
+    terminal = last_event.isin(list(config.terminal_exits))
+    recycled = last_event == "recycled"
+    current_stage = ibis.ifelse(recycled, ibis.literal(config.recycle_to), t._last_stage)
+    current_at = ibis.ifelse(recycled, t._last_event_at, t._last_stage_at)
+    exited_at = ibis.ifelse(terminal, t._last_event_at, ibis.null("timestamp"))
+    out = t.select(
+        "contact_id",
+        *[cols[reached(s)].name(reached(s)) for s in stages],
+        *[cols[f"{s}_implied"].name(f"{s}_implied") for s in stages],
+        *[t[f"entries_{s}"].name(f"entries_{s}") for s in stages],
+        current_stage=current_stage,
+        current_stage_at=current_at,
+        exit=ibis.ifelse(terminal, last_event, ibis.null("string")),
+        exited_at=exited_at,
+        recycled_count=t.recycled_count,
+    )
+    return out.mutate(
+        days_in_stage=days_between(out.current_stage_at, out.exited_at.coalesce(cutoff))
+    )
+
+
+def stage_index(config: Config, column: ir.StringValue) -> ir.IntegerValue:
+    """The position of a stage name in the funnel (-1 when not a stage)."""
+    return column.cases(*[(s, i) for i, s in enumerate(config.stage_names)], else_=-1)

@@ -1,0 +1,78 @@
+"""The base of every analysis result: frozen numbers that renderers only present.
+
+A result holds its tables as pandas DataFrames (small: the engine has already
+aggregated) and its scalars as plain fields. ``to_frame()`` is the main table,
+``to_dict()`` a JSON-safe dict of everything; the CLI, the report and the API
+render these and never recompute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Result:
+    """Base class: subclasses are frozen dataclasses whose DataFrame fields are tables."""
+
+    title: ClassVar[str] = "result"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table of the result, main table first."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), pd.DataFrame)
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """The main table."""
+        return next(iter(self.tables().values())).copy()
+
+    def headline(self) -> list[str]:
+        """A few lines that state the finding; subclasses say more."""
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.title}
+        for f in dataclasses.fields(self):
+            out[f.name] = jsonable(getattr(self, f.name))
+        out["headline"] = self.headline()
+        return out
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with DataFrames as lists of records, dates as ISO text, NaN as None."""
+    if isinstance(value, pd.DataFrame):
+        return [
+            {str(k): jsonable(v) for k, v in row.items()} for row in value.to_dict(orient="records")
+        ]
+    if isinstance(value, Result):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if value is pd.NA:
+        return None
+    return value

@@ -1,0 +1,195 @@
+"""The canonical tables: every source is loaded into these, every analysis reads them.
+
+Timestamps are UTC, stored without a time zone (engines disagree on zoned types;
+UTC by convention is portable). IDs are strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.schema as sch
+
+from fullfunnel.errors import InputError, did_you_mean
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table: its columns and types, its key, which columns must be set."""
+
+    name: str
+    schema: sch.Schema
+    key: tuple[str, ...]
+    required: tuple[str, ...]
+    extensible: bool = False  # may carry extra columns a source brings
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.schema.names)
+
+
+def _spec(name, cols, key, required, extensible=False) -> TableSpec:
+    return TableSpec(name, ibis.schema(cols), tuple(key), tuple(required), extensible)
+
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t
+    for t in [
+        _spec(
+            "accounts",
+            {
+                "account_id": "string",
+                "name": "string",
+                "industry": "string",
+                "employees": "int64",
+                "country": "string",
+                "created_at": "timestamp",
+            },
+            ["account_id"],
+            ["account_id"],
+        ),
+        _spec(
+            "contacts",
+            {
+                "contact_id": "string",
+                "account_id": "string",
+                "created_at": "timestamp",
+                "source_channel": "string",
+                "owner_team": "string",
+                "owner_id": "string",
+                "title": "string",
+                "industry": "string",
+                "employees": "int64",
+                "country": "string",
+            },
+            ["contact_id"],
+            ["contact_id", "created_at"],
+            extensible=True,
+        ),
+        _spec(
+            "touchpoints",
+            {
+                "touchpoint_id": "string",
+                "contact_id": "string",
+                "account_id": "string",
+                "ts": "timestamp",
+                "channel": "string",
+                "campaign": "string",
+                "tactic": "string",
+                "kind": "string",
+                "team": "string",
+                "direction": "string",
+                "cost": "float64",
+            },
+            ["touchpoint_id"],
+            ["touchpoint_id", "contact_id", "ts", "channel", "kind"],
+        ),
+        _spec(
+            "stage_events",
+            {
+                "contact_id": "string",
+                "stage": "string",
+                "ts": "timestamp",
+                "owner_team": "string",
+                "owner_id": "string",
+                "source": "string",
+            },
+            ["contact_id", "stage", "ts"],
+            ["contact_id", "stage", "ts"],
+        ),
+        _spec(
+            "opportunities",
+            {
+                "opportunity_id": "string",
+                "account_id": "string",
+                "contact_id": "string",
+                "created_at": "timestamp",
+                "stage": "string",
+                "status": "string",
+                "amount": "float64",
+                "close_date": "timestamp",
+                "owner_id": "string",
+                "owner_team": "string",
+            },
+            ["opportunity_id"],
+            ["opportunity_id", "created_at", "status", "amount"],
+        ),
+        _spec(
+            "opportunity_history",
+            {"opportunity_id": "string", "stage": "string", "ts": "timestamp", "amount": "float64"},
+            ["opportunity_id", "stage", "ts"],
+            ["opportunity_id", "stage", "ts"],
+        ),
+        _spec(
+            "spend",
+            {
+                "date": "date",
+                "channel": "string",
+                "campaign": "string",
+                "tactic": "string",
+                "segment": "string",
+                "team": "string",
+                "amount": "float64",
+            },
+            ["date", "channel", "campaign", "tactic"],
+            ["date", "channel", "amount"],
+        ),
+        _spec(
+            "targets",
+            {
+                "period_start": "date",
+                "period_end": "date",
+                "metric": "string",
+                "amount": "float64",
+            },
+            ["period_start", "period_end", "metric"],
+            ["period_start", "period_end", "metric", "amount"],
+        ),
+        _spec(
+            "loads",
+            {
+                "load_id": "string",
+                "source": "string",
+                "file": "string",
+                "sha256": "string",
+                "rows_in": "int64",
+                "rows_loaded": "int64",
+                "rows_rejected": "int64",
+                "started_at": "timestamp",
+                "finished_at": "timestamp",
+                "status": "string",
+            },
+            ["load_id"],
+            ["load_id"],
+        ),
+        _spec(
+            "rejects",
+            {
+                "load_id": "string",
+                "source": "string",
+                "row_number": "int64",
+                "raw": "string",
+                "reason": "string",
+            },
+            ["load_id", "row_number"],
+            ["load_id", "row_number"],
+        ),
+        _spec(
+            "demo_truth",
+            {"fact": "string", "subject": "string", "value": "float64"},
+            ["fact", "subject"],
+            ["fact", "subject"],
+        ),
+    ]
+}
+
+
+def table_spec(name: str) -> TableSpec:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise InputError(
+            f"unknown table '{name}'; the canonical tables are {', '.join(TABLES)}."
+            + did_you_mean(name, list(TABLES))
+        ) from None

@@ -1,0 +1,414 @@
+"""The warehouse: the canonical tables on an Ibis backend, loaded atomically.
+
+``connect()`` is the only place that knows which engine runs underneath. Analytics
+take a :class:`Warehouse` and build Ibis expressions on ``wh.table(name)``; what
+differs between engines (connecting, bulk loads, transactions) is declared here
+in one engine class each.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fullfunnel.errors import InputError, MissingExtraError, WarehouseError
+from fullfunnel.schema import TABLES, TableSpec, table_spec
+
+DB_ENV = "FULLFUNNEL_DB"
+DEFAULT_DB = "fullfunnel.duckdb"
+
+Data = Any  # a pandas DataFrame, a pyarrow Table, or anything pyarrow.table() accepts
+
+
+class Warehouse:
+    """The canonical tables on one Ibis connection."""
+
+    def __init__(self, engine: _Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.engine.create_missing(TABLES.values())
+
+    @property
+    def con(self) -> ibis.BaseBackend:
+        """The Ibis connection, for expressions beyond the canonical tables."""
+        return self.engine.con
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.url!r}, engine={self.name!r})"
+
+    def table(self, name: str) -> ir.Table:
+        """The canonical table ``name`` as an Ibis expression."""
+        table_spec(name)
+        return self.engine.table(name)
+
+    def count(self, name: str) -> int:
+        return int(self.table(name).count().execute())
+
+    def load(self, name: str, data: Data, *, replace: bool = False) -> int:
+        """Upsert ``data`` into table ``name`` by its key, all or nothing.
+
+        Rows whose key already exists replace the stored row; within ``data`` the
+        last row for a key wins. ``replace=True`` empties the table first.
+        Returns the number of rows written.
+        """
+        return self.load_many({name: data}, replace=replace)[name]
+
+    def load_many(self, tables: Mapping[str, Data], *, replace: bool = False) -> dict[str, int]:
+        """Upsert several tables in one transaction: either all land or none does."""
+        prepared = {name: _prepare(table_spec(name), data) for name, data in tables.items()}
+        with self.engine.transaction():
+            return {
+                name: self.engine.upsert(table_spec(name), arrow, replace=replace)
+                for name, arrow in prepared.items()
+            }
+
+    def cache(self, expr: ir.Table) -> ir.Table:
+        """Materialise ``expr`` once (temporary), for reuse by several analyses."""
+        return expr.cache()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(url: str | os.PathLike[str] | Any | None = None) -> Warehouse:
+    """Open (and create if needed) the warehouse.
+
+    ``url`` may be ``duckdb:///path/file.duckdb`` or a plain ``.duckdb`` path
+    (default: ``$FULLFUNNEL_DB``, else ``./fullfunnel.duckdb``), ``duckdb://:memory:``,
+    ``spark://local[2]`` / ``pyspark://local[2]`` (optionally ``?database=NAME``), a
+    SparkSession, an Ibis DuckDB or PySpark connection, or any other Ibis URL.
+
+    >>> wh = connect("duckdb://:memory:")
+    >>> wh.count("contacts")
+    0
+    """
+    if url is None:
+        url = os.environ.get(DB_ENV) or DEFAULT_DB
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if not isinstance(url, str):
+        return _connect_object(url)
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        scheme, rest = "duckdb", url
+    scheme = scheme.lower()
+    query = {}
+    if "?" in rest:
+        rest, _, qs = rest.partition("?")
+        query = dict(p.split("=", 1) for p in qs.split("&") if "=" in p)
+    if scheme == "duckdb":
+        return Warehouse(_DuckDBEngine.open(rest, query), url)
+    if scheme in ("spark", "pyspark"):
+        return Warehouse(_SparkEngine.open(rest or "local[*]", query), url)
+    try:
+        con = ibis.connect(url)
+    except Exception as exc:
+        raise WarehouseError(
+            f"cannot connect to {url!r}: {exc}. Use duckdb:///path/file.duckdb, "
+            "spark://local[2], or an Ibis backend URL."
+        ) from exc
+    return Warehouse(_GenericEngine(con), url)
+
+
+def _connect_object(obj: Any) -> Warehouse:
+    module = type(obj).__module__
+    if module.startswith("pyspark"):
+        return Warehouse(_SparkEngine(ibis.pyspark.connect(obj), database=None), "spark://session")
+    if isinstance(obj, ibis.BaseBackend):
+        if obj.name == "duckdb":
+            return Warehouse(_DuckDBEngine(obj), "duckdb://connection")
+        if obj.name == "pyspark":
+            return Warehouse(_SparkEngine(obj, database=None), "spark://connection")
+        return Warehouse(_GenericEngine(obj), f"{obj.name}://connection")
+    raise WarehouseError(
+        f"cannot use a {type(obj).__name__} as a warehouse: pass a URL, a SparkSession "
+        "or an Ibis connection"
+    )
+
+
+# --- preparing input ---------------------------------------------------------------
+
+
+def _prepare(spec: TableSpec, data: Data) -> pa.Table:
+    """Cast ``data`` to the table's types; extra columns only where the table allows."""
+    try:
+        arrow = (
+            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        )
+    except Exception:
+        arrow = pa.table(data)
+    missing = [c for c in spec.required if c not in arrow.column_names]
+    if missing:
+        raise InputError(
+            f"table {spec.name}: missing required column(s) {', '.join(missing)}; "
+            f"map them from your data (required: {', '.join(spec.required)})"
+        )
+    target = spec.schema.to_pyarrow()
+    columns, fields = [], []
+    for field in target:
+        if field.name in arrow.column_names:
+            columns.append(_cast(spec, arrow[field.name], field))
+        else:
+            columns.append(pa.nulls(arrow.num_rows, field.type))
+        fields.append(field)
+    extra = [c for c in arrow.column_names if c not in spec.columns]
+    if extra and not spec.extensible:
+        raise InputError(
+            f"table {spec.name}: unknown column(s) {', '.join(extra)}; rename them to "
+            f"canonical columns ({', '.join(spec.columns)}) or drop them"
+        )
+    for name in extra:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            raise InputError(
+                f"table {spec.name}: extra column '{name}' must be lower-case letters, digits "
+                "and _ (rename it in the mapping)"
+            )
+        col = arrow[name]
+        if pa.types.is_null(col.type):
+            col = col.cast(pa.string())
+        columns.append(col)
+        fields.append(pa.field(name, col.type))
+    out = pa.Table.from_arrays(columns, schema=pa.schema(fields))
+    for key in spec.required:
+        nulls = out[key].null_count
+        if nulls:
+            raise InputError(f"table {spec.name}: column {key} is empty in {nulls} row(s)")
+    return out
+
+
+def _cast(spec: TableSpec, col: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray:
+    if pa.types.is_timestamp(field.type) and pa.types.is_timestamp(col.type) and col.type.tz:
+        col = pc.cast(col, pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+    if pa.types.is_timestamp(field.type) and pa.types.is_timestamp(col.type):
+        return col.cast(field.type)
+    try:
+        return col.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(
+            f"table {spec.name}: column {field.name} cannot be read as {field.type} ({exc})"
+        ) from exc
+
+
+# --- engines ---------------------------------------------------------------------------
+
+
+class _Engine:
+    """What an engine must provide; subclasses declare their differences."""
+
+    name = "generic"
+
+    def __init__(self, con: ibis.BaseBackend) -> None:
+        self.con = con
+
+    def table(self, name: str) -> ir.Table:
+        return self.con.table(name)
+
+    def create_missing(self, specs: Any) -> None:
+        existing = set(self.con.list_tables())
+        for spec in specs:
+            if spec.name not in existing:
+                self.con.create_table(spec.name, schema=spec.schema)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        yield
+
+    def upsert(self, spec: TableSpec, arrow: pa.Table, *, replace: bool) -> int:
+        current = self.con.table(spec.name).to_pyarrow()
+        if replace or current.num_rows == 0:
+            merged = arrow
+        else:
+            merged = pa.concat_tables([current, arrow], promote_options="permissive")
+        frame = merged.to_pandas().drop_duplicates(list(spec.key), keep="last")
+        self.con.create_table(spec.name, frame, overwrite=True)
+        return arrow.num_rows
+
+    def close(self) -> None:
+        disconnect = getattr(self.con, "disconnect", None)
+        if disconnect:
+            disconnect()
+
+
+class _GenericEngine(_Engine):
+    """Any other Ibis backend: correct but not transactional; loads go through pandas."""
+
+
+class _DuckDBEngine(_Engine):
+    """The embedded default: one file, real transactions, loads stay in the engine."""
+
+    name = "duckdb"
+
+    @classmethod
+    def open(cls, path: str, options: Mapping[str, str]) -> _DuckDBEngine:
+        path = path or ":memory:"
+        if path != ":memory:":
+            path = str(Path(path).expanduser())
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = ibis.duckdb.connect(path, **options)
+        except Exception as exc:
+            text = str(exc).splitlines()[0]
+            if "lock" in text.lower():
+                hint = "another process has it open; close it or use another --db"
+            else:
+                hint = "check the path, or move a damaged file aside to start afresh"
+            raise WarehouseError(f"cannot open DuckDB warehouse {path}: {text} ({hint})") from exc
+        return cls(con)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        raw = self.con.con
+        raw.begin()
+        try:
+            yield
+        except BaseException:
+            raw.rollback()
+            raise
+        raw.commit()
+
+    def upsert(self, spec: TableSpec, arrow: pa.Table, *, replace: bool) -> int:
+        raw = self.con.con
+        stored = set(self.con.table(spec.name).columns)
+        for field in arrow.schema:
+            if field.name not in stored:
+                sqltype = ibis.dtype(field.type).copy(nullable=True)
+                raw.execute(
+                    f'ALTER TABLE "{spec.name}" ADD COLUMN "{field.name}" '
+                    f"{self.con.compiler.type_mapper.to_string(sqltype)}"
+                )
+        staging = f"_ff_staging_{spec.name}"
+        raw.register(staging, arrow)
+        try:
+            cols = ", ".join(f'"{c}"' for c in arrow.column_names)
+            keys = ", ".join(f'"{k}"' for k in spec.key)
+            deduped = (
+                f"SELECT {cols} FROM (SELECT *, row_number() OVER () AS _ff_ord FROM {staging}) "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _ff_ord DESC) = 1"
+            )
+            if replace:
+                raw.execute(f'DELETE FROM "{spec.name}"')
+            else:
+                match = " AND ".join(f't."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
+                raw.execute(f'DELETE FROM "{spec.name}" AS t USING ({deduped}) AS s WHERE {match}')
+            raw.execute(f'INSERT INTO "{spec.name}" BY NAME {deduped}')
+        finally:
+            raw.unregister(staging)
+        return arrow.num_rows
+
+
+class _SparkEngine(_Engine):
+    """Apache Spark through Ibis: tables are Spark tables (Parquet) in one database.
+
+    A load builds every table's new version first and swaps them in only when all
+    are ready, so a failure while building leaves the warehouse as it was.
+    """
+
+    name = "pyspark"
+
+    def __init__(self, con: ibis.BaseBackend, database: str | None) -> None:
+        super().__init__(con)
+        self.spark = con._session
+        self.database = database
+        self._pending: dict[str, Any] | None = None
+        if database:
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+
+    @classmethod
+    def open(cls, master: str, options: Mapping[str, str]) -> _SparkEngine:
+        return cls(ibis.pyspark.connect(spark_session(master)), options.get("database"))
+
+    def _qualified(self, name: str) -> str:
+        return f"`{self.database}`.`{name}`" if self.database else f"`{name}`"
+
+    def table(self, name: str) -> ir.Table:
+        return self.con.table(name, database=self.database)
+
+    def create_missing(self, specs: Any) -> None:
+        existing = set(self.con.list_tables(database=self.database))
+        for spec in specs:
+            if spec.name not in existing:
+                self.con.create_table(spec.name, schema=spec.schema, database=self.database)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._pending = {}
+        try:
+            yield
+            for name, frame in self._pending.items():
+                frame.write.mode("overwrite").format("parquet").saveAsTable(self._qualified(name))
+        finally:
+            self._pending = None
+
+    def upsert(self, spec: TableSpec, arrow: pa.Table, *, replace: bool) -> int:
+        from ibis.backends.pyspark.datatypes import PySparkSchema
+        from pyspark.sql import functions as F
+        from pyspark.sql.window import Window
+
+        schema = PySparkSchema.from_ibis(ibis.Schema.from_pyarrow(arrow.schema))
+        incoming = self.spark.createDataFrame(arrow.to_pandas(), schema=schema)
+        order = Window.partitionBy(*spec.key).orderBy(F.col("_ff_ord").desc())
+        incoming = (
+            incoming.withColumn("_ff_ord", F.monotonically_increasing_id())
+            .withColumn("_ff_rn", F.row_number().over(order))
+            .where("_ff_rn = 1")
+            .drop("_ff_ord", "_ff_rn")
+        )
+        current = self.spark.table(self._qualified(spec.name))
+        if replace:
+            merged = incoming
+        else:
+            cond = [current[k].eqNullSafe(incoming[k]) for k in spec.key]
+            kept = current.join(incoming, on=cond, how="left_anti")
+            merged = kept.unionByName(incoming, allowMissingColumns=True)
+        # cut the lineage so the table can be overwritten while it is read
+        merged = merged.localCheckpoint(eager=True)
+        if self._pending is None:
+            merged.write.mode("overwrite").format("parquet").saveAsTable(self._qualified(spec.name))
+        else:
+            self._pending[spec.name] = merged
+        return arrow.num_rows
+
+    def close(self) -> None:  # the session is shared; leave it running
+        pass
+
+
+def spark_session(master: str = "local[*]", **conf: str) -> Any:
+    """A SparkSession in UTC with a small shuffle, created once and shared."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise MissingExtraError("the Spark engine", "spark", "pyspark") from exc
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("fullfunnel")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.sql.legacy.createHiveTableByDefault", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("FATAL")
+    return session

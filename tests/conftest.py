@@ -71,3 +71,68 @@ def demo_wh() -> Warehouse:
     wh = ff.connect("duckdb://:memory:")
     ff.generate_demo(wh, scenario="balanced", contacts=20_000, seed=7, as_of=AS_OF)
     return wh
+
+
+def load_small_funnel(wh: Warehouse) -> Warehouse:
+    """Five contacts with hand-known journeys (see test_funnel.py for the expected numbers).
+
+    a: lead 01-01 → mql 01-05 → sql 01-20 (sal implied) → opportunity 02-01 → customer 03-01
+    b: lead 01-10 → mql 01-12 → disqualified 01-15
+    c: lead 02-01 → sql 02-10 (mql and sal implied)
+    d: lead 02-05 → mql 02-06 → recycled 02-20 → mql 04-01 (re-MQL)
+    e: lead 03-01, nothing since
+    """
+    import pandas as pd
+
+    ts = pd.Timestamp
+    contacts = pd.DataFrame(
+        {
+            "contact_id": list("abcde"),
+            "created_at": [
+                ts("2024-01-01"),
+                ts("2024-01-10"),
+                ts("2024-02-01"),
+                ts("2024-02-05"),
+                ts("2024-03-01"),
+            ],
+            "source_channel": ["paid", "paid", "seo", None, "seo"],
+        }
+    )
+    events = pd.DataFrame(
+        [
+            ("a", "mql", "2024-01-05"),
+            ("a", "sql", "2024-01-20"),
+            ("a", "opportunity", "2024-02-01"),
+            ("a", "customer", "2024-03-01"),
+            ("b", "mql", "2024-01-12"),
+            ("b", "disqualified", "2024-01-15"),
+            ("c", "sql", "2024-02-10"),
+            ("d", "mql", "2024-02-06"),
+            ("d", "recycled", "2024-02-20"),
+            ("d", "mql", "2024-04-01"),
+        ],
+        columns=["contact_id", "stage", "ts"],
+    )
+    events["ts"] = pd.to_datetime(events["ts"])
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o2", "o3"],
+            "contact_id": ["a", "c", "c"],
+            "created_at": [ts("2024-02-01"), ts("2024-02-12"), ts("2024-03-01")],
+            "stage": ["closed_won", "closed_lost", "proposal"],
+            "status": ["won", "lost", "open"],
+            "amount": [1000.0, 500.0, 800.0],
+            "close_date": [ts("2024-03-01"), ts("2024-03-15"), None],
+        }
+    )
+    wh.load_many({"contacts": contacts, "stage_events": events, "opportunities": opportunities})
+    return wh
+
+
+SMALL_AS_OF = datetime(2024, 6, 1)
+
+
+@pytest.fixture
+def small_wh(engine_wh) -> Warehouse:
+    """The five-contact funnel, on every engine."""
+    return load_small_funnel(engine_wh)

@@ -35,9 +35,14 @@ def to_datetime(value: str | date | datetime | None, *, name: str = "date") -> d
     return to_datetime(parsed)
 
 
+def epoch_seconds(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole seconds since 1970: DuckDB's epoch keeps fractions, Spark's drops them."""
+    return ts.epoch_seconds().floor()
+
+
 def days_between(start: ir.TimestampValue, end: ir.TimestampValue) -> ir.FloatingValue:
     """Days from ``start`` to ``end`` as a fraction, the same on every engine."""
-    return (end.epoch_seconds() - start.epoch_seconds()) / SECONDS_PER_DAY
+    return (epoch_seconds(end) - epoch_seconds(start)) / SECONDS_PER_DAY
 
 
 def literal(ts: datetime) -> ir.TimestampScalar:

@@ -20,7 +20,7 @@ from datetime import datetime
 import ibis
 import ibis.expr.types as ir
 
-from fullfunnel._dates import days_between, literal, now
+from fullfunnel._dates import days_between, epoch_seconds, literal, now
 from fullfunnel.config import Config, default_config
 from fullfunnel.warehouse import Warehouse
 
@@ -51,7 +51,8 @@ def timeline(
     created = contacts.select("contact_id", stage=ibis.literal(stages[0]), ts=contacts.created_at)
     ev = events.union(created)
     ev = ev.filter(ev.ts <= cutoff, ev.stage.isin(list(rank)))
-    order = ev.ts.epoch_seconds() * 64 + ev.stage.cases(*rank.items(), else_=0)
+    # whole seconds, so that events within one second tie the same way on every engine
+    order = epoch_seconds(ev.ts) * 64 + ev.stage.cases(*rank.items(), else_=0)
     is_stage = ev.stage.isin(list(stages))
     is_terminal = ev.stage.isin(list(config.terminal_exits))
 

@@ -186,20 +186,20 @@ def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, i
 def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.DataFrame:
     rows = []
     for _, row in frame.iterrows():
-        first_reached = row[f"{config.stage_names[0]}__reached"] or 0
+        first_reached = _int(row[f"{config.stage_names[0]}__reached"])
         for s in config.stage_names:
             stage = config.stage(s)
             nxt = config.next_stage(s)
-            n = int(row[f"{s}__reached"] or 0)
+            n = _int(row[f"{s}__reached"])
             rec = {key: row[key]} if key else {}
             rec |= {
                 "stage": s,
                 "segment": stage.segment,
                 "owner": stage.owner,
                 "reached": n,
-                "implied": int(row[f"{s}__implied"] or 0),
-                "entries": int(row[f"{s}__entries"] or 0),
-                "in_stage": int(row[f"{s}__in_stage"] or 0),
+                "implied": _int(row[f"{s}__implied"]),
+                "entries": _int(row[f"{s}__entries"]),
+                "in_stage": _int(row[f"{s}__in_stage"]),
                 "cumulative": _rate(row[f"{s}__cumulative"], first_reached),
             }
             if nxt is None:
@@ -212,10 +212,10 @@ def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.Data
                     rec["conversion_within"] = None
                 rows.append(rec)
                 continue
-            conv = int(row[f"{s}__converted"] or 0)
-            exited = int(row[f"{s}__exited"] or 0)
-            recycled = int(row[f"{s}__recycled"] or 0)
-            stalled = int(row[f"{s}__stalled"] or 0)
+            conv = _int(row[f"{s}__converted"])
+            exited = _int(row[f"{s}__exited"])
+            recycled = _int(row[f"{s}__recycled"])
+            stalled = _int(row[f"{s}__stalled"])
             p90 = _num(row[f"{s}__{nxt}__maturity"])
             immature = bool(
                 until_dt is not None
@@ -297,6 +297,10 @@ def _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity) -> pd.
 def _rate(num, den) -> float | None:
     num = 0 if num is None or pd.isna(num) else num
     return float(num) / float(den) if den else None
+
+
+def _int(value) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)
 
 
 def _num(value) -> float | None:

@@ -76,10 +76,10 @@ def pipeline(
         won=won.sum(),
         lost=(~won).sum(),
         won_amount=closed.amount.sum(where=won),
-        cycle=days_between(closed.created_at, closed.close_date).median(where=won),
+        cycle=days_between(closed.created_at, closed.close_date).quantile(0.5, where=won),
     ).execute()
     row = stats.iloc[0]
-    won_n, lost_n = int(row["won"] or 0), int(row["lost"] or 0)
+    won_n, lost_n = _int(row["won"]), _int(row["lost"])
     won_amount = float(row["won_amount"]) if pd.notna(row["won_amount"]) else 0.0
     return PipelineResult(
         open_by_stage=by_stage,
@@ -94,3 +94,7 @@ def pipeline(
         since=since_dt,
         until=until_dt,
     )
+
+
+def _int(value) -> int:
+    return 0 if value is None or pd.isna(value) else int(value)

@@ -61,7 +61,8 @@ def velocity_frame(row: pd.Series, pairs: list[tuple[str, str]]) -> pd.DataFrame
     """Unpack one row of :func:`velocity_aggregates` into a table, a row per pair."""
     out = []
     for s, t in pairs:
-        rec = {"from_stage": s, "to_stage": t, "contacts": int(row[f"{s}__{t}__contacts"] or 0)}
+        n = row[f"{s}__{t}__contacts"]
+        rec = {"from_stage": s, "to_stage": t, "contacts": 0 if pd.isna(n) else int(n)}
         for name in ("mean_days", *QUANTILES):
             value = row[f"{s}__{t}__{name}"]
             rec[name] = float(value) if pd.notna(value) else float("nan")

@@ -1,0 +1,3 @@
+from fullfunnel.cli import main
+
+main()

@@ -1,0 +1,116 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fullfunnel.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "demo.duckdb"
+    report = path.parent / "report.html"
+    result = runner.invoke(
+        app,
+        [
+            "--db",
+            str(path),
+            "demo",
+            "--contacts",
+            "3000",
+            "--seed",
+            "5",
+            "--as-of",
+            "2026-11-23",
+            "--out",
+            str(report),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Report written to" in result.output
+    assert report.exists() and report.stat().st_size > 10_000
+    return path
+
+
+def test_funnel_json_is_the_result(demo_db):
+    out = runner.invoke(
+        app,
+        [
+            "--db",
+            str(demo_db),
+            "funnel",
+            "--by",
+            "source_channel",
+            "--as-of",
+            "2026-11-23",
+            "--format",
+            "json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["kind"] == "funnel" and data["by"] == "source_channel"
+    leads = [r for r in data["stages"] if r["stage"] == "lead"]
+    assert sum(r["reached"] for r in leads) == 3000
+
+
+def test_funnel_table_and_csv(demo_db):
+    table = runner.invoke(app, ["--db", str(demo_db), "funnel", "--as-of", "2026-11-23"])
+    assert table.exit_code == 0 and "contacts entered the funnel" in table.output
+    csv = runner.invoke(app, ["--db", str(demo_db), "-f", "csv", "funnel", "--as-of", "2026-11-23"])
+    assert csv.output.splitlines()[0].startswith("stage,segment,owner,reached")
+
+
+def test_velocity_and_pipeline(demo_db):
+    v = runner.invoke(app, ["--db", str(demo_db), "velocity", "-f", "json"])
+    assert json.loads(v.stdout)["kind"] == "velocity"
+    p = runner.invoke(app, ["--db", str(demo_db), "pipeline", "-f", "json"])
+    assert json.loads(p.stdout)["open_count"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["funnel", "--by", "nope"], "is not a contacts column"),
+        (["funnel", "--since", "last tuesday"], "write it as YYYY-MM-DD"),
+        (["funnel", "--cohort", "week"], "use month or quarter"),
+        (["demo", "--scenario", "sideways"], "unknown scenario"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_1(demo_db, args, message):
+    out = runner.invoke(app, ["--db", str(demo_db), *args])
+    assert out.exit_code == 1
+    assert message in out.output
+    assert "Traceback" not in out.output
+
+
+def test_config_init_and_show(tmp_path):
+    path = tmp_path / "fullfunnel.toml"
+    assert runner.invoke(app, ["config", "init", str(path)]).exit_code == 0
+    again = runner.invoke(app, ["config", "init", str(path)])
+    assert again.exit_code == 1 and "--force" in again.output
+    path.write_text(path.read_text().replace("stale_days = 14", "stale_days = 9"))
+    shown = runner.invoke(app, ["--config", str(path), "config", "show", "-f", "json"])
+    assert json.loads(shown.stdout)["funnel"]["stale_days"] == 9
+    path.write_text("[funnel]\nstale_dayz = 1\n")
+    bad = runner.invoke(app, ["--config", str(path), "config", "show"])
+    assert bad.exit_code == 1 and "Did you mean 'stale_days'" in bad.output
+
+
+def test_help_is_fast_and_lists_commands():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fullfunnel", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "funnel" in out.stdout
+    # heavy libraries are not imported for --help
+    imported = out.stderr
+    for heavy in ("ibis", "pyspark", "sklearn", "plotly", "pandas"):
+        assert f" {heavy}\n" not in imported and f"| {heavy}\n" not in imported, heavy

@@ -1,0 +1,128 @@
+import pandas as pd
+import pytest
+
+import fullfunnel as ff
+from fullfunnel.errors import InputError, WarehouseError
+
+
+def contacts(*ids, created="2024-01-01", **extra):
+    return pd.DataFrame({"contact_id": list(ids), "created_at": pd.Timestamp(created), **extra})
+
+
+def test_connect_creates_every_canonical_table(tmp_path):
+    wh = ff.connect(tmp_path / "x.duckdb")
+    from fullfunnel.schema import TABLES
+
+    assert set(TABLES) <= set(wh.con.list_tables())
+    assert wh.count("touchpoints") == 0
+
+
+def test_upsert_by_key_last_row_wins(engine_wh):
+    engine_wh.load("contacts", contacts("a", "b", source_channel=["x", "y"]))
+    engine_wh.load("contacts", contacts("b", "c", source_channel=["z", "w"]))
+    engine_wh.load("contacts", contacts("c", "c", source_channel=["first", "last"]))
+    got = engine_wh.table("contacts").order_by("contact_id").execute()
+    assert list(got.contact_id) == ["a", "b", "c"]
+    assert list(got.source_channel) == ["x", "z", "last"]
+
+
+def test_loading_twice_changes_nothing(engine_wh):
+    frame = contacts("a", "b")
+    engine_wh.load("contacts", frame)
+    engine_wh.load("contacts", frame)
+    assert engine_wh.count("contacts") == 2
+
+
+def test_replace_empties_first(wh):
+    wh.load("contacts", contacts("a", "b"))
+    wh.load("contacts", contacts("c"), replace=True)
+    assert list(wh.table("contacts").contact_id.execute()) == ["c"]
+
+
+def test_failed_multi_table_load_leaves_warehouse_as_it_was(engine_wh):
+    engine_wh.load("contacts", contacts("a"))
+    events = pd.DataFrame(
+        {"contact_id": ["a"], "stage": ["mql"], "ts": [pd.Timestamp("2024-01-02")]}
+    )
+    bad = pd.DataFrame({"touchpoint_id": ["t1"]})  # required columns missing
+    with pytest.raises(InputError, match="missing required column"):
+        engine_wh.load_many({"contacts": contacts("b"), "stage_events": events, "touchpoints": bad})
+    assert engine_wh.count("contacts") == 1
+    assert engine_wh.count("stage_events") == 0
+
+
+def test_failure_inside_the_transaction_rolls_back(wh, monkeypatch):
+    wh.load("contacts", contacts("a"))
+    original = wh.engine.upsert
+    calls = []
+
+    def failing(spec, arrow, *, replace):
+        calls.append(spec.name)
+        if spec.name == "stage_events":
+            raise RuntimeError("disk full")
+        return original(spec, arrow, replace=replace)
+
+    monkeypatch.setattr(wh.engine, "upsert", failing)
+    events = pd.DataFrame(
+        {"contact_id": ["a"], "stage": ["mql"], "ts": [pd.Timestamp("2024-01-02")]}
+    )
+    with pytest.raises(RuntimeError):
+        wh.load_many({"contacts": contacts("b"), "stage_events": events})
+    assert calls == ["contacts", "stage_events"]
+    assert wh.count("contacts") == 1
+
+
+def test_extra_contact_columns_are_kept(engine_wh):
+    engine_wh.load("contacts", contacts("a", persona=["champion"]))
+    engine_wh.load("contacts", contacts("b"))
+    got = engine_wh.table("contacts").order_by("contact_id").execute()
+    assert list(got.persona.fillna("-")) == ["champion", "-"]
+
+
+def test_unknown_columns_rejected_where_not_extensible(wh):
+    frame = pd.DataFrame(
+        {"contact_id": ["a"], "stage": ["mql"], "ts": [pd.Timestamp("2024-01-01")], "x": [1]}
+    )
+    with pytest.raises(InputError, match="unknown column"):
+        wh.load("stage_events", frame)
+
+
+def test_time_zones_normalised_to_utc(wh):
+    frame = contacts("a", created="2024-01-01 09:00")
+    frame["created_at"] = frame["created_at"].dt.tz_localize("Europe/Berlin")
+    wh.load("contacts", frame)
+    assert wh.table("contacts").created_at.execute()[0] == pd.Timestamp("2024-01-01 08:00")
+
+
+def test_null_key_is_refused(wh):
+    with pytest.raises(InputError, match="contact_id is empty in 1 row"):
+        wh.load(
+            "contacts",
+            pd.DataFrame({"contact_id": ["a", None], "created_at": pd.Timestamp("2024-01-01")}),
+        )
+
+
+def test_unknown_table(wh):
+    with pytest.raises(InputError, match="Did you mean 'contacts'"):
+        wh.table("contact")
+
+
+def test_file_persists_and_env_default(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    monkeypatch.setenv("FULLFUNNEL_DB", str(path))
+    wh = ff.connect()
+    wh.load("contacts", contacts("a"))
+    wh.close()
+    assert ff.connect(f"duckdb://{path}").count("contacts") == 1
+
+
+def test_corrupt_file_gives_a_clear_error(tmp_path):
+    path = tmp_path / "broken.duckdb"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(WarehouseError, match="cannot open DuckDB warehouse"):
+        ff.connect(path)
+
+
+def test_bad_url(tmp_path):
+    with pytest.raises(WarehouseError, match="cannot connect"):
+        ff.connect("nosuchengine://x")

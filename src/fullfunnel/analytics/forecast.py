@@ -1,0 +1,302 @@
+"""A Monte Carlo bookings forecast of one period, as of one date.
+
+Bookings = already won + open opportunities that close won inside the period
++ opportunities not yet created that are created and won inside it.
+
+* Each open deal wins inside the period with its probability by age (from past
+  cohorts whose outcome is known, see :func:`fullfunnel.analytics.rates.conditional_yield`),
+  at its recorded amount. The largest deals are drawn one by one; the sum of the
+  many small rest is drawn from its normal limit with the exact mean and variance.
+* New deals arrive at the recent creation pace; each wins inside the period with
+  the chance that a deal created that day closes won by the period end (history
+  of time to close). Their wins are Poisson; amounts are resampled from recent wins.
+
+Only aggregates and the open-deal arrays leave the engine; NumPy simulates,
+seeded with ``numpy.random.default_rng(seed)``, in chunks to bound memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from fullfunnel._dates import days_between, literal, now, to_datetime
+from fullfunnel.analytics.plan import current_quarter, in_flight, open_or_known
+from fullfunnel.analytics.rates import count, trailing_window
+from fullfunnel.analytics.targets import booked, parse_amount, period_bounds, target_for
+from fullfunnel.config import Config, default_config
+from fullfunnel.errors import InputError
+from fullfunnel.result import Result
+from fullfunnel.warehouse import Warehouse
+
+QUANTILES = (0.1, 0.5, 0.9)
+CURVE_STEP_DAYS = 7.0
+
+
+def simulate(
+    amounts: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    sims: int,
+    seed: int = 0,
+    chunk: int = 2000,
+    exact: int = 0,
+    new_wins: float = 0.0,
+    new_amounts: np.ndarray | None = None,
+) -> np.ndarray:
+    """Simulated totals: each deal wins with its probability; plus Poisson new wins.
+
+    ``exact`` > 0 draws only the ``exact`` largest deals one by one and the sum of
+    the rest from a normal with its exact mean and variance (clipped at 0).
+
+    >>> t = simulate(np.array([100.0, 50.0]), np.array([0.5, 1.0]), sims=10_000, seed=1)
+    >>> round(float(t.mean()) / 10) * 10
+    100
+    """
+    amounts = np.asarray(amounts, dtype=float)
+    probabilities = np.clip(np.asarray(probabilities, dtype=float), 0.0, 1.0)
+    order = np.argsort(-amounts, kind="stable")
+    amounts, probabilities = amounts[order], probabilities[order]
+    n_exact = amounts.size if exact <= 0 else min(exact, amounts.size)
+    a_e, p_e = amounts[:n_exact], probabilities[:n_exact]
+    a_r, p_r = amounts[n_exact:], probabilities[n_exact:]
+    rest_mean = float(np.dot(a_r, p_r))
+    rest_sd = float(np.sqrt(np.dot(a_r * a_r, p_r * (1 - p_r))))
+    pool = np.asarray(new_amounts if new_amounts is not None else [], dtype=float)
+    if new_wins > 0 and pool.size == 0:
+        raise InputError("new pipeline needs past won amounts to draw from; none were found")
+    rng = np.random.default_rng(seed)
+    p_e32 = p_e.astype(np.float32)  # float32 draws: half the memory traffic
+    out = np.empty(sims)
+    # rows of the Bernoulli matrix per chunk, so that a chunk stays near 16 MB
+    rows = max(1, min(chunk, 2_000_000 // max(n_exact, 1)))
+    for lo in range(0, sims, rows):
+        c = min(rows, sims - lo)
+        total = np.zeros(c)
+        if n_exact:
+            wins = rng.random((c, n_exact), dtype=np.float32) < p_e32
+            total += wins @ a_e
+        if a_r.size:
+            total += np.maximum(rng.normal(rest_mean, rest_sd, c), 0.0)
+        if new_wins > 0:
+            k = rng.poisson(new_wins, c)
+            draws = pool[rng.integers(0, pool.size, int(k.sum()))]
+            total += np.bincount(np.repeat(np.arange(c), k), weights=draws, minlength=c)
+        out[lo : lo + c] = total
+    return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ForecastResult(Result):
+    """P10/P50/P90 bookings of a period, P(hit target) and where the bookings come from."""
+
+    title = "forecast"
+    commit: pd.DataFrame
+    by_team: pd.DataFrame
+    by_segment: pd.DataFrame
+    distribution: pd.DataFrame
+    period_start: datetime
+    period_end: datetime
+    as_of: datetime
+    target: float | None
+    booked: float
+    p10: float
+    p50: float
+    p90: float
+    mean: float
+    probability_hit: float | None
+    expected_new_wins: float
+    sims: int
+    seed: int
+
+    def headline(self) -> list[str]:
+        last = self.period_end - timedelta(days=1)
+        lines = [
+            f"{self.period_start:%Y-%m-%d}..{last:%Y-%m-%d} bookings forecast as of "
+            f"{self.as_of:%b %d}: P50 {self.p50:,.0f} (P10 {self.p10:,.0f} – P90 {self.p90:,.0f}); "
+            f"already won {self.booked:,.0f}"
+        ]
+        if self.target is not None and self.probability_hit is not None:
+            lines.append(
+                f"chance to hit the target of {self.target:,.0f}: {self.probability_hit:.0%}"
+            )
+        for r in self.commit.itertuples():
+            if r.category == "new pipeline" and r.expected > 0:
+                lines.append(
+                    f"new pipeline: about {r.deals:.1f} deals still to be created and won "
+                    f"inside the period, expected {r.expected:,.0f}"
+                )
+            elif r.category != "won" and r.expected > 0:
+                lines.append(
+                    f"{r.category}: {r.deals:,.0f} open deals, {r.amount:,.0f} in pipeline, "
+                    f"expected {r.expected:,.0f}"
+                )
+        return lines
+
+
+def forecast(
+    wh: Warehouse,
+    *,
+    period: str | None = None,
+    as_of: str | datetime | None = None,
+    target: str | float | None = None,
+    sims: int | None = None,
+    seed: int | None = None,
+    config: Config | None = None,
+) -> ForecastResult:
+    """Monte Carlo bookings of ``period`` (default: the quarter of ``as_of``) as of
+    ``as_of``; seeded and reproducible.
+
+    >>> import fullfunnel as ff
+    >>> ff.forecast(ff.connect("duckdb://:memory:"), period="2026-Q4", as_of="2026-11-01").p50
+    0.0
+    """
+    config = config or default_config()
+    cfg = config["forecast"]
+    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    period = period or current_quarter(as_of_dt)
+    start, end = period_bounds(period)
+    if as_of_dt >= end:
+        raise InputError(f"period {period} ended before --as-of {as_of_dt:%Y-%m-%d}")
+    sims = sims or cfg["sims"]
+    seed = cfg["seed"] if seed is None else seed
+    if sims < 100:
+        raise InputError("--sims must be at least 100")
+    goal = parse_amount(target) if target is not None else target_for(wh, start, end)
+    booked_amt, booked_n = booked(wh, start, end, as_of=as_of_dt)
+    flight = in_flight(
+        wh,
+        None,
+        as_of=as_of_dt,
+        start=start,
+        end=end,
+        config=config,
+        segment_column=cfg["segment_column"] or None,
+    )
+    deals = flight.opportunities
+    new_wins, pool = new_pipeline(wh, as_of=as_of_dt, start=start, end=end, config=config)
+    totals = booked_amt + simulate(
+        deals["amount"].to_numpy(),
+        deals["probability"].to_numpy(),
+        sims=sims,
+        seed=seed,
+        chunk=cfg["chunk"],
+        exact=cfg["exact_opportunities"],
+        new_wins=new_wins,
+        new_amounts=pool,
+    )
+    q = np.quantile(totals, QUANTILES)
+    new_expected = new_wins * float(pool.mean()) if pool.size else 0.0
+    deals = deals.assign(expected=deals["amount"] * deals["probability"])
+    return ForecastResult(
+        commit=_commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg),
+        by_team=_by(deals, "owner_team", new_expected),
+        by_segment=_by(deals, "segment", new_expected),
+        distribution=pd.DataFrame(
+            {
+                "quantile": np.arange(0.05, 1.0, 0.05).round(2),
+                "bookings": np.quantile(totals, np.arange(0.05, 1.0, 0.05)),
+            }
+        ),
+        period_start=start,
+        period_end=end,
+        as_of=as_of_dt,
+        target=goal,
+        booked=booked_amt,
+        p10=float(q[0]),
+        p50=float(q[1]),
+        p90=float(q[2]),
+        mean=float(totals.mean()),
+        probability_hit=float((totals >= goal).mean()) if goal is not None else None,
+        expected_new_wins=new_wins,
+        sims=sims,
+        seed=seed,
+    )
+
+
+def new_pipeline(
+    wh: Warehouse, *, as_of: datetime, start: datetime, end: datetime, config: Config
+) -> tuple[float, np.ndarray]:
+    """Expected wins inside [start, end) from deals created after ``as_of``, and the
+    recent won amounts to draw theirs from.
+
+    Pace λ (deals created per day, recent) × ∫ P(created on day u wins in the
+    period) du, where P comes from the time-to-win curve G(x) = share of deals
+    that won within x days of creation, over cohorts old enough to know.
+    """
+    cfg = config["plan"]
+    horizon = (end - as_of).total_seconds() / 86400
+    xs = np.arange(0.0, horizon + CURVE_STEP_DAYS, CURVE_STEP_DAYS)
+    window = cfg["window_quarters"] * 91.3
+    opps = open_or_known(wh, as_of)
+    won_at = days_between(opps.created_at, opps.close_date)
+    is_won = opps._known & (opps.status == "won")
+    aggs = {"pace": (opps.created_at > literal(as_of - timedelta(days=cfg["pace_days"]))).sum()}
+    for j, x in enumerate(xs):
+        cohort = (opps.created_at >= literal(as_of - timedelta(days=window + x))) & (
+            opps.created_at <= literal(as_of - timedelta(days=x))
+        )
+        aggs[f"n_{j}"] = cohort.sum()
+        aggs[f"w_{j}"] = (cohort & is_won & (won_at <= x)).sum()
+    row = opps.aggregate(**aggs).execute().iloc[0]
+    n = np.array([count(row[f"n_{j}"]) for j in range(xs.size)])
+    w = np.array([count(row[f"w_{j}"]) for j in range(xs.size)])
+    curve = np.maximum.accumulate(np.where(n > 0, w / np.maximum(n, 1), 0.0))
+    pace = count(row["pace"]) / cfg["pace_days"]
+    # creation day u after as_of: wins in [start, end) need G(end-u) - G(start-u)
+    u = np.linspace(0.0, horizon, 200, endpoint=False) + horizon / 400
+    skip = (start - as_of).total_seconds() / 86400
+    g_end = np.interp(horizon - u, xs, curve)
+    g_start = np.where(skip - u > 0, np.interp(np.maximum(skip - u, 0), xs, curve), 0.0)
+    expected = pace * float(np.mean(g_end - g_start)) * horizon
+    ws, _ = trailing_window(as_of, cfg["window_quarters"])
+    recent = opps.filter(is_won, opps.close_date >= literal(ws))
+    pool = recent.select("amount").execute()["amount"].to_numpy(dtype=float)
+    return expected, pool
+
+
+def _commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg) -> pd.DataFrame:
+    p = deals["probability"]
+    cats = np.where(
+        p >= cfg["likely_probability"],
+        "likely",
+        np.where(p >= cfg["possible_probability"], "possible", "long shot"),
+    )
+    g = deals.assign(category=cats).groupby("category")
+    parts = g.agg(deals=("amount", "size"), amount=("amount", "sum"), expected=("expected", "sum"))
+    parts = parts.reindex(["likely", "possible", "long shot"], fill_value=0).reset_index()
+    won = pd.DataFrame(
+        [{"category": "won", "deals": booked_n, "amount": booked_amt, "expected": booked_amt}]
+    )
+    new = pd.DataFrame(
+        [
+            {
+                "category": "new pipeline",
+                "deals": new_wins,
+                "amount": float("nan"),
+                "expected": new_expected,
+            }
+        ]
+    )
+    out = pd.concat([won, parts, new], ignore_index=True)
+    out["deals"] = out["deals"].astype(float)
+    return out
+
+
+def _by(deals: pd.DataFrame, column: str, new_expected: float) -> pd.DataFrame:
+    if column not in deals.columns:
+        frame = pd.DataFrame(columns=[column, "deals", "amount", "expected"])
+    else:
+        frame = (
+            deals.assign(**{column: deals[column].fillna("(none)")})
+            .groupby(column, as_index=False)
+            .agg(deals=("amount", "size"), amount=("amount", "sum"), expected=("expected", "sum"))
+            .sort_values("expected", ascending=False, ignore_index=True)
+        )
+    new = pd.DataFrame(
+        [{column: "new pipeline", "deals": 0, "amount": 0.0, "expected": new_expected}]
+    )
+    return pd.concat([frame, new], ignore_index=True)

@@ -1,0 +1,253 @@
+"""The rates a plan and a forecast rest on, each with its uncertainty.
+
+* Stage conversion (S → next stage) over a trailing window of complete quarters,
+  counting only contacts old enough for the outcome to be known (reached S at
+  least the p90 of S → next days before ``as_of``), with Wilson score intervals.
+* Velocity S → won: median and spread of days, with a median interval
+  (median ± 1.58·IQR/√n, the boxplot-notch rule).
+* Pace: stage entries per day over the last ``pace_days``.
+* Conditional yield: the chance that a contact in S (or an open opportunity) of a
+  given age closes won within the next ``h`` days, from past cohorts whose
+  outcome ``h`` days on is known.
+
+Everything is aggregated in the engine; only a few numbers per stage come back.
+A rate resting on fewer than ``min_observations`` contacts is flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from statistics import NormalDist
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from fullfunnel._dates import days_between, literal
+from fullfunnel.config import Config
+from fullfunnel.errors import ConfigError
+from fullfunnel.lifecycle import reached
+from fullfunnel.warehouse import Warehouse
+
+VELOCITY_Q = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9}
+
+
+def wilson(k: np.ndarray | float, n: np.ndarray | float, *, confidence: float = 0.8):
+    """Wilson score interval for k successes in n trials (NaN where n = 0).
+
+    >>> lo, hi = wilson(5, 10, confidence=0.95)
+    >>> round(float(lo), 3), round(float(hi), 3)
+    (0.237, 0.763)
+    """
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def quarter_start(d: datetime) -> datetime:
+    return datetime(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+
+
+def trailing_window(as_of: datetime, quarters: int) -> tuple[datetime, datetime]:
+    """[start, end) of the ``quarters`` complete quarters before ``as_of``'s quarter."""
+    end = quarter_start(as_of)
+    months = end.year * 12 + end.month - 1 - 3 * quarters
+    return datetime(months // 12, months % 12 + 1, 1), end
+
+
+def funnel_stages(config: Config) -> tuple[list[str], str, str]:
+    """The stages before won, the won stage and the opportunity stage, validated."""
+    won, opp = config["plan"]["won_stage"], config["plan"]["opportunity_stage"]
+    config.stage(won), config.stage(opp)
+    names = list(config.stage_names)
+    if names.index(opp) >= names.index(won):
+        raise ConfigError("plan.opportunity_stage must come before plan.won_stage")
+    return names[: names.index(won)], won, opp
+
+
+def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config) -> pd.DataFrame:
+    """Conversion, velocity to won and pace per stage before won, one row each.
+
+    ``tl`` is :func:`fullfunnel.lifecycle.timeline` as of ``as_of``.
+    """
+    cfg = config["plan"]
+    stages, won, _ = funnel_stages(config)
+    ws, we = trailing_window(as_of, cfg["window_quarters"])
+    pace_from = as_of - timedelta(days=cfg["pace_days"])
+    nxt = {s: config.next_stage(s) for s in stages}
+
+    def in_window(s: str) -> ir.BooleanValue:
+        col = tl[reached(s)]
+        return col.notnull() & (col >= literal(ws)) & (col < literal(we))
+
+    aggs: dict[str, ir.Value] = {}
+    for s in stages:
+        to_next = days_between(tl[reached(s)], tl[reached(nxt[s])])
+        to_won = days_between(tl[reached(s)], tl[reached(won)])
+        both = in_window(s) & tl[reached(nxt[s])].notnull()
+        aggs[f"{s}__maturity"] = to_next.quantile(0.9, where=both)
+        did_win = in_window(s) & tl[reached(won)].notnull()
+        aggs[f"{s}__won_n"] = did_win.sum()
+        for name, q in VELOCITY_Q.items():
+            aggs[f"{s}__{name}"] = to_won.quantile(q, where=did_win)
+        recent = tl[reached(s)].notnull() & (tl[reached(s)] > literal(pace_from))
+        aggs[f"{s}__pace"] = (recent & (tl[reached(s)] <= literal(as_of))).sum()
+    first = tl.aggregate(**aggs).execute().iloc[0]
+
+    maturity = {}
+    for s in stages:
+        m = first[f"{s}__maturity"]
+        maturity[s] = float(m) if pd.notna(m) else 0.0
+    conv: dict[str, ir.Value] = {}
+    for s in stages:
+        mature = in_window(s) & (tl[reached(s)] <= literal(as_of - timedelta(days=maturity[s])))
+        conv[f"{s}__entered"] = mature.sum()
+        conv[f"{s}__converted"] = (mature & tl[reached(nxt[s])].notnull()).sum()
+    second = tl.aggregate(**conv).execute().iloc[0]
+
+    rows = []
+    for s in stages:
+        n = count(second[f"{s}__entered"])
+        k = count(second[f"{s}__converted"])
+        won_n = count(first[f"{s}__won_n"])
+        vel = {f"days_to_won_{name}": _num(first[f"{s}__{name}"]) for name in VELOCITY_Q}
+        rows.append(
+            {
+                "stage": s,
+                "next_stage": nxt[s],
+                "owner": config.stage(s).owner,
+                "entered": n,
+                "converted": k,
+                "rate": k / n if n else float("nan"),
+                "won_observed": won_n,
+                **vel,
+                "pace_per_day": count(first[f"{s}__pace"]) / cfg["pace_days"],
+            }
+        )
+    out = pd.DataFrame(rows)
+    lo, hi = wilson(out["converted"], out["entered"], confidence=cfg["confidence"])
+    out["rate_low"], out["rate_high"] = lo, hi
+    # chance to reach won from S: the product of the step rates from S on
+    rev = out["rate"][::-1].cumprod()[::-1]
+    out["to_won"] = rev.to_numpy()
+    out["to_won_low"] = pd.Series(lo)[::-1].cumprod()[::-1].to_numpy()
+    out["to_won_high"] = pd.Series(hi)[::-1].cumprod()[::-1].to_numpy()
+    z = NormalDist().inv_cdf(0.5 + cfg["confidence"] / 2)
+    iqr = out["days_to_won_p75"] - out["days_to_won_p25"]
+    half = z / 1.96 * 1.58 * iqr / np.sqrt(out["won_observed"].clip(lower=1))
+    out["days_to_won_low"] = (out["days_to_won_median"] - half).clip(lower=0)
+    out["days_to_won_high"] = out["days_to_won_median"] + half
+    min_obs = cfg["min_observations"]
+    step_ok = out["entered"] >= min_obs
+    # a stage's chance to win is reliable only if every later step is
+    out["enough"] = step_ok[::-1].cummin()[::-1].to_numpy() & (out["won_observed"] >= min_obs)
+    out.attrs["window"] = (ws, we)
+    return out
+
+
+def conditional_yield(
+    table: ir.Table,
+    *,
+    group: str,
+    entered: str,
+    left: str,
+    won: str,
+    as_of: datetime,
+    horizon_days: float,
+    window_days: float,
+    edges: list[float],
+    from_days: float = 0.0,
+    at_age: Callable[[float], ir.BooleanValue] | None = None,
+) -> pd.DataFrame:
+    """Per group and age bucket: how many past items of that age were still in play,
+    and how many of them closed won within the following ``horizon_days``.
+
+    ``table`` has the columns named by ``group``, ``entered`` (when the item
+    entered play), ``left`` (when it left play without winning or moved on; null:
+    never) and ``won`` (when it closed won; null: not). Each bucket counts the
+    cohort that entered during ``window_days`` ending ``edge + horizon_days``
+    before ``as_of``, so every outcome counted is known at ``as_of``. A win counts
+    when it falls between ``from_days`` and ``horizon_days`` after the item's age.
+    ``at_age(a)`` optionally restricts the rows that count at age ``a`` (e.g. the
+    row of the pipeline stage the item was in at that age).
+    """
+    e, lft, w = table[entered], table[left], table[won]
+    to_won = days_between(e, w)
+    aggs: dict[str, ir.Value] = {}
+    for i, a in enumerate(edges):
+        offset = a + horizon_days
+        cohort = (
+            e.notnull()
+            & (e >= literal(as_of - timedelta(days=window_days + offset)))
+            & (e <= literal(as_of - timedelta(days=offset)))
+        )
+        still = (lft.isnull() | (days_between(e, lft) > a)) & (w.isnull() | (to_won > a))
+        hit = w.notnull() & (to_won > a + from_days) & (to_won <= offset)
+        if at_age is not None:
+            cohort = cohort & at_age(a)
+        aggs[f"at_risk_{i}"] = (cohort & still).sum()
+        aggs[f"won_{i}"] = (cohort & still & hit).sum()
+    raw = table.group_by(group).aggregate(**aggs).execute()
+    rows = [
+        {
+            "group": r[group],
+            "bucket": i,
+            "age_from": float(a),
+            "at_risk": count(r[f"at_risk_{i}"]),
+            "won": count(r[f"won_{i}"]),
+        }
+        for r in raw.to_dict(orient="records")
+        for i, a in enumerate(edges)
+    ]
+    return pd.DataFrame(rows, columns=["group", "bucket", "age_from", "at_risk", "won"])
+
+
+def pooled_probability(frame: pd.DataFrame, min_observations: int) -> pd.DataFrame:
+    """Add ``probability`` (and ``pooled``) to a :func:`conditional_yield` table.
+
+    A bucket with too few items is pooled with the older buckets of its group
+    (and, if still too few, with the whole group).
+    """
+    parts = []
+    for _, g in frame.sort_values(["group", "bucket"]).groupby("group", sort=False):
+        at = g["at_risk"].to_numpy()[::-1].cumsum()[::-1]
+        wn = g["won"].to_numpy()[::-1].cumsum()[::-1]
+        own = g["at_risk"].to_numpy() >= min_observations
+        prob = np.where(own, g["won"] / g["at_risk"].clip(lower=1), wn / np.maximum(at, 1))
+        enough_older = at >= min_observations
+        total_p = g["won"].sum() / max(g["at_risk"].sum(), 1)
+        prob = np.where(own | enough_older, prob, total_p)
+        parts.append(g.assign(probability=prob, pooled=~own))
+    if not parts:
+        return frame.assign(probability=pd.Series(dtype=float), pooled=pd.Series(dtype=bool))
+    return pd.concat(parts, ignore_index=True)
+
+
+def age_bucket(age_days: ir.NumericValue, edges: list[float]) -> ir.IntegerValue:
+    """The index of the age bucket (by lower edges) an age in days falls in."""
+    if list(edges) != sorted(edges) or not edges or edges[0] != 0:
+        raise ConfigError("plan.age_buckets must be increasing lower edges starting at 0")
+    out = ibis.literal(0)
+    for i, a in enumerate(edges[1:], start=1):
+        out = ibis.ifelse(age_days >= a, i, out)
+    return out
+
+
+def bucket_of(age_days: np.ndarray, edges: list[float]) -> np.ndarray:
+    """NumPy twin of :func:`age_bucket`."""
+    return np.searchsorted(np.asarray(edges, dtype=float), age_days, side="right") - 1
+
+
+def count(value) -> int:
+    """An engine count as an int; a sum over no rows comes back as null or NaN."""
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _num(value) -> float:
+    return float(value) if pd.notna(value) else float("nan")

@@ -1,0 +1,73 @@
+"""The Monte Carlo forecast: analytic mean and variance, ordered quantiles, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fullfunnel.analytics.forecast import forecast, simulate
+
+
+@pytest.mark.parametrize("exact", [0, 40])
+def test_simulation_converges_to_the_analytic_mean_and_variance(exact):
+    rng = np.random.default_rng(5)
+    amounts = rng.lognormal(np.log(30_000), 0.6, 400)
+    probs = rng.uniform(0.02, 0.9, 400)
+    totals = simulate(amounts, probs, sims=40_000, seed=11, chunk=3000, exact=exact)
+    mean = float(np.dot(amounts, probs))
+    var = float(np.dot(amounts**2, probs * (1 - probs)))
+    se = np.sqrt(var / totals.size)
+    assert abs(totals.mean() - mean) < 4 * se
+    assert totals.var() == pytest.approx(var, rel=0.03)
+
+
+def test_new_pipeline_is_compound_poisson():
+    pool = np.array([10.0, 30.0])
+    totals = simulate(
+        np.array([]), np.array([]), sims=50_000, seed=3, new_wins=4.0, new_amounts=pool
+    )
+    # compound Poisson: mean λ·E[X] = 80, variance λ·E[X²] = 4 · 500 = 2000
+    assert totals.mean() == pytest.approx(80, rel=0.02)
+    assert totals.var() == pytest.approx(2000, rel=0.04)
+
+
+def test_simulation_is_seeded():
+    a, p = np.array([5.0, 7.0, 9.0]), np.array([0.3, 0.5, 0.7])
+    one = simulate(a, p, sims=1000, seed=9, chunk=128)
+    assert np.array_equal(one, simulate(a, p, sims=1000, seed=9, chunk=128))
+    assert not np.array_equal(one, simulate(a, p, sims=1000, seed=10, chunk=128))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1e6), st.floats(0, 1)), min_size=0, max_size=30),
+    st.integers(0, 2**32 - 1),
+)
+def test_quantiles_are_ordered(deals, seed):
+    amounts = np.array([d[0] for d in deals], dtype=float)
+    probs = np.array([d[1] for d in deals], dtype=float)
+    t = simulate(amounts, probs, sims=500, seed=seed)
+    p10, p50, p90 = np.quantile(t, [0.1, 0.5, 0.9])
+    assert 0 <= p10 <= p50 <= p90 <= amounts.sum() * (1 + 1e-9)
+
+
+def test_forecast_on_demo(demo_wh):
+    f = forecast(demo_wh, period="2026-Q4", as_of="2026-11-01", sims=3000, seed=1)
+    assert f.booked <= f.p10 <= f.p50 <= f.p90
+    assert 0 <= f.probability_hit <= 1  # the demo writes the quarter's target
+    commit = f.commit.set_index("category")
+    assert commit.loc["won", "amount"] == f.booked
+    # the analytic expectation matches the simulated mean
+    assert commit["expected"].sum() == pytest.approx(f.mean, rel=0.02)
+    assert f.by_team["expected"].sum() == pytest.approx(f.by_segment["expected"].sum())
+    again = forecast(demo_wh, period="2026-Q4", as_of="2026-11-01", sims=3000, seed=1)
+    assert (again.p10, again.p50, again.p90) == (f.p10, f.p50, f.p90)
+    assert f.to_dict()["p50"] == f.p50
+
+
+def test_forecast_empty_warehouse(wh):
+    f = forecast(wh, period="2026-Q4", as_of="2026-11-01", sims=200)
+    assert f.p10 == f.p50 == f.p90 == 0.0
+    assert f.probability_hit is None

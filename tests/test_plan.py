@@ -1,0 +1,335 @@
+"""The reverse waterfall: hand-computed arithmetic, as-of correctness, engine aggregates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fullfunnel as ff
+from fullfunnel.analytics.plan import plan, waterfall
+from fullfunnel.analytics.rates import stage_rates, wilson
+from fullfunnel.config import default_config
+from fullfunnel.lifecycle import timeline
+
+CONFIG = default_config()
+STAGES = ["lead", "mql", "sal", "sql", "opportunity"]
+
+
+def _rates(enough=(True,) * 5) -> pd.DataFrame:
+    rate = np.array([0.5, 0.5, 0.5, 0.5, 0.25])
+    to_won = rate[::-1].cumprod()[::-1]
+    return pd.DataFrame(
+        {
+            "stage": STAGES,
+            "next_stage": ["mql", "sal", "sql", "opportunity", "customer"],
+            "owner": ["marketing", "bdr", "bdr", "sales", "sales"],
+            "entered": [1000] * 5,
+            "converted": [500] * 5,
+            "rate": rate,
+            "won_observed": [100] * 5,
+            "days_to_won_median": [100.0, 60.0, 50.0, 40.0, 30.0],
+            "pace_per_day": [50.0, 10.0, 2.0, 2.0, 1.0],
+            "rate_low": rate * 0.9,
+            "rate_high": rate * 1.1,
+            "to_won": to_won,
+            "to_won_low": to_won * 0.8,
+            "to_won_high": to_won * 1.25,
+            "enough": list(enough),
+        }
+    )
+
+
+def _yields() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "stage": STAGES,
+            "items": [0, 0, 0, 10, 50],
+            "amount": [0.0, 0, 0, 0, 1_200_000],
+            "expected_wins": [0.0, 0.0, 0.0, 4.0, 20.0],
+            "expected_amount": [0.0, 0, 0, 0, 200_000],
+        }
+    )
+
+
+def _plan(rates):
+    return waterfall(
+        rates,
+        _yields(),
+        target=1_000_000,
+        booked=400_000,
+        average=10_000,
+        open_pipeline=1_200_000,
+        as_of=datetime(2026, 11, 1),
+        start=datetime(2026, 10, 1),
+        end=datetime(2027, 1, 1),
+        config=CONFIG,
+    )
+
+
+def test_hand_computed_waterfall():
+    # gap 600k / 10k = 60 wins; in flight 20 (opportunities) + 4 (sql)
+    p = _plan(_rates())
+    assert p.wins_needed == 60
+    assert p.expected_wins_in_flight == 24
+    w = p.waterfall.set_index("stage")
+    # opportunity: (60 - 20) / 0.25; sql and above: (60 - 24) / P(stage → won)
+    expected_more = {"opportunity": 160, "sql": 288, "sal": 576, "mql": 1152, "lead": 2304}
+    for stage, more in expected_more.items():
+        assert w.loc[stage, "more_needed"] == pytest.approx(more)
+    # deadlines: period end (Jan 1) minus the median days to won
+    assert w.loc["opportunity", "enter_by"] == pd.Timestamp("2026-12-02")
+    assert w.loc["sql", "enter_by"] == pd.Timestamp("2026-11-22")
+    assert w.loc["mql", "enter_by"] == pd.Timestamp("2026-11-02")
+    # pace × days left before the deadline
+    assert w.loc["opportunity", "at_current_pace"] == pytest.approx(31)
+    assert w.loc["sql", "short"] == pytest.approx(288 - 42)
+    assert w.loc["sal", "short"] == pytest.approx(576 - 22)
+    assert w.loc["mql", "wins_short"] == pytest.approx((1152 - 10) / 32)
+    assert w.loc["opportunity", "more_needed_low"] == pytest.approx(40 / (0.25 * 1.25))
+    # coverage: 1.2M open / 600k gap = 2×; a 25% win rate needs 4×
+    assert p.coverage == pytest.approx(2.0)
+    assert p.coverage_needed == pytest.approx(4.0)
+    # the opportunities spread over Nov (30 days) and Dec 1 (1 day)
+    m = p.by_month[p.by_month.stage == "opportunity"].set_index("month")["needed"]
+    assert m["2026-11"] == pytest.approx(160 * 30 / 31)
+    assert m["2026-12"] == pytest.approx(160 / 31)
+    # ranked by wins closed: leads too late first (36 wins), then mql, sal, opportunity, sql
+    assert p.actions[0].startswith("New leads will mostly close after the period")
+    assert p.actions[1].startswith("Create 1152 more MQLs by Nov 02")
+    assert "bdr is 1142 short" in p.actions[1]
+    assert [a.split(" more ")[1].split(" ")[0] for a in p.actions[1:]] == [
+        "MQLs",
+        "SALs",
+        "opportunities",
+        "SQLs",
+    ]
+    teams = p.by_team.set_index("owner")
+    assert teams.loc["bdr", "stages"] == "mql, sal"
+
+
+def test_too_few_observations_says_so():
+    p = _plan(_rates(enough=(True, True, True, False, True)))
+    w = p.waterfall.set_index("stage")
+    assert np.isnan(w.loc["sql", "more_needed"])
+    assert w.loc["opportunity", "more_needed"] == pytest.approx(160)
+    assert any(x.startswith("sql: too few observations") for x in p.warnings)
+    assert not any("SQLs" in a for a in p.actions)
+
+
+def test_target_met_says_so():
+    p = waterfall(
+        _rates(),
+        _yields(),
+        target=100,
+        booked=400,
+        average=10,
+        open_pipeline=0,
+        as_of=datetime(2026, 11, 1),
+        start=datetime(2026, 10, 1),
+        end=datetime(2027, 1, 1),
+        config=CONFIG,
+    )
+    assert p.wins_needed == 0 and p.actions == []
+    assert "already met" in p.headline()[0]
+
+
+def test_wilson_interval():
+    lo, hi = wilson(np.array([0, 10]), np.array([10, 10]), confidence=0.95)
+    assert lo[0] == pytest.approx(0) and hi[0] == pytest.approx(0.2775, abs=1e-3)
+    assert lo[1] == pytest.approx(0.7225, abs=1e-3) and hi[1] == pytest.approx(1)
+
+
+@pytest.fixture(scope="module")
+def small_demo_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plan") / "demo.duckdb"
+    wh = ff.connect(str(path))
+    ff.generate_demo(wh, contacts=3000, seed=3, as_of=datetime(2026, 11, 23))
+    wh.close()
+    return path
+
+
+def test_stage_event_after_as_of_changes_nothing(small_demo_path, tmp_path):
+    import shutil
+
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(small_demo_path, path)
+    wh = ff.connect(str(path))
+    as_of = datetime(2026, 8, 15)
+    before = plan(wh, period="2026-Q3", target="1M", as_of=as_of)
+    ids = wh.table("contacts").limit(300).execute()["contact_id"]
+    later = pd.Timestamp("2026-08-20")
+    events = pd.DataFrame({"contact_id": ids, "stage": "customer", "ts": later, "source": "late"})
+    wh.load("stage_events", events)
+    wh.load(
+        "opportunities",
+        pd.DataFrame(
+            {
+                "opportunity_id": ["late1"],
+                "created_at": [later],
+                "status": ["won"],
+                "amount": [5e6],
+                "close_date": [later],
+            }
+        ),
+    )
+    after = plan(wh, period="2026-Q3", target="1M", as_of=as_of)
+    pd.testing.assert_frame_equal(before.waterfall, after.waterfall)
+    pd.testing.assert_frame_equal(before.yields, after.yields)
+    assert before.booked == after.booked
+    # and the later data does count when the plan looks later
+    assert plan(wh, period="2026-Q3", target="1M", as_of="2026-08-21").booked > before.booked
+
+
+def test_plan_on_demo(demo_wh):
+    p = plan(demo_wh, period="2026-Q4", target="3.5M", as_of="2026-10-05")
+    assert p.wins_needed > 0 and p.actions
+    w = p.waterfall
+    assert w["reliable"].all()
+    # the planted win rate (opportunity → customer, 30%) sits inside the interval
+    opp = w.set_index("stage").loc["opportunity"]
+    assert opp.rate_low - 0.03 <= 0.30 <= opp.rate_high + 0.03
+    assert (w["more_needed"].diff().dropna() <= 0).all()  # fewer needed further down
+    assert p.to_dict()["wins_needed"] == p.wins_needed
+
+
+def test_plan_without_target_for_the_current_quarter(wh):
+    p = plan(wh, as_of="2026-11-01")
+    assert p.headline()[0].startswith("no bookings target for 2026-Q4")
+    with pytest.raises(ff.FullfunnelError, match="target set --period 2026-Q4"):
+        plan(wh, period="2026-Q4", as_of="2026-11-01")
+
+
+def _tiny(wh):
+    c = pd.Timestamp
+    wh.load(
+        "contacts",
+        pd.DataFrame({"contact_id": ["c1", "c2", "c3", "c4"], "created_at": [c("2026-01-10")] * 4}),
+    )
+    ev = [
+        ("c1", "mql", "2026-01-20"),
+        ("c1", "sal", "2026-01-25"),
+        ("c1", "sql", "2026-02-01"),
+        ("c1", "opportunity", "2026-02-10"),
+        ("c1", "customer", "2026-03-12"),
+        ("c2", "mql", "2026-01-20"),
+        ("c2", "disqualified", "2026-02-01"),
+    ]
+    wh.load(
+        "stage_events",
+        pd.DataFrame(
+            {
+                "contact_id": [e[0] for e in ev],
+                "stage": [e[1] for e in ev],
+                "ts": pd.to_datetime([e[2] for e in ev]),
+            }
+        ),
+    )
+
+
+def test_stage_rates_engine_conformance(engine_wh):
+    _tiny(engine_wh)
+    as_of = datetime(2026, 11, 23)
+    r = stage_rates(
+        engine_wh, timeline(engine_wh, CONFIG, as_of=as_of), as_of=as_of, config=CONFIG
+    ).set_index("stage")
+    assert list(r["entered"]) == [4, 2, 1, 1, 1]
+    assert list(r["converted"]) == [2, 1, 1, 1, 1]
+    assert r.loc["lead", "to_won"] == pytest.approx(0.25)
+    assert r.loc["lead", "days_to_won_median"] == pytest.approx(61)
+    assert r.loc["opportunity", "days_to_won_median"] == pytest.approx(30)
+    assert not r["enough"].any()  # 4 contacts are far too few
+
+
+def test_in_flight_opportunities_engine_conformance(engine_wh):
+    from fullfunnel.analytics.plan import in_flight
+
+    ts = pd.Timestamp
+    engine_wh.load(
+        "opportunities",
+        pd.DataFrame(
+            {
+                "opportunity_id": ["h1", "h2", "h3", "o1"],
+                "created_at": [ts("2026-01-01")] * 3 + [ts("2026-10-01")],
+                "status": ["won", "won", "won", "open"],
+                "amount": [10.0, 20.0, 30.0, 100.0],
+                "close_date": [ts("2026-02-01")] * 3 + [pd.NaT],
+                "owner_team": ["sales"] * 4,
+            }
+        ),
+    )
+    engine_wh.load(
+        "opportunity_history",
+        pd.DataFrame(
+            {
+                "opportunity_id": ["h1", "h1", "h2", "h3", "o1", "o1"],
+                "stage": [
+                    "discovery",
+                    "closed_won",
+                    "discovery",
+                    "discovery",
+                    "discovery",
+                    "proposal",
+                ],
+                "ts": pd.to_datetime(
+                    [
+                        "2026-01-01",
+                        "2026-02-01",
+                        "2026-01-01",
+                        "2026-01-01",
+                        "2026-10-01",
+                        "2026-10-20",
+                    ]
+                ),
+            }
+        ),
+    )
+    f = in_flight(
+        engine_wh,
+        None,
+        as_of=datetime(2026, 10, 10),
+        start=datetime(2026, 10, 1),
+        end=datetime(2027, 1, 1),
+        config=CONFIG,
+    )
+    deal = f.opportunities.iloc[0]
+    assert len(f.opportunities) == 1
+    assert deal.pipeline_stage == "discovery"  # the move to proposal comes after as_of
+    assert deal.bucket == 1  # 9 days old
+    # every past deal of that age won within the 82 days left: too few to trust a
+    # stage cell, so the age-only rate, pooled, applies
+    assert deal.probability == pytest.approx(1.0)
+    opp = f.yields.set_index("stage").loc["opportunity"]
+    assert opp["expected_amount"] == pytest.approx(100.0)
+    cells = f.probabilities[f.probabilities["group"] == "discovery"].set_index("bucket")
+    assert cells.loc[1, "at_risk"] == 3 and cells.loc[1, "won"] == 3
+
+
+def test_cli(small_demo_path, tmp_path):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from fullfunnel.cli import app
+
+    path = tmp_path / "cli.duckdb"
+    shutil.copy(small_demo_path, path)
+    run = CliRunner().invoke
+    db = ["--db", str(path)]
+    out = run(app, [*db, "target", "set", "--period", "2026-12", "--bookings", "250k"])
+    assert out.exit_code == 0, out.output
+    listed = json.loads(run(app, [*db, "-f", "json", "target", "list"]).output)
+    assert 250_000 in [t["amount"] for t in listed["targets"]]
+    p = run(app, [*db, "-f", "json", "plan", "--period", "2026-Q4", "--as-of", "2026-10-15"])
+    assert p.exit_code == 0, p.output
+    assert json.loads(p.output)["kind"] == "plan"
+    args = ["forecast", "--period", "2026-Q4", "--as-of", "2026-11-01", "--sims", "300"]
+    f = run(app, [*db, "-f", "json", *args])
+    assert json.loads(f.output)["sims"] == 300
+    b = run(app, [*db, "forecast", "--backtest", "--periods", "1", "--sims", "200"])
+    assert b.exit_code == 0 and "inside P10–P90" in b.output
+    bad = run(app, [*db, "target", "set", "--period", "2026-Q4", "--bookings", "lots"])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output

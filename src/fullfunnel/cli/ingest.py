@@ -1,0 +1,191 @@
+"""Commands that load data: ingest csv|parquet|jsonl|hubspot|salesforce, loads, rejects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fullfunnel.cli._app import FORMAT_OPTION, Format, State, app, state
+from fullfunnel.cli._render import render
+
+ingest_app = typer.Typer(
+    help="Load files into the warehouse: any CSV/Parquet/JSONL with a mapping, or HubSpot "
+    "and Salesforce exports as they come. Every row is loaded or kept in rejects."
+)
+app.add_typer(ingest_app, name="ingest")
+
+PATHS = typer.Argument(..., help="Files, or directories of files.")
+MAPPING = typer.Option(None, "--mapping", "-m", help="Mapping file (TOML); see docs/ingest.md.")
+TABLE = typer.Option(
+    None, "--table", "-t", help="Canonical table to load (or table = in the mapping)."
+)
+TIMEZONE = typer.Option(
+    None,
+    "--timezone",
+    help="Time zone of dates without an offset [default: config ingest.timezone].",
+)
+DATE_FORMAT = typer.Option(
+    None, "--date-format", help="strptime format of dates, e.g. '%d/%m/%Y %H:%M'."
+)
+
+
+@contextmanager
+def _progress(st: State) -> Iterator[Callable[[str], None] | None]:
+    """A spinner with elapsed time on stderr while files are hashed, read and loaded."""
+    if st.format is not Format.table:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+        yield lambda msg: bar.update(task, description=msg)
+
+
+def _files(
+    ctx: typer.Context,
+    fmt: Format | None,
+    file_format: str,
+    paths: list[Path],
+    table: str | None,
+    mapping: Path | None,
+    timezone: str | None,
+    date_format: str | None,
+) -> None:
+    from fullfunnel.ingest import ingest_files
+
+    st = state(ctx, fmt)
+    with _progress(st) as progress:
+        result = ingest_files(
+            st.warehouse(),
+            paths,
+            fmt=file_format,
+            table=table,
+            mapping=mapping,
+            config=st.config(),
+            timezone=timezone,
+            date_format=date_format,
+            progress=progress,
+        )
+    render(result, st.format)
+
+
+@ingest_app.command("csv")
+def ingest_csv(
+    ctx: typer.Context,
+    paths: list[Path] = PATHS,
+    table: str | None = TABLE,
+    mapping: Path | None = MAPPING,
+    timezone: str | None = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Load CSV files into a canonical table."""
+    _files(ctx, fmt, "csv", paths, table, mapping, timezone, date_format)
+
+
+@ingest_app.command("parquet")
+def ingest_parquet(
+    ctx: typer.Context,
+    paths: list[Path] = PATHS,
+    table: str | None = TABLE,
+    mapping: Path | None = MAPPING,
+    timezone: str | None = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Load Parquet files into a canonical table."""
+    _files(ctx, fmt, "parquet", paths, table, mapping, timezone, date_format)
+
+
+@ingest_app.command("jsonl")
+def ingest_jsonl(
+    ctx: typer.Context,
+    paths: list[Path] = PATHS,
+    table: str | None = TABLE,
+    mapping: Path | None = MAPPING,
+    timezone: str | None = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Load JSON-lines files (one object per line) into a canonical table."""
+    _files(ctx, fmt, "jsonl", paths, table, mapping, timezone, date_format)
+
+
+def _export(ctx: typer.Context, fmt: Format | None, run: Any, paths, timezone, date_format):
+    st = state(ctx, fmt)
+    with _progress(st) as progress:
+        result = run(
+            st.warehouse(),
+            paths,
+            config=st.config(),
+            timezone=timezone,
+            date_format=date_format,
+            progress=progress,
+        )
+    render(result, st.format)
+
+
+@ingest_app.command("hubspot")
+def ingest_hubspot(
+    ctx: typer.Context,
+    paths: list[Path] = PATHS,
+    timezone: str | None = typer.Option(
+        None, "--timezone", help="The HubSpot portal's time zone [default: config ingest.timezone]."
+    ),
+    date_format: str | None = DATE_FORMAT,
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Load HubSpot contacts, companies and deals exports (recognised by their header)."""
+    from fullfunnel.ingest import ingest_hubspot as run
+
+    _export(ctx, fmt, run, paths, timezone, date_format)
+
+
+@ingest_app.command("salesforce")
+def ingest_salesforce(
+    ctx: typer.Context,
+    paths: list[Path] = PATHS,
+    timezone: str | None = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Load Salesforce object exports (API field names): Lead, Contact, Account, Opportunity…"""
+    from fullfunnel.ingest import ingest_salesforce as run
+
+    _export(ctx, fmt, run, paths, timezone, date_format)
+
+
+@app.command()
+def loads(ctx: typer.Context, fmt: Format | None = FORMAT_OPTION) -> None:
+    """List every load: file, sha256, rows in / loaded / rejected."""
+    from fullfunnel.ingest import list_loads
+
+    st = state(ctx, fmt)
+    render(list_loads(st.warehouse()), st.format)
+
+
+@app.command()
+def rejects(
+    ctx: typer.Context,
+    load: str | None = typer.Option(None, "--load", help="Only this load's rejects."),
+    limit: int = typer.Option(1000, min=1, help="Show at most this many rows."),
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Show rejected rows with their data-row number, raw text and reason."""
+    from fullfunnel.ingest import list_rejects
+
+    st = state(ctx, fmt)
+    render(list_rejects(st.warehouse(), load_id=load, limit=limit), st.format)

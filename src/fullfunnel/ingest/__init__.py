@@ -1,0 +1,201 @@
+"""Loading sources into the canonical tables, with nothing lost.
+
+- :func:`ingest_files`: any CSV, Parquet or JSON-lines file, with a mapping.
+- :func:`ingest_hubspot`: HubSpot contacts, companies and deals exports as they come.
+- :func:`ingest_salesforce`: Salesforce Data Export / Data Loader CSVs (API names).
+
+Every input row is loaded or kept in ``rejects`` with its raw text and a reason;
+each file is one load (``loads``), written in one transaction, and loading the
+same bytes again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fullfunnel.config import Config, load_config
+from fullfunnel.errors import InputError
+from fullfunnel.ingest.loads import IngestResult, list_loads, list_rejects, load_files
+from fullfunnel.ingest.validate import Checks
+from fullfunnel.warehouse import Warehouse
+
+__all__ = [
+    "IngestResult",
+    "ingest_files",
+    "ingest_hubspot",
+    "ingest_salesforce",
+    "list_loads",
+    "list_rejects",
+]
+
+
+def checks_for(config: Config, *, timezone: str | None, date_format: str | None) -> Checks:
+    settings = config["ingest"]
+    return Checks(
+        timezone=timezone or settings["timezone"],
+        min_date=settings["min_date"],
+        date_format=date_format,
+    )
+
+
+def expand(paths: Sequence[str | Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files as given, and the files with one of ``suffixes`` inside given directories."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in suffixes)
+            if not found:
+                raise InputError(f"{p}: no {'/'.join(suffixes)} files in this directory")
+            out.extend(found)
+        elif not p.exists():
+            raise InputError(f"{p}: file not found; check the path")
+        else:
+            out.append(p)
+    if not out:
+        raise InputError("no files given; pass one or more files or directories")
+    return out
+
+
+def ingest_files(
+    wh: Warehouse,
+    paths: Sequence[str | Path],
+    *,
+    fmt: str | None = None,
+    table: str | None = None,
+    mapping: str | Path | None = None,
+    config: Config | None = None,
+    timezone: str | None = None,
+    date_format: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestResult:
+    """Load CSV / Parquet / JSON-lines files into ``table`` under a mapping file.
+
+    >>> import fullfunnel as ff, tempfile, pathlib
+    >>> wh = ff.connect("duckdb://:memory:")
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "accounts.csv"
+    >>> _ = f.write_text("account_id,name\\nA1,Acme\\n")
+    >>> ingest_files(wh, [f], table="accounts").rows_loaded
+    1
+    """
+    from fullfunnel.ingest import files
+    from fullfunnel.ingest.mapping import load_mapping, plan_from_mapping
+
+    config = config or load_config()
+    m = load_mapping(mapping)
+    checks = checks_for(
+        config, timezone=timezone or m.timezone, date_format=date_format or m.date_format
+    )
+    name = table or m.table
+    targets = expand(
+        paths, (".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+    )
+    return load_files(
+        wh,
+        targets,
+        lambda columns, path: plan_from_mapping(
+            m, columns, table=name, config=config, checks=checks, path=path
+        ),
+        fmt_for=lambda p: fmt or files.detect_format(p),
+        source_for=lambda p: f"file:{name}",
+        orphans=config["ingest"]["orphans"],
+        encoding=m.encoding,
+        delimiter=m.delimiter,
+        progress=progress,
+    )
+
+
+def ingest_hubspot(
+    wh: Warehouse,
+    paths: Sequence[str | Path],
+    *,
+    config: Config | None = None,
+    timezone: str | None = None,
+    date_format: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestResult:
+    """Load HubSpot contacts, companies and deals exports; each file's kind comes from
+    its header. Companies load first, then contacts, then deals."""
+    from fullfunnel.ingest import hubspot
+
+    config = config or load_config()
+    checks = checks_for(config, timezone=timezone, date_format=date_format)
+    targets = expand(paths, (".csv",))
+    kinds = {p: hubspot.kind_of(_header(p)) for p in targets}
+    unknown = [p for p, k in kinds.items() if k is None]
+    if unknown:
+        raise InputError(
+            f"{unknown[0]}: not a HubSpot contacts, companies or deals export (its header has "
+            "none of Email/First Name, Company name, Deal Stage); load it with 'ingest csv "
+            "--mapping'"
+        )
+    targets.sort(key=lambda p: hubspot.ORDER.index(kinds[p]))
+    return load_files(
+        wh,
+        targets,
+        lambda columns, path: hubspot.plan(columns, path, config=config, checks=checks),
+        fmt_for=lambda p: "csv",
+        source_for=lambda p: f"hubspot:{kinds[p]}",
+        orphans=config["ingest"]["orphans"],
+        progress=progress,
+    )
+
+
+def ingest_salesforce(
+    wh: Warehouse,
+    paths: Sequence[str | Path],
+    *,
+    config: Config | None = None,
+    timezone: str | None = None,
+    date_format: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> IngestResult:
+    """Load Salesforce object exports (Account, Contact, Lead, Opportunity,
+    OpportunityHistory, Campaign, CampaignMember, Task, Event) in dependency order."""
+    from fullfunnel.ingest import salesforce
+
+    config = config or load_config()
+    checks = checks_for(config, timezone=timezone, date_format=date_format)
+    targets = expand(paths, (".csv",))
+    kinds = {p: salesforce.kind_of(_header(p), p) for p in targets}
+    unknown = [p for p, k in kinds.items() if k is None]
+    if unknown:
+        raise InputError(
+            f"{unknown[0]}: not a Salesforce export this tool knows (Account, Contact, Lead, "
+            "Opportunity, OpportunityHistory, Campaign, CampaignMember, Task, Event, with API "
+            "field names); name the file after its object (e.g. Lead.csv) or use 'ingest csv "
+            "--mapping'"
+        )
+    targets.sort(key=lambda p: salesforce.ORDER.index(kinds[p]))
+    lookups = salesforce.Lookups.from_files(targets, kinds)
+    return load_files(
+        wh,
+        targets,
+        lambda columns, path: salesforce.plan(
+            kinds[path], columns, path, config=config, checks=checks, lookups=lookups
+        ),
+        fmt_for=lambda p: "csv",
+        source_for=lambda p: f"salesforce:{kinds[p]}",
+        orphans=config["ingest"]["orphans"],
+        progress=progress,
+    )
+
+
+def _header(path: Path) -> list[str]:
+    """The column names of a CSV, read by DuckDB (no rows are read)."""
+    from fullfunnel.ingest import files
+
+    files.check_file(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (not even a header); export it again")
+    con = files.private_connection()
+    try:
+        rel = con.sql(
+            f"SELECT * FROM read_csv({files.lit(str(path))}, header = true, all_varchar = true, "
+            "ignore_errors = true, normalize_names = false) LIMIT 0"
+        )
+        return list(rel.columns)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot be read as CSV ({str(exc).splitlines()[0]})") from exc
+    finally:
+        con.close()

@@ -1,0 +1,180 @@
+"""Reading CSV, Parquet and JSON-lines files with DuckDB's readers, as text.
+
+A file is read into the table ``raw`` of a private in-memory DuckDB connection:
+every column as VARCHAR (so nothing is reinterpreted before the checks), plus
+``_ff_row``, the 1-based data row (the header is not counted). CSV rows the
+reader cannot parse (ragged rows, bad quoting, bytes that are not text in the
+file's encoding) go to ``parse_rejects`` with their line and the reader's
+reason, so that every input row is accounted for. DuckDB streams the file and
+may spill to disk: the file never sits in Python memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import duckdb
+
+from fullfunnel.errors import InputError
+from fullfunnel.ingest.validate import ident, lit
+
+FORMATS = ("csv", "parquet", "jsonl")
+_CSV_ERRORS = {
+    "TOO MANY COLUMNS": "ragged row: more fields than the header",
+    "MISSING COLUMNS": "ragged row: fewer fields than the header",
+    "INVALID ENCODING": "not valid text in the file's encoding (state it: encoding = 'latin-1')",
+    "UNQUOTED VALUE": "bad quoting",
+    "LINE SIZE OVER MAXIMUM": "line longer than the reader's maximum",
+    "CAST ERROR": "value cannot be read",
+}
+
+
+def private_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for staging one load, in UTC, allowed to spill to disk."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET temp_directory = {lit(tempfile.gettempdir())}")
+    return con
+
+
+def sha256(path: Path) -> str:
+    """The file's SHA-256, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("csv", "txt", "tsv"):
+        return "csv"
+    if suffix in ("parquet", "pq"):
+        return "parquet"
+    if suffix in ("jsonl", "ndjson", "json"):
+        return "jsonl"
+    raise InputError(
+        f"{path}: cannot tell the format from the name; use 'ingest csv', 'ingest parquet' "
+        "or 'ingest jsonl'"
+    )
+
+
+def check_file(path: Path) -> Path:
+    if not path.exists():
+        raise InputError(f"{path}: file not found; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give the files in it")
+    return path
+
+
+def read(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    fmt: str,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> tuple[list[str], int]:
+    """Stage ``path`` as ``raw`` (+ ``parse_rejects``); return its columns and rows in."""
+    check_file(path)
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty (not even a header); export it again")
+    src = lit(str(path))
+    con.execute(
+        "CREATE OR REPLACE TABLE parse_rejects (row_number BIGINT, raw VARCHAR, reason VARCHAR)"
+    )
+    try:
+        if fmt == "csv":
+            opts = [
+                "header = true",
+                "all_varchar = true",
+                "store_rejects = true",
+                "rejects_table = 'ff_reject_errors'",
+                "rejects_scan = 'ff_reject_scans'",
+                "strict_mode = true",
+                "max_line_size = 20000000",
+                "normalize_names = false",
+            ]
+            if encoding:
+                opts.append(f"encoding = {lit(encoding)}")
+            if delimiter:
+                opts.append(f"delim = {lit(delimiter)}")
+            reader = f"read_csv({src}, {', '.join(opts)})"
+        elif fmt == "parquet":
+            reader = f"read_parquet({src})"
+        elif fmt == "jsonl":
+            reader = f"read_json({src}, format = 'newline_delimited', records = true)"
+        else:
+            raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        rel = con.sql(f"SELECT * FROM {reader}")
+        columns = list(rel.columns)
+        if fmt != "csv":
+            casts = ", ".join(
+                f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" if str(t) != "VARCHAR" else ident(c)
+                for c, t in zip(rel.columns, rel.types, strict=True)
+            )
+            body = f"SELECT {casts} FROM {reader}"
+        else:
+            body = f"SELECT * FROM {reader}"
+        con.execute(
+            f"CREATE OR REPLACE TABLE raw AS SELECT row_number() OVER () AS _ff_row, * "
+            f"FROM ({body})"
+        )
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise InputError(
+            f"{path}: cannot be read as {fmt.upper()} ({first}); check the file type"
+            + (" and its delimiter/encoding (a mapping can state them)" if fmt == "csv" else "")
+        ) from exc
+    if fmt == "csv" and columns == ["column0"] and _header_only_blank(con):
+        raise InputError(f"{path}: the file is empty (not even a header); export it again")
+    if fmt == "csv":
+        _number_parse_rejects(con)
+    good = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    bad = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
+    return columns, good + bad
+
+
+def _header_only_blank(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT count(*) FROM raw").fetchone()[0] == 0
+
+
+def _number_parse_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    """Give rows the reader refused their data-row numbers, and renumber the rest.
+
+    DuckDB reports the record number of a refused row (header = 1); the rows it
+    read are numbered around those, so that every data row has its own number.
+    """
+    tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    if "ff_reject_errors" not in tables:
+        return
+    reasons = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _CSV_ERRORS.items())
+    con.execute(
+        f"""
+        INSERT INTO parse_rejects
+        SELECT line - 1 AS row_number, any_value(csv_line) AS raw,
+               'line ' || line || ': ' || string_agg(DISTINCT CASE error_type {reasons}
+                   ELSE lower(error_type) END, '; ') AS reason
+        FROM ff_reject_errors GROUP BY line
+        """
+    )
+    n = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
+    if not n:
+        return
+    # the k-th read row is the k-th data row number not taken by a refused row
+    con.execute(
+        """
+        CREATE OR REPLACE TABLE raw AS
+        WITH gaps AS (
+            SELECT row_number - row_number() OVER (ORDER BY row_number) AS free_before
+            FROM parse_rejects
+        )
+        SELECT r._ff_row + (SELECT count(*) FROM gaps WHERE free_before < r._ff_row)
+               AS _ff_row, r.* EXCLUDE (_ff_row)
+        FROM raw r
+        """
+    )

@@ -1,0 +1,265 @@
+"""The mapping file: how any CSV/Parquet/JSONL file becomes a canonical table.
+
+A mapping is TOML::
+
+    table = "touchpoints"          # the canonical table (or --table)
+    timezone = "Europe/Berlin"     # dates without an offset are in this zone (default UTC)
+    date_format = "%d/%m/%Y %H:%M" # for every date column without its own format
+    encoding = "utf-8"             # CSV only; e.g. "latin-1"
+    delimiter = ","                # CSV only
+
+    [columns]                      # canonical column = source column
+    touchpoint_id = "Id"
+    ts = { from = "When", format = "%d.%m.%Y %H:%M", timezone = "UTC" }
+
+    [constants]                    # canonical column = fixed value
+    kind = "email"
+
+    [values.channel]               # map source values onto the config's vocabulary
+    "Paid Search" = "paid_search"
+
+    [stages]                       # contacts only: wide export, one date column per stage
+    mql = "Became MQL"             # → one stage_events row per non-empty date
+
+Columns not named in ``[columns]`` are taken from a source column of the same
+name, if there is one.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fullfunnel.config import Config
+from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.ingest import validate as v
+from fullfunnel.ingest.plan import Plan
+from fullfunnel.schema import table_spec
+
+_TOP = ("table", "timezone", "date_format", "encoding", "delimiter")
+_SECTIONS = ("columns", "constants", "values", "stages")
+ORPHANS = {
+    "touchpoints": {"contact_id": "contacts"},
+    "stage_events": {"contact_id": "contacts"},
+    "opportunity_history": {"opportunity_id": "opportunities"},
+}
+STATUSES = ("open", "won", "lost")
+PERSONAL = ("email", "first_name", "last_name", "full_name", "phone", "mobile")
+
+
+@dataclass
+class Mapping_:
+    """A parsed mapping file."""
+
+    table: str | None = None
+    timezone: str | None = None
+    date_format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
+    constants: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    stages: dict[str, str] = field(default_factory=dict)
+    path: str = "mapping"
+
+
+def load_mapping(path: str | Path | None) -> Mapping_:
+    """Read and check a mapping file (``None``: the empty mapping)."""
+    if path is None:
+        return Mapping_()
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"mapping file {p} not found; check the --mapping path")
+    try:
+        raw = tomllib.loads(p.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"mapping {p}: not valid TOML ({exc}); fix the syntax there") from exc
+    return mapping_from_dict(raw, where=str(p))
+
+
+def mapping_from_dict(raw: Mapping[str, Any], *, where: str = "mapping") -> Mapping_:
+    known = (*_TOP, *_SECTIONS)
+    for key in raw:
+        if key not in known:
+            raise InputError(
+                f"{where}: unknown key '{key}'; a mapping has {', '.join(known)}."
+                + did_you_mean(key, known)
+            )
+    for key in _TOP:
+        if key in raw and not isinstance(raw[key], str):
+            raise InputError(f"{where}: '{key}' must be text, like \"UTC\"")
+    for key in _SECTIONS:
+        if key in raw and not isinstance(raw[key], dict):
+            raise InputError(f"{where}: [{key}] must be a table")
+    for col, spec in raw.get("columns", {}).items():
+        if isinstance(spec, dict):
+            extra = set(spec) - {"from", "format", "timezone"}
+            if extra or "from" not in spec:
+                raise InputError(
+                    f"{where}: [columns] {col} must be a column name or "
+                    '{ from = "Column", format = "%d/%m/%Y", timezone = "UTC" }'
+                )
+        elif not isinstance(spec, str):
+            raise InputError(f"{where}: [columns] {col} must name a source column")
+    return Mapping_(
+        **{k: raw.get(k) for k in _TOP},
+        columns=dict(raw.get("columns", {})),
+        constants=dict(raw.get("constants", {})),
+        values={k: dict(m) for k, m in raw.get("values", {}).items()},
+        stages=dict(raw.get("stages", {})),
+        path=where,
+    )
+
+
+def typed(dtype: str, col: str, checks: v.Checks, *, fmt=None, tz=None, name: str = "") -> v.Expr:
+    """The canonical value of source column ``col`` for a column of type ``dtype``."""
+    if dtype.startswith("timestamp"):
+        return v.timestamp(col, checks, fmt=fmt, timezone=tz, future_ok=name == "close_date")
+    if dtype == "date":
+        e = v.timestamp(col, checks, fmt=fmt, timezone=tz, future_ok=True)
+        return v.Expr(f"CAST({e.sql} AS DATE)", e.errors, e.sources, e.dates, "date")
+    if dtype.startswith("int"):
+        return v.number(col, integer=True)
+    if dtype.startswith("float"):
+        return v.number(col)
+    if dtype == "boolean":
+        return v.boolean(col)
+    return v.text(col)
+
+
+def plan_from_mapping(
+    mapping: Mapping_,
+    columns: list[str],
+    *,
+    table: str | None,
+    config: Config,
+    checks: v.Checks,
+    path: object = None,
+) -> Plan:
+    """A :class:`Plan` for a generic file under ``mapping``."""
+    name = table or mapping.table
+    if not name:
+        raise InputError('say which table to load: --table TABLE or table = "…" in the mapping')
+    spec = table_spec(name)
+    if name in ("loads", "rejects"):
+        raise InputError(f"table {name} is written by the loader itself; load another table")
+    dtypes = {n: str(t) for n, t in zip(spec.schema.names, spec.schema.types, strict=True)}
+    by_lower = {c.lower(): c for c in columns}
+    exprs: dict[str, v.Expr] = {}
+    wanted = dict(mapping.columns)
+    for col in spec.columns:
+        if col not in wanted and col not in mapping.constants and col.lower() in by_lower:
+            wanted[col] = by_lower[col.lower()]
+    for col, src in wanted.items():
+        if col not in dtypes and not spec.extensible:
+            raise InputError(
+                f"{mapping.path}: [columns] {col} is not a column of {name} "
+                f"({', '.join(spec.columns)})." + did_you_mean(col, list(spec.columns))
+            )
+        opts = src if isinstance(src, dict) else {"from": src}
+        if col in PERSONAL:
+            if col == "email" and config["ingest"]["personal"] == "hash":
+                exprs["email_sha256"] = v.hashed(opts["from"])
+                continue
+            raise InputError(
+                f"{mapping.path}: [columns] {col}: personal data is not loaded; remove it from "
+                'the mapping (or, for email, set [ingest] personal = "hash" to keep its SHA-256)'
+            )
+        exprs[col] = typed(
+            dtypes.get(col, "string"),
+            opts["from"],
+            checks,
+            fmt=opts.get("format"),
+            tz=opts.get("timezone"),
+            name=col,
+        )
+    for col, value in mapping.constants.items():
+        if col not in dtypes and not spec.extensible:
+            raise InputError(f"{mapping.path}: [constants] {col} is not a column of {name}")
+        exprs[col] = v.Expr(v.lit(str(value)) if not isinstance(value, int | float) else str(value))
+    for col, values in mapping.values.items():
+        if col not in exprs:
+            raise InputError(f"{mapping.path}: [values.{col}] maps a column that is not loaded")
+        exprs[col] = vocabulary(name, col, exprs[col], values, config)
+    for col in ("stage", "status"):
+        if col in exprs and col not in mapping.values:
+            exprs[col] = vocabulary(name, col, exprs[col], {}, config)
+    for col in spec.required:
+        if col not in exprs:
+            raise InputError(
+                f"{path or mapping.path}: table {name} needs column '{col}' but the file has "
+                f'no column of that name; add  {col} = "<source column>"  under [columns] '
+                f"(file columns: {', '.join(columns[:12])})"
+            )
+        exprs[col] = v.required(col, exprs[col])
+    derived = {}
+    if mapping.stages:
+        if name != "contacts":
+            raise InputError(f'{mapping.path}: [stages] needs table = "contacts"')
+        derived["stage_events"] = wide_stage_events(
+            exprs, mapping.stages, config, checks, source=f"file:{name}", where=mapping.path
+        )
+    return Plan(
+        source=f"file:{name}",
+        table=name,
+        columns=exprs,
+        derived=derived,
+        orphans=ORPHANS.get(name, {}),
+    )
+
+
+def vocabulary(table: str, col: str, expr: v.Expr, values: Mapping[str, str], config: Config):
+    """Check stage and status values against the config's vocabulary."""
+    if table == "stage_events" and col == "stage":
+        allowed = (*config.stage_names, *config.exits)
+        return v.mapped(
+            expr,
+            values,
+            label="stage",
+            allowed=allowed,
+            fix=f"map it under [values.stage] to one of {', '.join(allowed)}",
+        )
+    if table == "opportunities" and col == "status":
+        return v.mapped(
+            expr,
+            values,
+            label="status",
+            allowed=STATUSES,
+            fix="map it under [values.status] to open, won or lost",
+        )
+    return v.mapped(expr, values, label=col, unknown="keep") if values else expr
+
+
+def wide_stage_events(
+    exprs: dict[str, v.Expr],
+    stages: Mapping[str, str | list[str]],
+    config: Config,
+    checks: v.Checks,
+    *,
+    source: str,
+    where: str,
+    fmt: str | None = None,
+) -> str:
+    """Add one helper date column per stage to ``exprs``; return the stage_events SQL."""
+    allowed = (*config.stage_names, *config.exits)
+    parts = []
+    for stage, cols in stages.items():
+        if stage not in allowed:
+            raise InputError(
+                f"{where}: [stages] {stage} is not a stage; use {', '.join(allowed)}"
+                + did_you_mean(stage, allowed)
+            )
+        for i, col in enumerate([cols] if isinstance(cols, str) else cols):
+            helper = f"_st_{stage}_{i}"
+            exprs[helper] = v.timestamp(col, checks, fmt=fmt)
+            owner_team = "owner_team" if "owner_team" in exprs else "NULL::VARCHAR"
+            owner_id = "owner_id" if "owner_id" in exprs else "NULL::VARCHAR"
+            parts.append(
+                f"SELECT contact_id, {v.lit(stage)} AS stage, {v.ident(helper)} AS ts, "
+                f"{owner_team} AS owner_team, {owner_id} AS owner_id, {v.lit(source)} AS source "
+                f"FROM ok WHERE {v.ident(helper)} IS NOT NULL"
+            )
+    return " UNION ALL ".join(parts)

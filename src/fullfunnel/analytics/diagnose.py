@@ -1,0 +1,155 @@
+"""Diagnose the funnel: one verdict with its evidence, the leaks, the people, the fix.
+
+:func:`diagnose` composes the other analyses on one timeline: the weight verdict
+and problem area (:mod:`~fullfunnel.analytics.weight`), the leaks in money
+(:mod:`~fullfunnel.analytics.leakage`), stuck contacts
+(:mod:`~fullfunnel.analytics.stuck`) and dropped handoffs
+(:mod:`~fullfunnel.analytics.handoffs`) by team, and the playbook's tactics for
+the problem area and the stage to work on first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+import pandas as pd
+
+from fullfunnel._dates import now, to_datetime
+from fullfunnel.analytics._economics import stage_economics
+from fullfunnel.analytics.handoffs import HandoffsResult, measure_handoffs
+from fullfunnel.analytics.leakage import LeakageResult, leak
+from fullfunnel.analytics.stuck import StuckResult, find_stuck
+from fullfunnel.analytics.weight import WeightResult, weigh
+from fullfunnel.config import Config, default_config
+from fullfunnel.lifecycle import timeline
+from fullfunnel.playbook.recommend import recommend
+from fullfunnel.result import Result
+from fullfunnel.warehouse import Warehouse
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DiagnoseResult(Result):
+    """The diagnosis: evidence first, then leaks, people and tactics; parts in full."""
+
+    title = "diagnose"
+    evidence: pd.DataFrame
+    leaks: pd.DataFrame
+    teams: pd.DataFrame
+    tactics: pd.DataFrame
+    verdict: str
+    problem_area: str
+    focus_stage: str | None
+    weight: WeightResult
+    leakage: LeakageResult
+    stuck: StuckResult
+    handoffs: HandoffsResult
+    as_of: datetime
+
+    def headline(self) -> list[str]:
+        w = self.weight
+        lines = [
+            f"Verdict: {self.verdict.upper()} — problem area: {self.problem_area}"
+            + (f" — work first on: {self.focus_stage}" if self.focus_stage else ""),
+        ]
+        decided = self.evidence[self.evidence["decides"]]
+        for r in decided.itertuples():
+            crossed = "crossed" if r.flagged else "not crossed"
+            lines.append(f"  {r.finding} — threshold {r.threshold}: {crossed}")
+        if w.bookings_target is not None:
+            lines.append(
+                f"  target {w.bookings_target:,.0f} bookings per quarter ({w.target_period}), "
+                f"average deal {w.average_deal or 0:,.0f}, close ratio "
+                + (f"{w.close_ratio:.0%}" if w.close_ratio is not None else "n/a")
+            )
+        if not self.leaks.empty:
+            lines.append("Biggest leaks per quarter:")
+            for r in self.leaks.itertuples():
+                lines.append(
+                    f"  {r.stage} → {r.next_stage} ({r.owner}): {r.lost_revenue:,.0f} lost; "
+                    f"+{self.leakage.lift_points:g} points would add {r.what_if_bookings:,.0f}"
+                )
+        lk = self.leakage
+        if lk.lift_stage and lk.lifted_bookings is not None and lk.baseline_bookings:
+            lines.append(
+                f"What-if: {lk.lift_stage} +{lk.lift_points:g} points → "
+                f"{lk.lifted_bookings:,.0f} bookings per quarter (from {lk.baseline_bookings:,.0f})"
+            )
+        lines.append(
+            f"Stuck: {self.stuck.total:,} contacts, {self.stuck.value_at_risk:,.0f} at risk; "
+            f"dropped handoffs: {int(self.teams['dropped'].sum()):,}"
+        )
+        if not self.tactics.empty:
+            lines.append(
+                "Do next: " + "; ".join(f"{r.label} ({r.team})" for r in self.tactics.itertuples())
+            )
+        return lines
+
+
+def diagnose(
+    wh: Warehouse,
+    *,
+    lift_stage: str | None = None,
+    lift_points: float | None = None,
+    as_of: str | datetime | None = None,
+    config: Config | None = None,
+) -> DiagnoseResult:
+    """Verdict, problem area, evidence, leaks in money, stuck and dropped by team, tactics.
+
+    >>> import fullfunnel as ff
+    >>> ff.diagnose(ff.connect("duckdb://:memory:")).verdict
+    'balanced'
+    """
+    config = config or default_config()
+    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    tl = wh.cache(timeline(wh, config, as_of=as_of_dt))
+    econ = stage_economics(wh, tl, config, as_of_dt)
+    w = weigh(wh, tl, econ, config, as_of_dt)
+    lk = leak(econ, config, as_of_dt, lift_stage=lift_stage, lift_points=lift_points)
+    st = find_stuck(wh, tl, econ, config, as_of_dt)
+    ho = measure_handoffs(wh, tl, config, as_of_dt)
+    teams = _teams(st, ho, config)
+    stage_evidence = {}
+    if not econ.rates.empty:
+        for r in econ.rates.itertuples():
+            if pd.notna(r.rate) and r.benchmark is not None and pd.notna(r.benchmark):
+                stage_evidence[r.stage] = f"{r.rate:.0%} vs benchmark {r.benchmark:.0%}"
+    if w.problem_area == "lead generation" and w.leads_needed_per_quarter:
+        stage_evidence[config.stage_names[0]] = (
+            f"{w.leads_per_quarter:,.0f} new a quarter vs {w.leads_needed_per_quarter:,.0f} needed"
+        )
+    tactics = recommend(
+        problem_area=w.problem_area,
+        weakest_stage=w.weakest_stage,
+        stage_evidence=stage_evidence,
+        limit=config["diagnose"]["tactics"],
+        config=config,
+    )
+    leaks = lk.leaks.head(3)[["stage", "next_stage", "owner", "lost_revenue", "what_if_bookings"]]
+    return DiagnoseResult(
+        evidence=w.evidence[["check", "finding", "threshold", "flagged", "decides"]],
+        leaks=leaks.reset_index(drop=True),
+        teams=teams,
+        tactics=tactics[["label", "team", "segment", "effort", "why"]],
+        verdict=w.verdict,
+        problem_area=w.problem_area,
+        focus_stage=w.weakest_stage,
+        weight=w,
+        leakage=lk,
+        stuck=st,
+        handoffs=ho,
+        as_of=as_of_dt,
+    )
+
+
+def _teams(st: StuckResult, ho: HandoffsResult, config: Config) -> pd.DataFrame:
+    """Stuck contacts and handoffs received, dropped and late, per team."""
+    frame = pd.DataFrame({"team": list(config.teams)})
+    frame = frame.merge(st.by_team, on="team", how="left")
+    recv = ho.by_team.rename(columns={"to_team": "team", "entered": "handed_over"})
+    cols = ["team", "handed_over", "dropped", "dropped_pct", "late", "sla_met_pct"]
+    frame = frame.merge(recv[[c for c in cols if c in recv]], on="team", how="left")
+    for col in ("stuck", "handed_over", "dropped", "late"):
+        frame[col] = frame[col].fillna(0).astype(int)
+    frame["value_at_risk"] = frame["value_at_risk"].fillna(0.0)
+    return frame[["team", "stuck", "value_at_risk", *cols[1:]]]

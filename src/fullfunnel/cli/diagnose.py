@@ -1,0 +1,87 @@
+"""Commands of the diagnosis: stuck, handoffs, diagnose, playbook."""
+
+from __future__ import annotations
+
+import typer
+
+from fullfunnel.cli._app import FORMAT_OPTION, Format, app, state
+from fullfunnel.cli._render import render
+
+AS_OF_OPTION = typer.Option(None, "--as-of", help="Evaluate as of this date [default: now].")
+
+
+@app.command()
+def stuck(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    stage: str | None = typer.Option(None, help="Only this stage, e.g. mql."),
+    team: str | None = typer.Option(None, help="Only stages this team owns, e.g. bdr."),
+    limit: int | None = typer.Option(
+        None, min=0, help="Stuck contacts to list [default: diagnose.stuck_limit]."
+    ),
+    as_of: str | None = AS_OF_OPTION,
+) -> None:
+    """Contacts over their stage's SLA that no owner has touched lately, ranked; hidden demand."""
+    from fullfunnel.analytics.stuck import stuck as run
+
+    st = state(ctx, fmt)
+    result = run(
+        st.warehouse(), stage=stage, team=team, limit=limit, as_of=as_of, config=st.config()
+    )
+    render(result, st.format)
+
+
+@app.command()
+def handoffs(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    as_of: str | None = AS_OF_OPTION,
+) -> None:
+    """Handoffs between teams (time to first touch, SLA met, dropped) and the ownership matrix."""
+    from fullfunnel.analytics.handoffs import handoffs as run
+
+    st = state(ctx, fmt)
+    render(run(st.warehouse(), as_of=as_of, config=st.config()), st.format)
+
+
+@app.command()
+def diagnose(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    lift_stage: str | None = typer.Option(
+        None, help="What-if: the stage whose conversion to lift, e.g. opportunity."
+    ),
+    lift_points: float | None = typer.Option(
+        None, help="What-if: conversion points to add [default: diagnose.lift_points]."
+    ),
+    as_of: str | None = AS_OF_OPTION,
+) -> None:
+    """Top-heavy, bottom-heavy or balanced; the problem area, evidence, leaks, people, tactics."""
+    from fullfunnel.analytics.diagnose import diagnose as run
+
+    st = state(ctx, fmt)
+    result = run(
+        st.warehouse(),
+        lift_stage=lift_stage,
+        lift_points=lift_points,
+        as_of=as_of,
+        config=st.config(),
+    )
+    render(result, st.format)
+
+
+@app.command()
+def playbook(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    segment: str | None = typer.Option(None, help="tofu, mofu, bofu or post."),
+    team: str | None = typer.Option(None, help="marketing, bdr, sales or am."),
+    problem: str | None = typer.Option(
+        None, help="lead_generation, qualification, closing or expansion."
+    ),
+) -> None:
+    """The tactics library: what each tactic fixes, who runs it, what it moves."""
+    from fullfunnel.playbook.recommend import playbook as run
+
+    st = state(ctx, fmt)
+    render(run(segment=segment, team=team, problem=problem), st.format)

@@ -50,6 +50,8 @@ CHANNELS = (
 CHANNEL_MIX = np.array([0.16, 0.12, 0.18, 0.12, 0.08, 0.06, 0.06, 0.06, 0.06, 0.10])
 # True multiplier on lead→mql and mql→sal conversion by source channel.
 CHANNEL_LIFT = np.array([1.0, 0.7, 1.1, 0.9, 1.3, 1.2, 0.8, 1.9, 1.4, 0.8])
+# Share of later marketing touches that come through the contact's source channel.
+SOURCE_RETURN = 0.4
 TITLES = (
     ("Chief Revenue Officer", 1.6),
     ("VP Marketing", 1.5),
@@ -111,7 +113,7 @@ class Scenario:
     volume_trend: float  # ratio of the last month's new leads to the first month's
     deal_median: float
     untouched_mql_share: float = 0.12
-    exit_share: tuple[float, ...] = (0.25, 0.55, 0.6, 0.6, 0.85, 0.0)
+    exit_share: tuple[float, ...] = (0.25, 0.55, 0.6, 0.6, 1.0, 0.0)
     target_factor: float = 1.15
 
 
@@ -133,7 +135,7 @@ SCENARIOS = {
         segment_touches={"mofu": 1.0, "bofu": 0.3, "post": 0.3},
         volume_trend=2.2,
         deal_median=25_000,
-        exit_share=(0.1, 0.25, 0.3, 0.35, 0.7, 0.0),
+        exit_share=(0.1, 0.25, 0.3, 0.35, 1.0, 0.0),
     ),
     "bottom-heavy": Scenario(
         name="bottom-heavy",
@@ -288,7 +290,11 @@ def _simulate(sc: Scenario, n: int, seed: int, as_of: datetime) -> dict[str, pa.
     tp.add_first(created, channel)
     counts = rng.poisson(sc.tofu_touches * np.where(intent, 1.5, 1.0))
     who, when = tp.spread(counts, created, np.maximum(pre_end, created))
-    tp.add_marketing(who, when, rng.choice(len(CHANNELS), who.size, p=CHANNEL_MIX))
+    mix = rng.choice(len(CHANNELS), who.size, p=CHANNEL_MIX)
+    # contacts come back through the channel that brought them, so its lift shows in
+    # the touches (a spawned stream: every other draw stays as it was)
+    back = rng.spawn(1)[0].random(who.size) < SOURCE_RETURN
+    tp.add_marketing(who, when, np.where(back, channel[who], mix))
     # planted intent: pricing page visits before the MQL
     pv = np.flatnonzero(intent)
     who, when = tp.spread(
@@ -333,6 +339,7 @@ def _simulate(sc: Scenario, n: int, seed: int, as_of: datetime) -> dict[str, pa.
             tp.add(idx[who[m]], when[m], chan, tactic, kind, "marketing", "inbound")
     # what the data shows: MQLs that no bdr touch followed (planted + cut off by time)
     untouched = np.setdiff1d(mqls, tp.touched_after("bdr", mql_at))
+    stuck_who, stuck_stage = _stuck_truth(created, ev_c, ev_stage, ev_t, tp, horizon)
     touches = tp.table(origin, acc_of)
 
     # --- opportunities -----------------------------------------------------------------
@@ -479,9 +486,66 @@ def _simulate(sc: Scenario, n: int, seed: int, as_of: datetime) -> dict[str, pa.
                         "value": pa.array(np.ones(untouched.size)),
                     }
                 ),
+                pa.table(
+                    {
+                        "fact": pa.array(np.full(stuck_who.size, "stuck")),
+                        "subject": pc.take(contact_ids, pa.array(stuck_who)),
+                        "value": pa.array(stuck_stage.astype(float)),
+                    }
+                ),
             ]
         ),
     }
+
+
+def _stuck_truth(
+    created: np.ndarray,
+    ev_c: np.ndarray,
+    ev_stage: np.ndarray,
+    ev_t: np.ndarray,
+    tp: _Touches,
+    horizon: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Contacts stuck at ``as_of`` under the default config, from the generated arrays.
+
+    Stuck: the current stage (the latest stage event; a latest ``recycled`` puts the
+    contact back at lead) has lasted longer than its SLA, the journey has not
+    exited, and the stage owner's team has not touched the contact for
+    ``stale_days``. Returns (contact index, stage index).
+    """
+    from fullfunnel.config import default_config
+
+    config = default_config()
+    k = len(STEPS)
+    n = created.size
+    c = np.concatenate([np.arange(n), ev_c])
+    code = np.concatenate([np.zeros(n, dtype=np.int64), ev_stage])
+    t = np.concatenate([created, ev_t])
+    order = np.lexsort((code, t, c))
+    c, code, t = c[order], code[order], t[order]
+    last = np.flatnonzero(np.r_[c[1:] != c[:-1], True])  # each contact's latest event
+    is_stage = code < k
+    sc, scode, st = c[is_stage], code[is_stage], t[is_stage]
+    slast = np.flatnonzero(np.r_[sc[1:] != sc[:-1], True])
+    stage, since = np.zeros(n, dtype=np.int64), np.zeros(n)
+    stage[sc[slast]], since[sc[slast]] = scode[slast], st[slast]
+    last_code = np.full(n, -1)
+    last_code[c[last]] = code[last]
+    recycled = last_code == k + 2
+    stage[recycled] = STEPS.index(config.recycle_to)
+    since[recycled] = t[last][recycled[c[last]]]
+    exited = (last_code == k) | (last_code == k + 1)
+    sla = np.array([config.stage(s).sla_days or np.inf for s in STEPS])
+    owner = np.array([config.stage(s).owner for s in STEPS])
+    who = np.concatenate([p["who"] for p in tp.parts])
+    when = np.concatenate([p["when"] for p in tp.parts])
+    team = np.concatenate([p["team"] for p in tp.parts])
+    by_owner = team == owner[stage[who]]
+    last_touch = np.full(n, -np.inf)
+    np.maximum.at(last_touch, who[by_owner], when[by_owner])
+    stale = horizon - last_touch > config["funnel"]["stale_days"]
+    hit = ~exited & (horizon - since > sla[stage]) & stale
+    return np.flatnonzero(hit), stage[hit]
 
 
 def _creation_days(rng: np.random.Generator, n: int, trend: float, horizon: float) -> np.ndarray:

@@ -41,9 +41,9 @@ def new_warehouse(engine: str, request: pytest.FixtureRequest) -> Warehouse:
     if engine == "duckdb":
         return ff.connect("duckdb://:memory:")
     session = request.getfixturevalue("spark_session")
-    from fullfunnel.warehouse import Warehouse, _SparkEngine
-
     import ibis
+
+    from fullfunnel.warehouse import Warehouse, _SparkEngine
 
     db = f"t_{uuid.uuid4().hex[:10]}"
     return Warehouse(_SparkEngine(ibis.pyspark.connect(session), database=db), f"spark://{db}")

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from conftest import AS_OF
 
 import fullfunnel as ff
+from conftest import AS_OF
 from fullfunnel.config import config_from_dict
 from fullfunnel.errors import InputError
 

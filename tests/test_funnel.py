@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from conftest import SMALL_AS_OF, load_small_funnel
 
 import fullfunnel as ff
+from conftest import SMALL_AS_OF, load_small_funnel
 from fullfunnel.errors import InputError
 
 

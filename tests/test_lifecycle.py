@@ -1,9 +1,10 @@
+import itertools
 from datetime import datetime
 
 import pandas as pd
-from conftest import SMALL_AS_OF, load_small_funnel
 
 import fullfunnel as ff
+from conftest import SMALL_AS_OF, load_small_funnel
 from fullfunnel.config import config_from_dict
 
 
@@ -69,7 +70,7 @@ def test_reached_times_never_decrease_along_the_stages(demo_wh):
     cfg = ff.default_config()
     tl = ff.timeline(demo_wh, as_of=AS_OF).execute()
     cols = [f"reached_{s}_at" for s in cfg.stage_names]
-    for a, b in zip(cols, cols[1:], strict=False):
+    for a, b in itertools.pairwise(cols):
         both = tl[a].notna() & tl[b].notna()
         assert (tl.loc[both, a] <= tl.loc[both, b]).all(), (a, b)
         # reaching a later stage implies reaching the earlier one

@@ -51,7 +51,7 @@ CHANNEL_MIX = np.array([0.16, 0.12, 0.18, 0.12, 0.08, 0.06, 0.06, 0.06, 0.06, 0.
 # True multiplier on lead→mql and mql→sal conversion by source channel.
 CHANNEL_LIFT = np.array([1.0, 0.7, 1.1, 0.9, 1.3, 1.2, 0.8, 1.9, 1.4, 0.8])
 # Share of later marketing touches that come through the contact's source channel.
-SOURCE_RETURN = 0.4
+SOURCE_RETURN = 0.2
 TITLES = (
     ("Chief Revenue Officer", 1.6),
     ("VP Marketing", 1.5),

@@ -1,0 +1,131 @@
+"""The registry of attribution models, and the flat touch table they share.
+
+A model is a pure function ``model(paths, params) -> credits`` registered by name:
+it takes the distinct :class:`~.paths.Paths` and the ``[attribution]`` settings
+and returns one row per label with ``conversions`` and ``value`` credited (plus
+any model-specific columns). Credits of every model sum to the paths' total
+conversions and value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fullfunnel.analytics.attribution.paths import SEP, Paths
+from fullfunnel.errors import InputError, did_you_mean
+
+Model = Callable[[Paths, Mapping[str, Any]], pd.DataFrame]
+MODELS: dict[str, Model] = {}
+DATA_DRIVEN = ("markov", "shapley")
+
+
+def register(name: str) -> Callable[[Model], Model]:
+    """Add a model to :data:`MODELS` under ``name``."""
+
+    def deco(fn: Model) -> Model:
+        MODELS[name] = fn
+        return fn
+
+    return deco
+
+
+def get_model(name: str) -> Model:
+    _load()
+    if name not in MODELS:
+        raise InputError(
+            f"--model {name!r}: use one of {', '.join(MODELS)}." + did_you_mean(name, list(MODELS))
+        )
+    return MODELS[name]
+
+
+def model_names() -> tuple[str, ...]:
+    _load()
+    return tuple(MODELS)
+
+
+def _load() -> None:
+    from fullfunnel.analytics.attribution import heuristics, markov, shapley  # noqa: F401
+
+
+@dataclasses.dataclass(frozen=True)
+class Touches:
+    """Every touch of every distinct path, flat: one array entry per touch."""
+
+    labels: np.ndarray  # the distinct labels, by code
+    code: np.ndarray  # label code of each touch
+    path: np.ndarray  # row of its path in the paths frame
+    pos: np.ndarray  # 0-based position in its path
+    n: np.ndarray  # length of its path
+    starts: np.ndarray  # index of each path's first touch
+
+
+def touches(paths: Paths) -> Touches:
+    """Split the paths into a flat touch table (vectorised in Arrow, no loop over rows)."""
+    frame = paths.frame
+    lists = pc.split_pattern(pa.array(frame["path"].astype(str), pa.large_string()), SEP)
+    if isinstance(lists, pa.ChunkedArray):
+        lists = lists.combine_chunks()
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    encoded = pc.dictionary_encode(pc.list_flatten(lists))
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    code = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    starts = (np.cumsum(lengths) - lengths).astype(np.int64)
+    pos = np.arange(code.size) - np.repeat(starts, lengths)
+    return Touches(
+        labels=names[order],
+        code=code,
+        path=np.repeat(np.arange(len(frame)), lengths),
+        pos=pos,
+        n=np.repeat(lengths, lengths),
+        starts=starts,
+    )
+
+
+def credit_by_touch_weights(paths: Paths, t: Touches, weights: np.ndarray) -> pd.DataFrame:
+    """Credits per label from per-touch weights that sum to 1 within each path."""
+    conv = paths.frame["conversions"].to_numpy(dtype=float)[t.path]
+    value = paths.frame["value"].to_numpy(dtype=float)[t.path]
+    k = len(t.labels)
+    return pd.DataFrame(
+        {
+            "label": t.labels,
+            "conversions": np.bincount(t.code, weights * conv, minlength=k),
+            "value": np.bincount(t.code, weights * value, minlength=k),
+        }
+    )
+
+
+def exposure(paths: Paths, t: Touches) -> pd.DataFrame:
+    """Per label: touches and journeys (converting and not) that carry it."""
+    f = paths.frame
+    weight = (f["conversions"] + f["nulls"]).to_numpy(dtype=float)
+    k = len(t.labels)
+    touches_n = np.bincount(t.code, weight[t.path], minlength=k)
+    first = first_of_label(t)
+    journeys = np.bincount(t.code[first], weight[t.path[first]], minlength=k)
+    conv_j = np.bincount(
+        t.code[first], f["conversions"].to_numpy(dtype=float)[t.path[first]], minlength=k
+    )
+    return pd.DataFrame(
+        {"label": t.labels, "touches": touches_n, "journeys": journeys, "converting": conv_j}
+    )
+
+
+def first_of_label(t: Touches) -> np.ndarray:
+    """Mask of the first occurrence of each label within each path."""
+    k = max(len(t.labels), 1)
+    pair = t.path.astype(np.int64) * k + t.code
+    _, idx = np.unique(pair, return_index=True)
+    mask = np.zeros(t.code.size, dtype=bool)
+    mask[idx] = True
+    return mask

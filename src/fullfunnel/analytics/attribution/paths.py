@@ -1,0 +1,336 @@
+"""Journeys as distinct paths, built and aggregated in the engine.
+
+A *journey* is the ordered touches of one contact (or account, at account level)
+inside the lookback window. A converting journey holds the touches strictly
+before the conversion (the moment the contact reached the stage) and at most
+``lookback_days`` before it; a journey that has not converted by ``as_of`` holds
+its touches up to ``as_of``, at most ``lookback_days`` before its latest touch,
+and counts as a *null* for the data-driven models. Touches at the same time are ordered by
+``touchpoint_id``.
+
+The engine groups journeys into distinct paths and returns one row per path:
+``path`` (labels joined by ``" > "``), ``conversions``, ``value``, ``nulls`` and
+the positions (0-based, -1 for none) of the touches the position-based models
+need:
+
+- ``lead_pos``: the lead-creation touch, the last touch at or before the moment
+  the contact became a lead (``reached_lead_at``);
+- ``opp_pos``: the opportunity-creation touch, the last touch strictly before
+  ``reached_opportunity_at`` (only when the conversion is the opportunity stage
+  or later);
+- ``won_pos``: the closed-won touch, the last touch strictly before
+  ``reached_customer_at`` (only when the conversion is the customer stage or later).
+
+With ``with_days`` the path also carries each touch's age in whole days before
+the conversion (``days``, comma-separated), for time decay. Only these
+aggregated rows reach Python, so 10M touchpoints are no burden.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from fullfunnel._dates import SECONDS_PER_DAY, literal
+from fullfunnel.config import Config
+from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.warehouse import Warehouse
+
+SEP = " > "
+BY = ("channel", "campaign", "tactic")
+LEVELS = ("contact", "account")
+VALUES = ("count", "pipeline", "bookings")
+NO_LABEL = "(none)"
+_POS_WIDTH = 6  # zero-padded positions sort as text: journeys up to 999,999 touches
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Paths:
+    """Distinct paths with their conversions, value and nulls (the models' input).
+
+    ``frame`` columns: path, conversions, value, nulls, lead_pos, opp_pos, won_pos
+    and, when times are known, days. ``unattributed`` counts conversions (and
+    ``unattributed_value`` their value) that had no touch in the window.
+    """
+
+    frame: pd.DataFrame
+    timed: bool = False
+    unattributed: float = 0.0
+    unattributed_value: float = 0.0
+
+    @property
+    def total_conversions(self) -> float:
+        return float(self.frame["conversions"].sum())
+
+    @property
+    def total_value(self) -> float:
+        return float(self.frame["value"].sum())
+
+
+def paths_from_frame(
+    frame: pd.DataFrame,
+    *,
+    path_col: str = "path",
+    conv_col: str = "total_conversions",
+    value_col: str | None = None,
+    null_col: str | None = None,
+    sep: str = ">",
+    where: str = "paths",
+) -> Paths:
+    """Paths from a ChannelAttribution-style table (``a > b > c``, conversions, …).
+
+    Channel names are trimmed of spaces; rows with the same path are summed.
+    Without position data the conversion (last) touch stands in for the
+    lead-creation touch, so ``u_shaped`` is the classic first/last split.
+    """
+    for opt, col in (
+        ("--path-col", path_col),
+        ("--conv-col", conv_col),
+        ("--value-col", value_col),
+        ("--null-col", null_col),
+    ):
+        if col is not None and col not in frame.columns:
+            raise InputError(
+                f"{where}: no column '{col}' (given by {opt}); the columns are "
+                f"{', '.join(map(str, frame.columns))}." + did_you_mean(col, list(frame.columns))
+            )
+    if not sep.strip():
+        raise InputError(f"{where}: the separator must contain a visible character, like ' > '")
+    raw = frame[path_col].astype("string").fillna("")
+    parts = raw.str.split(sep.strip(), regex=False).explode().str.strip()
+    parts = parts[parts.fillna("") != ""]
+    norm = parts.groupby(level=0).agg(SEP.join).reindex(frame.index)
+    conv = _numeric(frame, conv_col, where)
+    out = pd.DataFrame(
+        {
+            "path": norm,
+            "conversions": conv,
+            "value": _numeric(frame, value_col, where) if value_col else conv,
+            "nulls": _numeric(frame, null_col, where) if null_col else 0.0,
+        }
+    )
+    out = out[out["path"].notna()]
+    out = out.groupby("path", as_index=False, sort=False)[["conversions", "value", "nulls"]].sum()
+    n = out["path"].str.count(">") + 1
+    out["lead_pos"] = np.where(out["conversions"] > 0, n - 1, -1).astype(np.int64)
+    out["opp_pos"] = -1
+    out["won_pos"] = -1
+    return Paths(out)
+
+
+def read_paths_file(
+    path: str | Path,
+    *,
+    path_col: str = "path",
+    conv_col: str = "total_conversions",
+    value_col: str | None = None,
+    null_col: str | None = None,
+    sep: str = ">",
+) -> Paths:
+    """Read a path file in the ChannelAttribution format (CSV; ``,``, ``;`` or tab).
+
+    >>> import io, tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "p.csv")
+    >>> _ = open(f, "w").write("path;total_conversions\\na > b;2\\nb;1\\n")
+    >>> read_paths_file(f).frame[["path", "conversions"]].values.tolist()
+    [['a > b', 2.0], ['b', 1.0]]
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"path file {p} not found; check the name given to --paths")
+    try:
+        with p.open(encoding="utf-8") as fh:
+            head = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p}: not UTF-8 text; save it as UTF-8 CSV") from exc
+    delim = max((";", ",", "\t"), key=head.count)
+    try:
+        frame = pd.read_csv(p, sep=delim, dtype={path_col: "string"})
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"{p}: cannot be read as CSV ({exc}); check the delimiter") from exc
+    return paths_from_frame(
+        frame,
+        path_col=path_col,
+        conv_col=conv_col,
+        value_col=value_col,
+        null_col=null_col,
+        sep=sep,
+        where=str(p),
+    )
+
+
+def _numeric(frame: pd.DataFrame, col: str | None, where: str) -> pd.Series:
+    values = pd.to_numeric(frame[col], errors="coerce")
+    bad = values.isna() & frame[col].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise InputError(f"{where}: column '{col}' is not a number at row {row}; fix that cell")
+    if (values < 0).any():
+        raise InputError(f"{where}: column '{col}' has negative numbers; counts must be 0 or more")
+    return values.fillna(0).astype(float)
+
+
+def check_options(config: Config, *, conversion: str, by: str, level: str, value: str) -> None:
+    """Fail early, with the fix, on an unknown stage, breakdown, level or value."""
+    config.stage(conversion)
+    for opt, given, choices in (("--by", by, BY), ("--level", level, LEVELS)):
+        if given not in choices:
+            raise InputError(
+                f"{opt} {given!r}: use one of {', '.join(choices)}." + did_you_mean(given, choices)
+            )
+    if value not in VALUES:
+        raise InputError(
+            f"--value {value!r}: use count (conversions), pipeline (opportunity amount) or "
+            "bookings (won amount)." + did_you_mean(value, VALUES)
+        )
+
+
+def journey_paths(
+    wh: Warehouse,
+    config: Config,
+    *,
+    conversion: str,
+    by: str = "channel",
+    level: str = "contact",
+    value: str = "count",
+    lookback_days: float,
+    as_of: datetime,
+    since: datetime | None = None,
+    with_days: bool = False,
+) -> Paths:
+    """Build every journey in the engine and return its distinct paths.
+
+    Conversions count when the stage was reached in ``[since, as_of]``.
+    """
+    check_options(config, conversion=conversion, by=by, level=level, value=value)
+    key = "contact_id" if level == "contact" else "account_id"
+    cutoff = literal(as_of)
+    ends = _journey_ends(wh, config, key=key, conversion=conversion, as_of=as_of)
+    if since is not None:
+        ends = ends.filter(ends.conv_at.isnull() | (ends.conv_at >= literal(since)))
+    ends = _with_value(wh, ends, key=key, value=value, as_of=as_of)
+
+    tp = wh.table("touchpoints")
+    if level == "account":
+        contacts = wh.table("contacts").select("contact_id", _acc="account_id")
+        tp = tp.left_join(contacts, "contact_id")
+        tp = tp.mutate(account_id=tp.account_id.coalesce(tp._acc))
+    tp = tp.select(
+        key,
+        "touchpoint_id",
+        "ts",
+        label=tp[by].cast("string").fill_null(NO_LABEL),
+    )
+    tp = tp.filter(tp.ts <= cutoff, tp[key].notnull())
+    j = tp.join(ends, key)
+    # a journey that has not converted ends at its latest touch
+    j = j.mutate(_last=j.ts.max().over(group_by=j[key]))
+    converted = j.conv_at.notnull()
+    end_at = j.conv_at.coalesce(j._last)
+    age_s = end_at.epoch_seconds() - j.ts.epoch_seconds()
+    keep = ibis.ifelse(converted, j.ts < j.conv_at, ibis.literal(True))
+    j = j.filter(keep, age_s <= lookback_days * SECONDS_PER_DAY)
+    order = ibis.window(group_by=j[key], order_by=[j.ts, j.touchpoint_id])
+    j = j.mutate(pos=ibis.row_number().over(order), age_days=(age_s / SECONDS_PER_DAY).floor())
+    pad = j.pos.cast("string").lpad(_POS_WIDTH, "0")
+    aggs: dict[str, ir.Value] = {
+        "_toks": (pad + "|" + j.label).collect(),
+        "converted": j.conv_at.notnull().max(),
+        "value": j.value.max(),
+        "lead_pos": j.pos.max(where=j.ts <= j.lead_at),
+        "opp_pos": j.pos.max(where=j.ts < j.opp_at),
+        "won_pos": j.pos.max(where=j.ts < j.won_at),
+    }
+    if with_days:
+        aggs["_days"] = (pad + "|" + j.age_days.cast("int64").cast("string")).collect()
+    per = j.group_by(key).aggregate(**aggs)
+    skip = _POS_WIDTH + 1
+    cols = {
+        "path": per._toks.sort().map(lambda s: s.substr(skip)).join(SEP),
+        "converted": per.converted,
+        "value": per.value,
+    }
+    for anchor in ("lead_pos", "opp_pos", "won_pos"):
+        # anchors matter only to converting journeys; -1 elsewhere keeps paths together
+        cols[anchor] = ibis.ifelse(per.converted, per[anchor].fill_null(-1), -1)
+    if with_days:
+        cols["days"] = ibis.ifelse(
+            per.converted, per._days.sort().map(lambda s: s.substr(skip)).join(","), ""
+        )
+    per = per.select(**cols)
+    groups = ["path", "lead_pos", "opp_pos", "won_pos", *(["days"] if with_days else [])]
+    agg = per.group_by(groups).aggregate(
+        conversions=per.converted.cast("int64").sum(),
+        value=per.value.sum(where=per.converted),
+        nulls=(~per.converted).cast("int64").sum(),
+    )
+    frame = agg.execute()
+    frame["value"] = frame["value"].fillna(0.0).astype(float)
+    for col in ("conversions", "nulls"):
+        frame[col] = frame[col].astype(float)
+    for col in ("lead_pos", "opp_pos", "won_pos"):
+        frame[col] = frame[col].astype(np.int64)
+    order_cols = ["path", "conversions", "value", "nulls", "lead_pos", "opp_pos", "won_pos"]
+    frame = frame[order_cols + (["days"] if with_days else [])]
+    frame = frame.sort_values(["conversions", "nulls", "path"], ascending=[False, False, True])
+
+    # conversions with no touch in the window, so the result can say what it leaves out
+    touched = j.select(key).distinct()
+    conv = ends.filter(ends.conv_at.notnull())
+    missed = conv.anti_join(touched, key)
+    miss = missed.aggregate(n=missed.count(), v=missed.value.sum()).execute()
+    return Paths(
+        frame.reset_index(drop=True),
+        timed=with_days,
+        unattributed=float(miss["n"].iloc[0] or 0),
+        unattributed_value=float(miss["v"].iloc[0] or 0),
+    )
+
+
+def _journey_ends(
+    wh: Warehouse, config: Config, *, key: str, conversion: str, as_of: datetime
+) -> ir.Table:
+    """Per journey: when it converted (or null) and the stage times of its anchors."""
+    tl = timeline(wh, config, as_of=as_of)
+    names = config.stage_names
+    upto = names[: config.index(conversion) + 1]
+
+    def anchor(stage: str) -> ir.TimestampValue:
+        # an anchor exists only for stages up to the conversion itself
+        return tl[reached(stage)] if stage in upto else ibis.null("timestamp")
+
+    cols = {
+        "conv_at": tl[reached(conversion)],
+        "lead_at": tl[reached(names[0])],
+        "opp_at": anchor("opportunity"),
+        "won_at": anchor("customer"),
+    }
+    if key == "contact_id":
+        return tl.select("contact_id", **cols)
+    contacts = wh.table("contacts").select("contact_id", "account_id")
+    both = tl.select("contact_id", **cols).join(contacts, "contact_id")
+    both = both.filter(both.account_id.notnull())
+    return both.group_by("account_id").aggregate(**{c: both[c].min() for c in cols})
+
+
+def _with_value(
+    wh: Warehouse, ends: ir.Table, *, key: str, value: str, as_of: datetime
+) -> ir.Table:
+    """Add ``value``: 1 per conversion, or the journey's opportunity or won amount."""
+    if value == "count":
+        return ends.mutate(value=ibis.literal(1.0))
+    opp = wh.table("opportunities")
+    opp = opp.filter(opp.created_at <= literal(as_of), opp[key].notnull())
+    if value == "bookings":
+        opp = opp.filter(opp.status == "won", opp.close_date <= literal(as_of))
+    amounts = opp.group_by(key).aggregate(_amount=opp.amount.sum())
+    joined = ends.left_join(amounts, key)
+    joined = joined.drop(f"{key}_right") if f"{key}_right" in joined.columns else joined
+    return joined.mutate(value=joined._amount.fill_null(0.0).cast("float64")).drop("_amount")

@@ -46,9 +46,11 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except FullfunnelError as exc:
             from rich.console import Console
+            from rich.markup import escape
 
+            # escape: messages hold brackets, e.g. pip install 'fullfunnel[server]'
             Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"[bold red]error:[/] {exc}", markup=True
+                f"[bold red]error:[/] {escape(str(exc))}", markup=True
             )
             raise typer.Exit(code=1) from None
 

@@ -1,49 +1,117 @@
-"""Render results into one self-contained HTML file (Plotly's JS inlined, no CDN)."""
+"""Render results into one self-contained HTML file (Plotly's JS inlined, no CDN).
+
+The report and the live dashboard share these templates: ``report.html.j2`` is
+the page, ``content.html.j2`` the body that the dashboard swaps in when a filter
+changes. Both render the view of :func:`fullfunnel.report.view.build_view`.
+"""
 
 from __future__ import annotations
 
-import html
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-
-import pandas as pd
+from typing import Any
 
 from fullfunnel.config import Config, default_config
-from fullfunnel.report import charts
+from fullfunnel.report.view import build_view, table_html
 from fullfunnel.result import Result
+
+__all__ = ["plotly_js", "render_content", "render_report", "table_html", "write_report"]
+
+
+@cache
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("fullfunnel", "report/templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@cache
+def plotly_js() -> str:
+    """Plotly's JavaScript bundle, from the installed Python package (works offline)."""
+    import plotly.offline
+
+    return plotly.offline.get_plotlyjs()
 
 
 def render_report(
-    results: dict[str, Result], *, config: Config | None = None, title: str = "fullfunnel report"
+    results: dict[str, Result],
+    *,
+    config: Config | None = None,
+    title: str = "fullfunnel report",
+    period: str | None = None,
 ) -> str:
-    """The report as one HTML string."""
-    import jinja2
-    import plotly.offline
-
+    """The report as one HTML string: every chart's library and data inside it."""
     config = config or default_config()
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("fullfunnel", "report/templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-    )
-    sections = []
-    for name, result in results.items():
-        figures = [
-            fig.to_html(full_html=False, include_plotlyjs=False)
-            for fig in charts.for_result(name, result, config)
-        ]
-        tables = [
-            (label.replace("_", " "), _table_html(frame))
-            for label, frame in result.tables().items()
-            if not frame.empty
-        ]
-        sections.append(
-            {"name": name, "headline": result.headline(), "figures": figures, "tables": tables}
+    view = build_view(results, config, title=title, period=period)
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            view=view,
+            generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+            plotly_js=plotly_js(),
+            dashboard=None,
         )
-    return env.get_template("report.html.j2").render(
-        title=title,
-        generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
-        sections=sections,
-        plotly_js=plotly.offline.get_plotlyjs(),
+    )
+
+
+def render_content(
+    results: dict[str, Result],
+    *,
+    config: Config | None = None,
+    title: str = "fullfunnel report",
+    period: str | None = None,
+    notes: list[str] | None = None,
+) -> str:
+    """Only the body of the report (what the dashboard replaces on a filter change)."""
+    config = config or default_config()
+    view = build_view(results, config, title=title, period=period, notes=notes)
+    return _env().get_template("content.html.j2").render(view=view)
+
+
+def render_dashboard(
+    results: dict[str, Result] | None,
+    *,
+    config: Config | None = None,
+    title: str = "fullfunnel dashboard",
+    filters: dict[str, Any],
+    plotly_src: str,
+    notes: list[str] | None = None,
+) -> str:
+    """The dashboard page: the report's templates plus filters that re-query the API.
+
+    ``results`` None renders the page without content (it is fetched once the
+    reader has given an API key).
+    """
+    config = config or default_config()
+    view = (
+        build_view(
+            results,
+            config,
+            title=title,
+            period=filters.get("values", {}).get("period"),
+            notes=notes,
+        )
+        if results is not None
+        else {"title": title, "sections": [], "kpis": [], "first_screen": [], "actions": []}
+    )
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            view=view,
+            generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+            plotly_js=None,
+            plotly_src=plotly_src,
+            dashboard=filters,
+            empty=results is None,
+        )
     )
 
 
@@ -53,26 +121,11 @@ def write_report(
     *,
     config: Config | None = None,
     title: str = "fullfunnel report",
+    period: str | None = None,
 ) -> Path:
     """Write :func:`render_report` to ``path``; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(results, config=config, title=title), encoding="utf-8")
+    text = render_report(results, config=config, title=title, period=period)
+    path.write_text(text, encoding="utf-8")
     return path
-
-
-def _table_html(frame: pd.DataFrame, limit: int = 60) -> str:
-    from fullfunnel.cli._render import cell
-
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(cell(str(c), v))}</td>"
-            for c, v in zip(frame.columns, row, strict=True)
-        )
-        + "</tr>"
-        for row in frame.head(limit).itertuples(index=False)
-    )
-    more = f"<caption>{limit} of {len(frame)} rows</caption>" if len(frame) > limit else ""
-    return f"<table>{more}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

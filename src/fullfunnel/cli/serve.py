@@ -1,0 +1,118 @@
+"""Commands of the outputs: report, serve, apikey."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fullfunnel.cli._app import FORMAT_OPTION, Format, app, state
+from fullfunnel.cli._render import render
+
+apikey_app = typer.Typer(help="Create, list and revoke API keys (stored hashed).")
+app.add_typer(apikey_app, name="apikey")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
+    period: str | None = typer.Option(
+        None, help="Period to report on: 2026-Q4, 2026-11, 2026 or START..END."
+    ),
+    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
+    title: str = typer.Option("fullfunnel report", help="Title at the top of the report."),
+) -> None:
+    """Write the executive report: one self-contained HTML file that opens offline."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fullfunnel._dates import now, parse_period, to_datetime
+    from fullfunnel.analyses import run_all
+    from fullfunnel.report import write_report
+
+    st = state(ctx)
+    wh, config = st.warehouse(), st.config()
+    when = to_datetime(as_of, name="as-of") or now()
+    params = {}
+    if period:
+        parse_period(period)
+        params["period"] = period
+    console = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("analysing", total=None)
+        results = run_all(
+            wh,
+            config,
+            when,
+            params=params,
+            progress=lambda name: bar.update(task, description=f"analysing: {name}"),
+        )
+        bar.update(task, description="writing the report")
+        path = write_report(out, results, config=config, title=title, period=period)
+    print(f"Report written to {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline)")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Pin 'today' (for a demo generated with a past --as-of)."
+    ),
+) -> None:
+    """Serve the REST API (docs at /docs), the live dashboard (/) and event collection."""
+    from fullfunnel._dates import to_datetime
+    from fullfunnel.errors import MissingExtraError
+
+    try:
+        import uvicorn
+
+        from fullfunnel.server.app import create_app
+    except ImportError as exc:
+        raise MissingExtraError("fullfunnel serve", "server", exc.name or "fastapi") from exc
+    st = state(ctx)
+    app_ = create_app(st.warehouse(), st.config(), as_of=to_datetime(as_of, name="as-of"))
+    print(f"fullfunnel dashboard on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    name: str = typer.Option(..., "--name", help="What the key is for, e.g. website."),
+    scope: str = typer.Option(
+        "read,write", "--scope", help="read, write or read,write (events need write)."
+    ),
+) -> None:
+    """Create an API key; it is shown once and stored only as a SHA-256 hash."""
+    from fullfunnel.server.keys import create_key
+
+    st = state(ctx, fmt)
+    render(create_key(st.warehouse(), name=name, scopes=[scope]), st.format)
+
+
+@apikey_app.command("list")
+def apikey_list(ctx: typer.Context, fmt: Format | None = FORMAT_OPTION) -> None:
+    """List API keys (ids, names, scopes, status; never the keys)."""
+    from fullfunnel.server.keys import list_keys
+
+    st = state(ctx, fmt)
+    render(list_keys(st.warehouse()), st.format)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    ctx: typer.Context,
+    key_id: str = typer.Argument(..., help="The key's id (from 'apikey list')."),
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Revoke an API key: it stops working at once."""
+    from fullfunnel.server.keys import revoke_key
+
+    st = state(ctx, fmt)
+    render(revoke_key(st.warehouse(), key_id), st.format)

@@ -1,0 +1,427 @@
+"""The report's content as plain data: what the templates show, read from result objects.
+
+:func:`build_view` turns the results of the analyses into the first screen (the key
+numbers, the four charts a leader needs, "what needs to happen"), the sections that
+follow, and the data-quality note. The HTML report and the live dashboard render
+this same view with the same templates; nothing here computes from the warehouse.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from fullfunnel.config import Config
+from fullfunnel.report import charts
+from fullfunnel.report.charts import attr, find_table, money, number, pct
+from fullfunnel.result import Result
+
+
+@dataclass
+class Figure:
+    """One chart: its finding (the title, shown as a heading) and its Plotly JSON."""
+
+    title: str
+    spec: str
+    id: str = ""
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    lead: str = ""
+    headline: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[tuple[str, str]] = field(default_factory=list)
+    analyses: list[str] = field(default_factory=list)
+
+
+# (section id, title, one-line purpose, analyses shown there: their headline, charts, tables)
+LAYOUT: list[tuple[str, str, str, tuple[str, ...]]] = [
+    (
+        "trends",
+        "Conversion and velocity by cohort",
+        "Is each step converting better or worse than it used to, and how long does it take?",
+        ("funnel", "velocity"),
+    ),
+    (
+        "plan",
+        "What needs to happen: the plan and the forecast",
+        "The reverse waterfall from the target, and how likely the period is to land.",
+        ("plan", "forecast", "backtest", "targets"),
+    ),
+    (
+        "team",
+        "Stuck leads, dropped handoffs and the ownership matrix",
+        "Who has leads past their SLA, which handoffs break, and who works which part "
+        "of the funnel.",
+        ("stuck", "handoffs"),
+    ),
+    (
+        "diagnosis",
+        "Weight diagnosis and recommended tactics",
+        "Where effort goes against where the funnel leaks, and what to do about it.",
+        ("diagnose", "diagnosis", "weight", "playbook"),
+    ),
+    (
+        "attribution",
+        "What works: attribution by channel, models compared",
+        "Which channels create each stage, and how much the answer depends on the model.",
+        ("attribution_compare", "attribution", "attribute"),
+    ),
+    (
+        "scores",
+        "Lead-score tiers",
+        "Which leads are worth a call today.",
+        ("score", "scores", "scoring"),
+    ),
+    ("pipeline", "Pipeline", "Open pipeline and closed-deal metrics.", ("pipeline",)),
+]
+QUALITY = ("data_quality", "quality")
+
+
+def build_view(
+    results: Mapping[str, Result],
+    config: Config,
+    *,
+    title: str = "fullfunnel report",
+    period: str | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    """Everything the templates need, from ``results`` (analysis name → Result)."""
+    counter = iter(range(1, 10_000))
+
+    def fig(figure) -> Figure | None:
+        if figure is None:
+            return None
+        text = figure.layout.title.text or ""
+        figure.update_layout(title=None)
+        spec = figure.to_json(validate=False).replace("</", "<\\/")
+        return Figure(title=text, spec=spec, id=f"fig-{next(counter)}")
+
+    funnel = charts._first(results, "funnel")
+    diagnosis = charts._first(results, "diagnose", "diagnosis", "weight")
+    leaks = charts.leak_table(diagnosis)
+    first_screen = [
+        fig(charts.safely(charts.bookings_chart, results, config)),
+        fig(charts.safely(charts.funnel_chart, funnel, config)) if funnel else None,
+        fig(charts.safely(charts.breakdown_chart, funnel, config)) if funnel else None,
+        fig(charts.safely(charts.dropoff_chart, funnel, config, leaks)) if funnel else None,
+        fig(charts.safely(charts.weight_chart, diagnosis, config)) if diagnosis else None,
+    ]
+    sections: list[Section] = []
+    placed: set[str] = set()
+    for sid, stitle, lead, names in LAYOUT:
+        section = Section(id=sid, title=stitle, lead=lead)
+        for name in names:
+            if name in results and name not in placed:
+                placed.add(name)
+                _add(section, name, results[name], config, fig)
+        if section.analyses:
+            sections.append(section)
+    for name, result in results.items():
+        if name in placed or name in QUALITY:
+            continue
+        section = Section(id=name, title=_title(name, result))
+        _add(section, name, result, config, fig)
+        sections.append(section)
+    quality = _quality(results, config, fig)
+    return {
+        "title": title,
+        "as_of": _as_of(results),
+        "period": period or _period(results),
+        "kpis": kpis(results, config),
+        "first_screen": [f for f in first_screen if f is not None],
+        "actions": actions(results, config),
+        "sections": sections,
+        "quality": quality,
+        "analyses": list(results),
+        "notes": list(notes or []),
+    }
+
+
+def _add(section: Section, name: str, result: Result, config: Config, fig) -> None:
+    section.analyses.append(name)
+    section.headline.extend(_headline(result))
+    for figure in charts.for_result(name, result, config):
+        made = fig(figure)
+        if made is not None:
+            section.figures.append(made)
+    for label, frame in result.tables().items():
+        if not frame.empty:
+            section.tables.append((f"{name}: {label.replace('_', ' ')}", table_html(frame)))
+
+
+def _headline(result: Result) -> list[str]:
+    try:
+        return [str(line) for line in result.headline()]
+    except Exception as exc:  # a headline that fails must not hide the numbers
+        charts.log.warning("headline of %s skipped: %s", type(result).__name__, exc)
+        return []
+
+
+def _title(name: str, result: Result) -> str:
+    text = str(getattr(result, "title", "") or name)
+    return text[:1].upper() + text[1:]
+
+
+# --- the first screen ------------------------------------------------------------
+
+
+def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
+    """The key numbers across the top of the first screen: value, label, note, tone."""
+    out = []
+    fc = charts._first(results, "forecast")
+    plan = charts._first(results, "plan")
+    src = [r for r in (fc, plan) if r is not None]
+    target = charts._pick_number(src, "target", "target_amount", "bookings_target")
+    booked = charts._pick_number(
+        src, "booked", "booked_to_date", "won_to_date", "already_won", "won_amount", "closed_won"
+    )
+    if target:
+        share = f"{booked / target:.0%} of target" if booked is not None else ""
+        out.append(
+            {
+                "label": f"booked of {money(target)} target",
+                "value": money(booked) if booked is not None else "–",
+                "note": share,
+                "tone": "neutral",
+            }
+        )
+    if fc is not None:
+        p50 = number(fc, "p50", "bookings_p50", "median")
+        p_hit = number(fc, "p_hit", "probability_hit", "hit_probability", "prob_hit", "p_target")
+        if p50 is not None:
+            p10, p90 = number(fc, "p10", "bookings_p10"), number(fc, "p90", "bookings_p90")
+            out.append(
+                {
+                    "label": "forecast (P50)",
+                    "value": money(p50),
+                    "note": f"P10–P90 {money(p10)}–{money(p90)}" if p10 and p90 else "",
+                    "tone": "neutral",
+                }
+            )
+        if p_hit is not None:
+            tone = "good" if p_hit >= 0.7 else "bad" if p_hit < 0.4 else "warn"
+            out.append(
+                {"label": "chance to hit target", "value": pct(p_hit), "note": "", "tone": tone}
+            )
+    diagnosis = charts._first(results, "diagnose", "diagnosis", "weight")
+    if diagnosis is not None:
+        verdict = attr(diagnosis, "verdict", "weight")
+        area = attr(diagnosis, "problem_area", "problem")
+        if verdict:
+            out.append(
+                {
+                    "label": "weight verdict",
+                    "value": str(verdict).replace("_", "-"),
+                    "note": f"problem area: {str(area).replace('_', ' ')}" if area else "",
+                    "tone": "good" if str(verdict) == "balanced" else "warn",
+                }
+            )
+    funnel = charts._first(results, "funnel")
+    stages = find_table(funnel, names=("stages",), all_of=("stage", "reached")) if funnel else None
+    if stages is not None and attr(funnel, "by") is None:
+        out.append(
+            {
+                "label": "contacts entered the funnel",
+                "value": f"{int(stages['reached'].iloc[0]):,}",
+                "note": _won_note(stages, config),
+                "tone": "neutral",
+            }
+        )
+        weakest = charts.weakest_step(stages[stages["reached"] > 0])
+        if weakest is not None:
+            bad = weakest.conversion < weakest.benchmark
+            out.append(
+                {
+                    "label": f"weakest step: {charts._stage(config, weakest.stage)} → "
+                    f"{charts._stage(config, weakest.next_stage)}",
+                    "value": pct(weakest.conversion),
+                    "note": f"benchmark {pct(weakest.benchmark)}",
+                    "tone": "bad" if bad else "good",
+                }
+            )
+    pipe = charts._first(results, "pipeline")
+    if pipe is not None and number(pipe, "open_amount") is not None:
+        win = number(pipe, "win_rate")
+        out.append(
+            {
+                "label": "open pipeline",
+                "value": money(number(pipe, "open_amount")),
+                "note": f"win rate {pct(win)}" if win is not None else "",
+                "tone": "neutral",
+            }
+        )
+    return out[:6]
+
+
+def _won_note(stages: pd.DataFrame, config: Config) -> str:
+    if "customer" not in set(stages["stage"]):
+        return ""
+    won = int(stages.loc[stages["stage"] == "customer", "reached"].iloc[0])
+    return f"{won:,} became customers"
+
+
+def actions(results: Mapping[str, Result], config: Config) -> list[str]:
+    """'What needs to happen': the plan's lines first, then the diagnosis', then the data's."""
+    out: list[str] = []
+    plan = charts._first(results, "plan")
+    if plan is not None:
+        out.extend(_lines(plan, "actions", "what_needs_to_happen", "steps", "lines")[:5])
+        if not out:
+            out.extend(_headline(plan)[:4])
+    diagnosis = charts._first(results, "diagnose", "diagnosis", "weight")
+    if diagnosis is not None:
+        out.extend(_lines(diagnosis, "actions", "recommendations", "next_steps")[:3])
+        tactics = find_table(diagnosis, names=("tactics",), all_of=("label",))
+        if tactics is not None:
+            team = charts.column(tactics, "team", "owner")
+            picks = [
+                f"{r['label']} ({r[team]})" if team else str(r["label"])
+                for _, r in tactics.head(3).iterrows()
+            ]
+            out.append("Start these tactics: " + "; ".join(picks) + ".")
+    stuck = charts._first(results, "stuck")
+    if stuck is not None and len(out) < 6:
+        out.extend(_headline(stuck)[:1])
+    funnel = charts._first(results, "funnel")
+    stages = find_table(funnel, names=("stages",), all_of=("stage", "reached")) if funnel else None
+    if stages is not None and attr(funnel, "by") is None and len(out) < 3:
+        weakest = charts.weakest_step(stages[stages["reached"] > 0])
+        if weakest is not None and weakest.conversion < weakest.benchmark:
+            gained = int(weakest.reached * (weakest.benchmark - weakest.conversion))
+            out.append(
+                f"Lift {charts._stage(config, weakest.stage)} → "
+                f"{charts._stage(config, weakest.next_stage)} from {pct(weakest.conversion)} to "
+                f"the {pct(weakest.benchmark)} benchmark: {gained:,} more contacts would "
+                "move on from the same volume."
+            )
+        elif weakest is not None:
+            out.append(
+                "Every step converts at or above its benchmark: the number depends on volume "
+                "at the top and on speed."
+            )
+    pipe = charts._first(results, "pipeline")
+    if pipe is not None and len(out) < 3:
+        out.extend(_headline(pipe)[:1])
+    seen, unique = set(), []
+    for line in out:
+        if line and line not in seen:
+            seen.add(line)
+            unique.append(line)
+    return unique[:7]
+
+
+def _lines(result: Result, *names: str) -> list[str]:
+    for name in names:
+        value = getattr(result, name, None)
+        if isinstance(value, list | tuple) and value:
+            return [_line(v) for v in value if _line(v)]
+        if isinstance(value, pd.DataFrame) and not value.empty:
+            col = charts.column(value, "action", "text", "what", "line", "recommendation")
+            if col:
+                return [str(v) for v in value[col].dropna()]
+    return []
+
+
+def _line(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    for key in ("text", "action", "line", "what"):
+        text = getattr(value, key, None) or (value.get(key) if isinstance(value, dict) else None)
+        if text:
+            return str(text)
+    return str(value)
+
+
+# --- data quality --------------------------------------------------------------------
+
+
+def _quality(results: Mapping[str, Result], config: Config, fig) -> Section:
+    section = Section(
+        id="data-quality",
+        title="Data quality",
+        lead="How far to trust the numbers above: rows rejected at load, implied stages, orphans.",
+    )
+    quality = charts._first(results, *QUALITY, "data quality")
+    if quality is not None:
+        section.analyses.append("data_quality")
+        section.headline.extend(_headline(quality))
+        for label, frame in quality.tables().items():
+            if not frame.empty:
+                section.tables.append((label.replace("_", " "), table_html(frame)))
+    funnel = charts._first(results, "funnel")
+    stages = find_table(funnel, names=("stages",), all_of=("stage", "implied")) if funnel else None
+    if stages is not None and attr(funnel, "by") is None:
+        rows = stages[(stages["reached"] > 0) & (stages["implied"] > 0)]
+        if rows.empty:
+            section.headline.append("every stage reach has its own stage event (none implied)")
+        else:
+            parts = [
+                f"{charts._stage(config, r.stage)} {r.implied / r.reached:.0%}"
+                for r in rows.itertuples()
+            ]
+            section.headline.append(
+                "share of stage reaches implied by a later stage (no event of their own): "
+                + ", ".join(parts)
+            )
+        immature = stages[stages["immature"].astype(bool)] if "immature" in stages else stages[:0]
+        if not immature.empty:
+            section.headline.append(
+                "immature (too recent to judge): "
+                + ", ".join(charts._stage(config, s) for s in immature["stage"])
+            )
+    if not section.headline:
+        section.headline.append("no data-quality information was collected for this report")
+    return section
+
+
+def _as_of(results: Mapping[str, Result]) -> str:
+    for result in results.values():
+        value = getattr(result, "as_of", None)
+        if value is not None:
+            return pd.Timestamp(value).strftime("%Y-%m-%d")
+    return ""
+
+
+def _period(results: Mapping[str, Result]) -> str:
+    for name in ("forecast", "plan"):
+        value = charts.period_label(results.get(name))
+        if value:
+            return value
+    return ""
+
+
+def table_html(frame: pd.DataFrame, limit: int = 60) -> str:
+    """A compact HTML table of ``frame`` (the first ``limit`` rows), values formatted."""
+    from fullfunnel.cli._render import cell
+
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool for c in frame]
+    head = "".join(
+        f'<th class="{"num" if n else ""}">{html.escape(str(c).replace("_", " "))}</th>'
+        for c, n in zip(frame.columns, numeric, strict=True)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{"num" if n else ""}">{html.escape(_cell(cell, str(c), v))}</td>'
+            for c, v, n in zip(frame.columns, row, numeric, strict=True)
+        )
+        + "</tr>"
+        for row in frame.head(limit).itertuples(index=False)
+    )
+    more = f"<caption>{limit} of {len(frame):,} rows</caption>" if len(frame) > limit else ""
+    return f"<table>{more}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(cell, column: str, value: Any) -> str:
+    try:
+        return cell(column, value)
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,212 @@
+"""A real browser: headless chromium, driven by Playwright, against a live ``fullfunnel serve``.
+
+Uses the system chromium (``/usr/bin/chromium``, installed with apt); no browser is
+ever downloaded. Screenshots land in the test's tmp directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+import fullfunnel as ff
+from fullfunnel.analyses import ANALYSES
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AS_OF = datetime(2026, 11, 23)
+SLOW = ("scoring", "backtest", "attribution_compare")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"needs Debian's chromium at {CHROMIUM} (apt install chromium)",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("dash") / "demo.duckdb"
+    with ff.connect(str(path)) as wh:
+        ff.generate_demo(wh, scenario="balanced", contacts=800, seed=5, as_of=AS_OF)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(demo_file):
+    """``fullfunnel serve`` in a subprocess on a free loopback port."""
+    port = _free_port()
+    # the live view without the slowest analyses (model training, backtests)
+    config = demo_file.with_name("fullfunnel.toml")
+    config.write_text(
+        "[server]\ndashboard_analyses = ["
+        + ", ".join(f'"{n}"' for n in ANALYSES if n not in SLOW)
+        + "]\n",
+        encoding="utf-8",
+    )
+    cmd = [
+        str(Path(sys.executable).parent / "fullfunnel"),
+        "--config",
+        str(config),
+        "--db",
+        str(demo_file),
+        "serve",
+        "--port",
+        str(port),
+        "--as-of",
+        "2026-11-23",
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"fullfunnel serve exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("fullfunnel serve did not answer within 60 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _charts_rendered(page) -> tuple[int, int]:
+    """(charts expected, charts with a non-empty SVG)."""
+    return page.evaluate(
+        """() => {
+            const want = document.querySelectorAll('script.fig-data').length;
+            let ok = 0;
+            document.querySelectorAll('.chart').forEach(el => {
+                const svg = el.querySelector('svg.main-svg');
+                if (svg && svg.querySelectorAll('path, rect, text').length > 3
+                    && el.getBoundingClientRect().height > 100) { ok += 1; }
+            });
+            return [want, ok];
+        }"""
+    )
+
+
+def _kpis(page) -> list[str]:
+    return page.eval_on_selector_all(".kpi .value", "els => els.map(e => e.textContent.trim())")
+
+
+def test_dashboard_renders_every_chart_and_filters_requery(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server + "/", wait_until="load", timeout=180_000)
+    page.wait_for_function(
+        "document.querySelectorAll('.chart .main-svg').length >= "
+        "document.querySelectorAll('script.fig-data').length",
+        timeout=60_000,
+    )
+    want, ok = _charts_rendered(page)
+    assert want >= 6 and ok == want, (want, ok)
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    before = _kpis(page)
+    trends_before = page.text_content("#trends")
+
+    page.fill("input[name=period]", "2026-Q3")
+    page.dispatch_event("input[name=period]", "change")
+    page.wait_for_function(
+        "document.body.dataset.state === 'ready' && location.search.includes('2026-Q3')",
+        timeout=180_000,
+    )
+    after = _kpis(page)
+    assert after != before, (before, after)
+    assert page.text_content("#trends") != trends_before
+    want, ok = _charts_rendered(page)
+    assert ok == want, (want, ok)
+    page.screenshot(path=str(tmp_path / "dashboard-q3.png"), full_page=True)
+
+    page.select_option("select[name=by]", "source_channel")
+    page.wait_for_function(
+        "document.body.dataset.state === 'ready' && location.search.includes('source_channel')",
+        timeout=180_000,
+    )
+    titles = page.eval_on_selector_all("#summary h3", "els => els.map(e => e.textContent)")
+    assert any(t.startswith("By source_channel") for t in titles), titles
+    want, ok = _charts_rendered(page)
+    assert ok == want, (want, ok)
+    page.screenshot(path=str(tmp_path / "dashboard-by-channel.png"), full_page=True)
+    assert (tmp_path / "dashboard-by-channel.png").stat().st_size > 10_000
+
+    page.fill("input[name=period]", "2026-Q9")
+    page.dispatch_event("input[name=period]", "change")
+    page.wait_for_function("document.body.dataset.state === 'error'", timeout=60_000)
+    assert "not understood" in page.text_content("#status")
+    assert not errors, errors
+    page.close()
+
+
+def test_report_opens_with_no_network(server, browser, tmp_path):
+    got = httpx.get(f"{server}/report.html", timeout=300)
+    assert got.status_code == 200
+    path = tmp_path / "report.html"
+    path.write_bytes(got.content)
+    context = browser.new_context(offline=True, viewport={"width": 1300, "height": 1000})
+    asked: list[str] = []
+
+    def block(route):
+        asked.append(route.request.url)
+        route.abort()
+
+    context.route("http*://**/*", block)
+    page = context.new_page()
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_function(
+        "document.querySelectorAll('.chart .main-svg').length >= "
+        "document.querySelectorAll('script.fig-data').length",
+        timeout=60_000,
+    )
+    want, ok = _charts_rendered(page)
+    assert want >= 6 and ok == want
+    for section in ("summary", "what-needs-to-happen", "trends", "pipeline", "data-quality"):
+        assert page.locator(f"#{section}").count() == 1, section
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert not asked, asked
+    context.close()

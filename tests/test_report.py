@@ -1,0 +1,239 @@
+"""The executive report: every section, offline, charts whose titles state findings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from datetime import datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import fullfunnel as ff
+from fullfunnel.analyses import ANALYSES, run_all
+from fullfunnel.analytics.funnel import FunnelResult
+from fullfunnel.report import charts, render_report, write_report
+from fullfunnel.report.view import LAYOUT, build_view
+from fullfunnel.result import Result
+
+AS_OF = datetime(2026, 11, 23)
+
+
+@pytest.fixture(scope="module")
+def results():
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, scenario="balanced", contacts=3000, seed=11, as_of=AS_OF)
+    out = run_all(wh, ff.default_config(), AS_OF)
+    wh.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(results) -> str:
+    return render_report(results, config=ff.default_config(), title="Acme — Q4 review")
+
+
+def figures(html: str) -> list[tuple[str, dict]]:
+    """(title, Plotly spec) of every chart in ``html``."""
+    found = re.findall(
+        r'<div class="card figure[^"]*">\s*<h3>(.*?)</h3>.*?'
+        r'<script type="application/json" class="fig-data"[^>]*>(.*?)</script>',
+        html,
+        flags=re.S,
+    )
+    return [(title, json.loads(spec.replace("<\\/", "</"))) for title, spec in found]
+
+
+def test_report_is_self_contained(page):
+    assert "<script src=" not in page and "<link" not in page
+    ours = re.sub(r"<script>.*?</script>", "", page, count=1, flags=re.S)  # minus plotly.js
+    assert not re.search(r"""(src|href)=["']?https?://""", ours)
+    assert "plotly.js" in page.lower() and len(page) > 3_000_000  # the library, inlined
+    assert "@media print" in page
+
+
+def test_first_screen_has_what_a_leader_needs(page, results):
+    first = page.split('<section class="part"')[0]
+    assert 'class="kpis"' in first
+    assert "What needs to happen" in first and "<ol>" in first
+    titles = [t for t, _ in figures(first)]
+    if "forecast" in results:
+        assert any("chance to hit" in t for t in titles), titles
+    assert any("step" in t.lower() or "converts" in t for t in titles), titles
+    assert any("leak" in t.lower() for t in titles), titles
+    if any(n in results for n in ("diagnose", "diagnosis")):
+        assert any("effort" in t for t in titles), titles
+
+
+def test_every_analysis_appears_in_a_section(page, results):
+    shown = set()
+    for names in re.findall(r'data-analyses="([^"]*)"', page):
+        shown.update(names.split())
+    assert 'id="data-quality"' in page
+    if "data_quality" in results:
+        shown.add("data_quality")
+    assert set(results) <= shown, set(results) - shown
+    for sid, _, _, names in LAYOUT:
+        if any(n in results for n in names):
+            assert f'id="{sid}"' in page
+
+
+def test_every_chart_has_data_and_a_title_with_a_number(page):
+    figs = figures(page)
+    assert len(figs) >= 6
+    for title, spec in figs:
+        assert spec["data"], title
+        assert re.search(r"\d", title), f"chart title states no finding: {title!r}"
+        assert "title" not in spec["layout"] or not spec["layout"]["title"].get("text")
+
+
+def test_data_quality_note_names_rejects_and_implied_stages(page):
+    note = page.split('id="data-quality"')[1]
+    assert "implied" in note
+    assert "file loads" in note or "rejected" in note
+
+
+def test_funnel_chart_title_names_the_weakest_step_by_hand():
+    config = ff.default_config()
+    stages = pd.DataFrame(
+        {
+            "stage": ["lead", "mql", "sal"],
+            "next_stage": ["mql", "sal", None],
+            "reached": [1000, 300, 90],
+            "conversion": [0.30, 0.30, None],
+            "benchmark": [0.15, 0.40, None],
+            "immature": [False, False, False],
+            "converted": [300, 90, None],
+            "exited": [200, 150, None],
+            "recycled": [0, 10, None],
+            "stalled": [400, 40, None],
+            "in_flight": [100, 10, None],
+            "implied": [0, 30, 0],
+        }
+    )
+    result = FunnelResult(
+        stages=stages,
+        cohorts=pd.DataFrame(),
+        as_of=AS_OF,
+        since=None,
+        until=None,
+        by=None,
+        cohort="month",
+    )
+    fig = charts.funnel_chart(result, config)
+    assert fig.layout.title.text == "Weakest step: MQL → SAL converts 30% vs a 40% benchmark"
+    drop = charts.dropoff_chart(result, config)
+    # lead: (200 lost + 400 stalled) / 1000 = 60%; mql: (150 + 40) / 300 = 63%
+    assert drop.layout.title.text.startswith("MQL → SAL leaks most: 63% of the 300")
+    leaks = pd.DataFrame({"stage": ["lead", "mql"], "lost_revenue": [1.5e6, 2.5e5]})
+    drop = charts.dropoff_chart(result, config, leaks)
+    assert drop.layout.title.text == "Largest leak in money: 1.5M of expected bookings lost at lead"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Unknown(Result):
+    title = "churn risk"
+    accounts: pd.DataFrame
+    at_risk: int
+
+    def headline(self) -> list[str]:
+        return [f"{self.at_risk} accounts at risk"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _OddForecast(Result):
+    title = "forecast"
+    table: pd.DataFrame
+    p50: str  # not a number: the chart must give up, not crash
+
+
+def test_any_result_renders_generically_and_odd_shapes_do_not_crash(results):
+    odd = {
+        "churn": _Unknown(
+            accounts=pd.DataFrame({"account": ["a", "b"], "risk": [0.9, 0.4]}), at_risk=2
+        ),
+        "forecast": _OddForecast(table=pd.DataFrame({"x": [1]}), p50="lots"),
+        "funnel": results["funnel"],
+    }
+    html = render_report(odd)
+    assert 'id="churn"' in html and "2 accounts at risk" in html
+    assert "<td" in html and "0.9" in html
+    view = build_view(odd, ff.default_config())
+    assert [s.title for s in view["sections"]][-1] == "Churn risk"
+
+
+def test_empty_warehouse_still_gives_a_report(wh):
+    from fullfunnel.analyses import run
+
+    names = ("funnel", "velocity", "pipeline", "data_quality", "plan", "stuck", "handoffs")
+    out = {n: run(n, wh, ff.default_config(), AS_OF) for n in names if n in ANALYSES}
+    html = render_report(out)
+    assert 'id="summary"' in html and 'id="data-quality"' in html
+
+
+def test_write_report_keeps_the_demo_signature(tmp_path, results):
+    path = write_report(tmp_path / "sub" / "r.html", results, config=ff.default_config(), title="t")
+    assert path.exists() and path.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1234567, "1.23M"), (45600, "45.6k"), (999, "999"), (None, "–"), (2.5e9, "2.5B")],
+)
+def test_money(value, text):
+    assert charts.money(value) == text
+
+
+def test_period_label():
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class P(Result):
+        period_start: datetime
+        period_end: datetime
+
+    assert charts.period_label(P(datetime(2026, 10, 1), datetime(2027, 1, 1))) == "2026-Q4"
+    assert charts.period_label(P(datetime(2026, 11, 1), datetime(2026, 12, 1))) == "2026-11"
+    assert charts.period_label(P(datetime(2026, 1, 1), datetime(2027, 1, 1))) == "2026"
+    assert charts.period_label(P(datetime(2026, 1, 5), datetime(2026, 2, 1))) == (
+        "2026-01-05..2026-01-31"
+    )
+
+
+def test_report_command(tmp_path, monkeypatch):
+    from fullfunnel import analyses
+    from fullfunnel.cli import app
+
+    # the command's own work (options, period, file) needs only a few analyses
+    keep = ("funnel", "pipeline", "plan", "data_quality")
+    monkeypatch.setattr(analyses, "ANALYSES", {k: analyses.ANALYSES[k] for k in keep})
+
+    db = tmp_path / "r.duckdb"
+    with ff.connect(str(db)) as wh:
+        ff.generate_demo(wh, scenario="balanced", contacts=400, seed=1, as_of=AS_OF)
+    out = tmp_path / "report.html"
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        [
+            "--db",
+            str(db),
+            "report",
+            "--out",
+            str(out),
+            "--period",
+            "2026-Q4",
+            "--as-of",
+            "2026-11-23",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "opens offline" in r.output
+    html = out.read_text(encoding="utf-8")
+    assert "period 2026-Q4" in html
+    bad = runner.invoke(app, ["--db", str(db), "report", "--period", "2026-Q7"])
+    assert bad.exit_code == 1 and "not understood" in bad.output
+
+
+def test_every_registered_analysis_ran(results):
+    assert set(results) == set(ANALYSES)

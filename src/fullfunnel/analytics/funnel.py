@@ -20,6 +20,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -128,8 +129,7 @@ def funnel(
         return cond
 
     aggs = _stage_aggregates(tl, config, in_period, within_days)
-    grouped = tl.group_by(key).aggregate(**aggs) if key else tl.aggregate(**aggs)
-    frame = grouped.execute()
+    frame = _aggregate(tl, key, aggs)
     stages = _stage_table(frame, config, key, within_days, until_dt, as_of_dt)
     maturity = _maturity_days(frame, config)
     cohorts = _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity)
@@ -154,11 +154,11 @@ def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, i
         r = in_period(tl[reached(s)])
         cohort_of[s] = r
         here = (tl.current_stage == s) & tl.exit.isnull()
-        aggs[f"{s}__reached"] = r.sum()
-        aggs[f"{s}__implied"] = (r & tl[f"{s}_implied"]).sum()
+        aggs[f"{s}__reached"] = tl.count(where=r)
+        aggs[f"{s}__implied"] = tl.count(where=r & tl[f"{s}_implied"])
         aggs[f"{s}__entries"] = tl[f"entries_{s}"].sum(where=r)
-        aggs[f"{s}__in_stage"] = here.sum()
-        aggs[f"{s}__cumulative"] = (first & tl[reached(s)].notnull()).sum()
+        aggs[f"{s}__in_stage"] = tl.count(where=here)
+        aggs[f"{s}__cumulative"] = tl.count(where=first & tl[reached(s)].notnull())
         nxt = config.next_stage(s)
         if nxt is None:
             continue
@@ -167,13 +167,13 @@ def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, i
         sla = config.stage(s).sla_days
         stalled = lost & tl.exit.isnull() & (tl.current_stage == s)
         stalled = stalled & (tl.days_in_stage > sla) if sla else stalled & ibis.literal(False)
-        aggs[f"{s}__converted"] = (r & conv).sum()
-        aggs[f"{s}__exited"] = (lost & tl.exit.notnull()).sum()
-        aggs[f"{s}__recycled"] = (lost & tl.exit.isnull() & (idx < i)).sum()
-        aggs[f"{s}__stalled"] = stalled.sum()
+        aggs[f"{s}__converted"] = tl.count(where=r & conv)
+        aggs[f"{s}__exited"] = tl.count(where=lost & tl.exit.notnull())
+        aggs[f"{s}__recycled"] = tl.count(where=lost & tl.exit.isnull() & (idx < i))
+        aggs[f"{s}__stalled"] = tl.count(where=stalled)
         if within_days is not None:
             fast = days_between(tl[reached(s)], tl[reached(nxt)]) <= within_days
-            aggs[f"{s}__within"] = (r & conv & fast).sum()
+            aggs[f"{s}__within"] = tl.count(where=r & conv & fast)
     aggs.update(velocity_aggregates(tl, config.steps(), where=cohort_of))
     # maturity is judged on all history, not just the period
     for s, t in config.steps():
@@ -181,6 +181,28 @@ def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, i
         q = config["funnel"]["maturity_quantile"]
         aggs[f"{s}__{t}__maturity"] = d.quantile(q, where=tl[reached(t)].notnull())
     return aggs
+
+
+def _aggregate(tl: ir.Table, key: str | None, aggs: dict[str, ir.Value]) -> pd.DataFrame:
+    """Run the aggregates, quantiles apart from the rest.
+
+    DuckDB runs counts and quantiles as two queries in about half the time of one
+    query that mixes them (measured on the timeline of 200k contacts).
+    """
+    parts = [
+        {k: v for k, v in aggs.items() if isinstance(v.op(), ops.Quantile) is holistic}
+        for holistic in (False, True)
+    ]
+    frames = [
+        (tl.group_by(key).aggregate(**part) if key else tl.aggregate(**part)).execute()
+        for part in parts
+        if part
+    ]
+    if len(frames) == 1:
+        return frames[0]
+    if key:
+        return frames[0].merge(frames[1], on=key, how="outer")
+    return pd.concat([f.reset_index(drop=True) for f in frames], axis=1)
 
 
 def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.DataFrame:
@@ -267,7 +289,7 @@ def _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity) -> pd.
         if key:
             groups[key] = sub[key]
         agg = sub.group_by(**groups).aggregate(
-            entered=sub.count(), converted=sub[reached(t)].notnull().sum()
+            entered=sub.count(), converted=sub.count(where=sub[reached(t)].notnull())
         )
         parts.append(agg.mutate(stage=ibis.literal(s), next_stage=ibis.literal(t)))
     frame = ibis.union(*parts).execute() if parts else pd.DataFrame()

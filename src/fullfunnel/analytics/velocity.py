@@ -50,7 +50,7 @@ def velocity_aggregates(
         ok = tl[reached(s)].notnull() & tl[reached(t)].notnull()
         if where and s in where:
             ok = ok & where[s]
-        aggs[f"{s}__{t}__contacts"] = ok.sum()
+        aggs[f"{s}__{t}__contacts"] = tl.count(where=ok)
         aggs[f"{s}__{t}__mean_days"] = days.mean(where=ok)
         for name, q in QUANTILES.items():
             aggs[f"{s}__{t}__{name}"] = days.quantile(q, where=ok)

@@ -1,0 +1,427 @@
+"""The performance suite: every analysis, step by step, at growing sizes.
+
+For each size it generates a demo company with the demo generator, writes it to
+Parquet, then (in a fresh process, so that figures do not include the generator)
+times each step and its peak resident memory: ingest into the warehouse, the
+lifecycle timeline, every analysis registered in ``fullfunnel.analyses.ANALYSES``
+(whatever is registered when the script runs), and the HTML report; end to end
+is ingest + analyses + report. Side by side, in another fresh process, a plain
+pandas lifecycle + funnel on the same files (``pandas_baseline.py``), checked to
+give the same counts.
+
+    python benchmarks/run.py                                # 100k and 1M contacts
+    python benchmarks/run.py --touchpoints 10000000         # sized by touchpoints
+    python benchmarks/run.py --contacts 100000 --db spark://local[2]
+    python benchmarks/run.py --contacts 1000000 --threads 2 --memory-limit 4GB
+
+Peak memory is the high-water mark of resident memory during the step (Linux
+``VmHWM``, reset before each step), summed over the process and its children
+(the JVM on Spark). Nothing here is a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+AS_OF = datetime(2026, 11, 23)
+# Touchpoints per contact of the balanced demo (measured: 6,438,824 for 1M contacts).
+TOUCHES_PER_CONTACT = 6.44
+TABLES = (
+    "accounts",
+    "contacts",
+    "stage_events",
+    "touchpoints",
+    "opportunities",
+    "opportunity_history",
+    "spend",
+    "targets",
+)
+
+
+# --- memory --------------------------------------------------------------------------
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def reset_peak() -> None:
+    """Start a new high-water mark of resident memory (Linux ≥ 4.0)."""
+    for pid in _tree(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+
+
+def peak_mb() -> float:
+    """Peak resident memory since the last reset, over this process and its children."""
+    return sum(_status_kb(pid, "VmHWM") for pid in _tree(os.getpid())) / 1024
+
+
+# --- child processes -------------------------------------------------------------------
+
+
+class Steps:
+    """Times and peak memory of named steps, as JSON-ready records."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    @contextmanager
+    def step(self, name: str, **extra: Any) -> Iterator[dict[str, Any]]:
+        rec: dict[str, Any] = {"step": name, **extra}
+        print(f"  {name} …", file=sys.stderr, flush=True)
+        reset_peak()
+        t0 = time.perf_counter()
+        try:
+            yield rec
+        except Exception as exc:
+            rec["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            traceback.print_exc(file=sys.stderr)
+        rec["seconds"] = time.perf_counter() - t0
+        rec["peak_mb"] = peak_mb()
+        self.records.append(rec)
+
+
+def child_generate(spec: dict[str, Any]) -> dict[str, Any]:
+    """Simulate the demo company and write each table to Parquet."""
+    import pyarrow.parquet as pq
+
+    from fullfunnel.demo import SCENARIOS, _simulate
+
+    out = Path(spec["data"])
+    out.mkdir(parents=True, exist_ok=True)
+    steps = Steps()
+    tables: dict[str, Any] = {}
+    with steps.step("generate"):
+        tables = _simulate(SCENARIOS[spec["scenario"]], spec["contacts"], spec["seed"], AS_OF)
+    with steps.step("write parquet"):
+        for name in TABLES:
+            pq.write_table(tables[name], out / f"{name}.parquet")
+    rows = {name: tables[name].num_rows for name in TABLES}
+    (out / "rows.json").write_text(json.dumps(rows))
+    return {"steps": steps.records, "rows": rows}
+
+
+def child_analyse(spec: dict[str, Any]) -> dict[str, Any]:
+    """Ingest the Parquet files, then run the lifecycle, every analysis and the report."""
+    import pyarrow.parquet as pq
+
+    import fullfunnel as ff
+    from fullfunnel.analyses import ANALYSES, run
+    from fullfunnel.lifecycle import timeline
+    from fullfunnel.report import write_report
+
+    data = Path(spec["data"])
+    config = ff.default_config()
+    steps = Steps()
+    with steps.step("connect"):
+        wh = ff.connect(spec["db"])
+    with steps.step("ingest"):
+        tables = {name: pq.read_table(data / f"{name}.parquet") for name in TABLES}
+        wh.load_many(tables, replace=True)
+        del tables
+    with steps.step("lifecycle") as rec:
+        tl = wh.cache(timeline(wh, config, as_of=AS_OF))
+        rec["rows"] = int(tl.count().execute())
+        del tl
+    results: dict[str, Any] = {}
+    for name in ANALYSES:
+        if name in spec.get("skip", ()):
+            continue
+        with steps.step(name, analysis=True):
+            results[name] = run(name, wh, config, AS_OF)
+    with steps.step("report"):
+        write_report(data / "report.html", results, config=config)
+    funnel = results.get("funnel")
+    check = None
+    if funnel is not None:
+        cols = ["stage", "reached", "converted", "median_days", "p75_days", "p90_days"]
+        check = funnel.stages[cols].to_dict(orient="records")
+    wh.close()
+    ran = [n for n in ANALYSES if n not in spec.get("skip", ())]
+    return {"steps": steps.records, "analyses": ran, "funnel": check}
+
+
+def child_pandas(spec: dict[str, Any]) -> dict[str, Any]:
+    """The plain-pandas lifecycle + funnel on the same files."""
+    sys.path.insert(0, str(HERE))
+    import pandas as pd
+    import pandas_baseline as pb
+
+    data = Path(spec["data"])
+    steps = Steps()
+    frames: dict[str, pd.DataFrame] = {}
+    with steps.step("pandas: read parquet"):
+        frames["contacts"] = pd.read_parquet(data / "contacts.parquet")
+        frames["events"] = pd.read_parquet(data / "stage_events.parquet")
+    with steps.step("pandas: lifecycle"):
+        tl = pb.lifecycle(frames["contacts"], frames["events"], AS_OF)
+    with steps.step("pandas: funnel"):
+        result = pb.funnel(tl)
+    return {"steps": steps.records, "funnel": result.to_dict(orient="records")}
+
+
+CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "generate": child_generate,
+    "analyse": child_analyse,
+    "pandas": child_pandas,
+}
+
+
+def in_child(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``kind`` in a fresh Python process; its result comes back as JSON."""
+    out = HERE / f".{kind}-{os.getpid()}.json"
+    cmd = [sys.executable, __file__, "--child", kind, json.dumps({**spec, "out": str(out)})]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, check=False)
+    if proc.returncode != 0 or not out.exists():
+        raise SystemExit(f"the {kind} step failed (exit {proc.returncode}); see the output above")
+    result = json.loads(out.read_text())
+    out.unlink()
+    result["wall"] = time.perf_counter() - started
+    return result
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def machine() -> str:
+    import duckdb
+    import ibis
+    import pandas
+
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GB RAM; {platform.system()} "
+        f"{platform.release()}; Python {platform.python_version()}, duckdb {duckdb.__version__}, "
+        f"ibis {ibis.__version__}, pandas {pandas.__version__}; load average {load} "
+        "(other work on the machine slows every figure)"
+    )
+
+
+def db_url(template: str, data: Path, threads: int | None, memory_limit: str | None) -> str:
+    """The warehouse URL of one run: a fresh DuckDB file next to the data by default."""
+    if template == "duckdb":
+        path = data / "bench.duckdb"
+        for p in (path, Path(f"{path}.wal")):
+            p.unlink(missing_ok=True)
+        url = f"duckdb://{path}"
+    else:
+        url = template
+    if url.startswith("duckdb"):
+        opts = {"threads": threads, "memory_limit": memory_limit}
+        query = "&".join(f"{k}={v}" for k, v in opts.items() if v is not None)
+        if query:
+            url += ("&" if "?" in url else "?") + query
+    return url
+
+
+def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    data = args.data_dir / f"{args.scenario}-{n}-{args.seed}"
+    spec = {"contacts": n, "seed": args.seed, "scenario": args.scenario, "data": str(data)}
+    spec["skip"] = args.skip
+    out: dict[str, Any] = {"contacts": n}
+    if args.reuse and (data / "rows.json").exists():
+        print(f"[{n:,}] reusing {data}", file=sys.stderr)
+        out["generate"] = {"steps": [], "rows": json.loads((data / "rows.json").read_text())}
+    else:
+        print(f"[{n:,}] generating the demo company into {data}", file=sys.stderr)
+        out["generate"] = in_child("generate", spec)
+    out["rows"] = out["generate"]["rows"]
+    url = db_url(args.db, data, args.threads, args.memory_limit)
+    print(f"[{n:,}] analysing on {url}", file=sys.stderr)
+    out["analyse"] = in_child("analyse", {**spec, "db": url})
+    if not args.no_pandas:
+        print(f"[{n:,}] plain pandas lifecycle + funnel", file=sys.stderr)
+        out["pandas"] = in_child("pandas", spec)
+    if args.db == "duckdb" and not args.keep:
+        for p in data.glob("bench.duckdb*"):
+            p.unlink()
+    return out
+
+
+def agreement(run: dict[str, Any]) -> str:
+    """Whether pandas and fullfunnel give the same funnel numbers."""
+    ours, theirs = run["analyse"].get("funnel"), run.get("pandas", {}).get("funnel")
+    if not ours or not theirs:
+        return "not compared"
+    bad = []
+    for a, b in zip(ours, theirs, strict=True):
+        for col in ("reached", "converted", "median_days", "p75_days", "p90_days"):
+            x, y = a.get(col), b.get(col)
+            if x is None and (y is None or y != y):
+                continue
+            if x is None or y is None or abs(float(x) - float(y)) > 0.006:  # ours: 2 decimals
+                bad.append(f"{a['stage']}.{col} {x} vs {y}")
+    return "identical" if not bad else "DIFFER: " + "; ".join(bad[:4])
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    """The figures as a Markdown table: a row per step, time and peak memory per size."""
+    names: list[str] = []
+    by_size: list[dict[str, dict[str, Any]]] = []
+    for r in runs:
+        recs = {}
+        for part in ("generate", "analyse", "pandas"):
+            for rec in r.get(part, {}).get("steps", []):
+                recs[rec["step"]] = rec
+                if rec["step"] not in names:
+                    names.append(rec["step"])
+        analyse = r["analyse"]["steps"]
+        body = [s for s in analyse if s.get("analysis") or s["step"] in ("ingest", "report")]
+        recs["end to end"] = {
+            "seconds": sum(s["seconds"] for s in body),
+            "peak_mb": max((s["peak_mb"] for s in body), default=0),
+        }
+        pandas_lf = [recs.get("pandas: lifecycle"), recs.get("pandas: funnel")]
+        if all(pandas_lf):
+            recs["pandas: lifecycle + funnel"] = {
+                "seconds": sum(s["seconds"] for s in pandas_lf),
+                "peak_mb": max(s["peak_mb"] for s in pandas_lf),
+            }
+        by_size.append(recs)
+    names = [n for n in names if n != "connect"]
+    names.insert(names.index("report") + 1, "end to end")
+    if any("pandas: lifecycle + funnel" in r for r in by_size):
+        names.append("pandas: lifecycle + funnel")
+    head = "| step | " + " | ".join(
+        f"{r['contacts']:,} contacts ({r['rows']['touchpoints'] / 1e6:.1f}M touchpoints): "
+        "s / peak MB"
+        for r in runs
+    )
+    growth = len(runs) > 1
+    head += " | growth (time ratio / size ratio) |" if growth else " |"
+    lines = [head, "|" + "---|" * (len(runs) + 1 + growth)]
+    for name in names:
+        cells = []
+        for recs in by_size:
+            rec = recs.get(name)
+            if rec is None:
+                cells.append("—")
+            elif "error" in rec:
+                cells.append(f"error: {rec['error']}")
+            else:
+                cells.append(f"{rec['seconds']:.2f} / {rec['peak_mb']:,.0f}")
+        row = f"| {name} | " + " | ".join(cells)
+        if growth:
+            a, b = by_size[0].get(name), by_size[-1].get(name)
+            size = runs[-1]["contacts"] / runs[0]["contacts"]
+            ok = a and b and "error" not in a and "error" not in b and a["seconds"] > 0
+            row += f" | {b['seconds'] / a['seconds']:.1f} / {size:.0f}" if ok else " | —"
+        lines.append(row + " |")
+    speed = []
+    for r, recs in zip(runs, by_size, strict=True):
+        ours, theirs = recs.get("funnel"), recs.get("pandas: lifecycle + funnel")
+        if ours and theirs and "error" not in ours:
+            speed.append(
+                f"{r['contacts']:,} contacts: fullfunnel funnel (lifecycle included) "
+                f"{ours['seconds']:.2f} s vs pandas lifecycle + funnel {theirs['seconds']:.2f} s "
+                f"= {theirs['seconds'] / ours['seconds']:.1f}x; results {agreement(r)}"
+            )
+    return "\n".join([*lines, "", *speed])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--contacts", type=int, nargs="+", help="sizes in contacts")
+    parser.add_argument(
+        "--touchpoints",
+        type=int,
+        nargs="+",
+        help=f"sizes in touchpoints (≈{TOUCHES_PER_CONTACT} per contact in the demo)",
+    )
+    parser.add_argument("--db", default="duckdb", help="duckdb (a fresh file), or a URL")
+    parser.add_argument("--threads", type=int, help="DuckDB threads")
+    parser.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB")
+    parser.add_argument("--scenario", default="balanced")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data-dir", type=Path, default=HERE / "data")
+    parser.add_argument("--reuse", action="store_true", help="reuse generated Parquet files")
+    parser.add_argument("--keep", action="store_true", help="keep the DuckDB file")
+    parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--skip", nargs="+", default=[], metavar="ANALYSIS", help="leave these analyses out"
+    )
+    args = parser.parse_args(argv)
+    sizes = list(args.contacts or [])
+    sizes += [round(t / TOUCHES_PER_CONTACT) for t in args.touchpoints or []]
+    sizes = sorted(set(sizes or [100_000, 1_000_000]))
+    print(f"machine: {machine()}", file=sys.stderr)
+    runs = []
+    for n in sizes:
+        runs.append(one_size(n, args))
+        print(table(runs[-1:]), file=sys.stderr)  # so far, in case a larger size fails
+    analyses = runs[-1]["analyse"]["analyses"]
+    print(f"\nmachine: {machine()}")
+    print(
+        f"warehouse: {args.db}  threads: {args.threads or 'all'}  memory limit: "
+        f"{args.memory_limit or 'default'}"
+    )
+    print(f"analyses run: {', '.join(analyses)}")
+    print(f"analyses left out: {', '.join(args.skip) or 'none'}\n")
+    print(table(runs))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1))
+
+
+def _child_main(kind: str, spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    result = CHILDREN[kind](spec)
+    Path(spec["out"]).write_text(json.dumps(result, default=str))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child_main(sys.argv[2], sys.argv[3])
+    else:
+        main()
+        shutil.rmtree(HERE / "__pycache__", ignore_errors=True)

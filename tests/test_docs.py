@@ -1,0 +1,46 @@
+"""The references in docs/ are generated from the code; they must match it."""
+
+from pathlib import Path
+
+import pytest
+
+from fullfunnel.cli._docs import cli_reference, config_reference, documented_settings
+from fullfunnel.config import default_toml
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+REGENERATE = "regenerate with: python -m fullfunnel.cli._docs {} > docs/{}"
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "which"),
+    [("cli.md", cli_reference, "cli"), ("configuration.md", config_reference, "config")],
+)
+def test_generated_reference_is_current(name, make, which):
+    assert (DOCS / name).read_text(encoding="utf-8") == make(), REGENERATE.format(which, name)
+
+
+def test_every_setting_is_explained():
+    settings = documented_settings(default_toml())
+    assert len(settings) > 50
+    unexplained = [key for key, _default, comment in settings if not comment]
+    assert unexplained == []
+
+
+def test_every_command_has_help():
+    import typer
+
+    from fullfunnel.cli import app
+
+    def walk(cmd, path):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    missing = [p for p, cmd in walk(typer.main.get_command(app), "fullfunnel") if not cmd.help]
+    assert missing == []
+
+
+def test_readme_commands_exist():
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    assert "pip install -e . && fullfunnel demo" in readme
+    assert 'pip install -e ".[test]" && python -m pytest' in readme

@@ -1,0 +1,317 @@
+"""Lead-scoring features, built in the engine as of a cut-off.
+
+One row per contact that is *open* at the cut-off (not yet at the target stage,
+not exited), with:
+
+- fit: title → seniority level and function, industry, employees and country
+  (the contact's, else its account's), source channel, account aggregates, and
+  any extra column a source carried on ``contacts`` (strings as categories,
+  numbers and booleans as numbers, detected by type);
+- behaviour strictly before the cut-off: touch counts by kind, channel, team and
+  tactic over 7/30/90 days (and ever), recency, engagement velocity, inbound and
+  outbound counts, account touches;
+- stage: current stage, days in it, days since each earlier stage was reached,
+  re-entries and recycling — only stages *before* the target: the target's own
+  events (and later stages') are never a feature.
+
+Nothing at or after the cut-off is read (stage state comes from
+:func:`fullfunnel.lifecycle.timeline` as of the cut-off, touches from ``ts <
+cutoff``). ``owner_team``/``owner_id`` on ``contacts`` are left out: they hold the
+owner as the data was exported, which reveals how far the contact went.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from fullfunnel._dates import days_between, literal
+from fullfunnel.config import Config
+from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.schema import TABLES
+from fullfunnel.warehouse import Warehouse
+
+# Touch dimensions and the windows (days) counted for each; 0 means "ever".
+WINDOWS: dict[str, tuple[int, ...]] = {
+    "kind": (7, 30, 90),
+    "channel": (90,),
+    "team": (7, 30),
+    "tactic": (30, 0),
+}
+# Values per dimension that get their own columns (the most frequent ones).
+VOCAB_SIZE = {"kind": 12, "channel": 12, "team": 6, "tactic": 15}
+
+SENIORITY = (  # level, label, pattern (first match wins)
+    (5, "C-level", r"\b(chief|ceo|cfo|cmo|cro|cto|coo|cio|president|founder|owner)\b"),
+    (4, "VP", r"\b(vp|svp|evp|vice president)\b"),
+    (3, "director", r"\b(director|head)\b"),
+    (2, "manager", r"\b(manager|lead|principal)\b"),
+    (0, "student", r"\b(student|intern|trainee)\b"),
+    (
+        1,
+        "individual-contributor",
+        r"\b(analyst|specialist|associate|coordinator|engineer|consultant|rep)",
+    ),
+)
+FUNCTION = (
+    ("sales", r"(sales|revenue|business development|account exec|\bbdr\b|\bsdr\b)"),
+    ("marketing", r"(marketing|growth|demand|brand|content|\bcmo\b)"),
+    ("operations", r"(operations|\bops\b|\bcoo\b)"),
+    ("technology", r"(engineer|developer|technology|\bit\b|\bcto\b|\bcio\b|data)"),
+    ("finance", r"(finance|\bcfo\b|accounting)"),
+    ("executive", r"(\bceo\b|founder|president|owner)"),
+)
+SENIORITY_LABELS = {level: label for level, label, _ in SENIORITY}
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    """The touch values that get their own columns, and the extra contact columns."""
+
+    touches: dict[str, tuple[str, ...]]
+    extra_categorical: tuple[str, ...] = ()
+    extra_numeric: tuple[str, ...] = ()
+
+    def columns(self, dim: str) -> list[tuple[str, int, str]]:
+        """(value, window, column name) for every count column of ``dim``."""
+        return [
+            (value, w, touch_column(dim, value, w))
+            for value in self.touches.get(dim, ())
+            for w in WINDOWS[dim]
+        ]
+
+
+def slug(value: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_") or "blank"
+
+
+def touch_column(dim: str, value: str, window: int) -> str:
+    return f"{dim}__{slug(value)}__{f'{window}d' if window else 'ever'}"
+
+
+def vocabulary(
+    wh: Warehouse, *, before: datetime, exclude_columns: tuple[str, ...] = ()
+) -> Vocabulary:
+    """The most frequent kinds, channels, teams and tactics before ``before``, and the
+    extra contact columns by type (small queries; values sorted for stable columns)."""
+    tp = wh.table("touchpoints")
+    tp = tp.filter(tp.ts < literal(before))
+    touches = {}
+    for dim, size in VOCAB_SIZE.items():
+        col = tp[dim]
+        top = (
+            tp.filter(col.notnull())
+            .group_by(dim)
+            .aggregate(n=col.count())
+            .order_by([ibis.desc("n"), dim])
+            .limit(size)
+            .execute()
+        )
+        values = sorted(str(v) for v in top[dim])
+        # distinct values may share a slug; keep the first
+        seen: dict[str, str] = {}
+        for v in values:
+            seen.setdefault(slug(v), v)
+        touches[dim] = tuple(seen.values())
+    schema = wh.table("contacts").schema()
+    canonical = set(TABLES["contacts"].columns)
+    cats, nums = [], []
+    for name, dtype in schema.items():
+        if name in canonical or name in exclude_columns:
+            continue
+        if dtype.is_string():
+            cats.append(name)
+        elif dtype.is_numeric() or dtype.is_boolean():
+            nums.append(name)
+    return Vocabulary(touches, tuple(cats), tuple(nums))
+
+
+def open_contacts(tl: ir.Table, config: Config, target: str) -> ir.BooleanValue:
+    """Contacts not yet at ``target`` and not exited, per a timeline row."""
+    return tl[reached(target)].isnull() & tl.exit.isnull()
+
+
+def _title_level(title: ir.StringValue) -> ir.IntegerValue:
+    t = title.lower()
+    return ibis.cases(*[(t.re_search(p), level) for level, _, p in SENIORITY], else_=None)
+
+
+def _title_function(title: ir.StringValue) -> ir.StringValue:
+    t = title.lower()
+    return ibis.cases(*[(t.re_search(p), name) for name, p in FUNCTION], else_="other")
+
+
+def features(
+    wh: Warehouse,
+    *,
+    cutoff: datetime,
+    config: Config,
+    target: str,
+    vocab: Vocabulary | None = None,
+    contact_ids: list[str] | None = None,
+) -> ir.Table:
+    """The feature table (an Ibis expression) of the contacts open at ``cutoff``.
+
+    ``vocab`` fixes the touch columns (default: derived from touches before the
+    cut-off); ``contact_ids`` restricts the rows (for one lead's explanation).
+    """
+    vocab = vocab or vocabulary(wh, before=cutoff)
+    at = literal(cutoff)
+    stages = config.stage_names
+    before_target = stages[: config.index(target)]
+
+    tl = timeline(wh, config, as_of=cutoff)
+    tl = tl.filter(open_contacts(tl, config, target))
+    contacts = wh.table("contacts")
+    contacts = contacts.filter(contacts.created_at <= at)
+    if contact_ids is not None:
+        contacts = contacts.filter(contacts.contact_id.isin(contact_ids))
+    accounts = wh.table("accounts").select(
+        "account_id",
+        acc_industry="industry",
+        acc_employees="employees",
+        acc_country="country",
+    )
+
+    # --- behaviour: touches strictly before the cut-off ------------------------------
+    tp = wh.table("touchpoints")
+    tp = tp.filter(tp.ts < at)
+    age = days_between(tp.ts, at)
+    aggs: dict[str, ir.Value] = {}
+    for w in (7, 30, 90):
+        aggs[f"touches_{w}d"] = (age <= w).sum()
+    aggs["touches_ever"] = tp.count()
+    aggs["last_touch_days"] = age.min()
+    aggs["first_touch_days"] = age.max()
+    aggs["inbound_30d"] = ((age <= 30) & (tp.direction == "inbound")).sum()
+    aggs["outbound_30d"] = ((age <= 30) & (tp.direction == "outbound")).sum()
+    for dim in WINDOWS:
+        for value, w, name in vocab.columns(dim):
+            hit = tp[dim] == value
+            aggs[name] = (hit & (age <= w)).sum() if w else hit.sum()
+    per_contact = tp.group_by("contact_id").aggregate(**aggs)
+
+    # --- account aggregates (contacts created and touches made before the cut-off) ---
+    all_contacts = wh.table("contacts")
+    all_contacts = all_contacts.filter(
+        all_contacts.created_at <= at, all_contacts.account_id.notnull()
+    )
+    acc_size = all_contacts.group_by("account_id").aggregate(account_contacts=all_contacts.count())
+    acc_tp = (
+        tp.filter(tp.account_id.notnull())
+        .group_by("account_id")
+        .aggregate(
+            account_touches_30d=(age <= 30).sum(),
+            account_active_contacts_30d=tp.contact_id.nunique(where=age <= 30),
+        )
+    )
+
+    c = contacts.left_join(accounts, "account_id")
+    c = c.select(
+        "contact_id",
+        "account_id",
+        "created_at",
+        "title",
+        "source_channel",
+        *vocab.extra_categorical,
+        *vocab.extra_numeric,
+        industry=c.industry.coalesce(c.acc_industry),
+        employees=c.employees.coalesce(c.acc_employees),
+        country=c.country.coalesce(c.acc_country),
+    )
+    j = c.inner_join(tl, "contact_id")
+    j = j.left_join(per_contact, "contact_id")
+    j = j.left_join(acc_size, "account_id")
+    j = j.left_join(acc_tp, "account_id")
+
+    counts = [n for n in per_contact.columns if n != "contact_id" and "touch_days" not in n]
+    out: dict[str, ir.Value] = {
+        "contact_id": j.contact_id,
+        "title": j.title,
+        "title_level": _title_level(j.title).cast("float64"),
+        "title_function": ibis.ifelse(
+            j.title.isnull(), ibis.null("string"), _title_function(j.title)
+        ),
+        "industry": j.industry,
+        "employees": j.employees.cast("float64"),
+        "country": j.country,
+        "source_channel": j.source_channel,
+        "days_since_created": days_between(j.created_at, at),
+        "current_stage": j.current_stage,
+        "days_in_stage": j.days_in_stage,
+        "recycled_count": j.recycled_count.cast("float64"),
+    }
+    for s in before_target[1:]:
+        out[f"days_since_{s}"] = days_between(j[reached(s)], at)
+        out[f"entries_{s}"] = j[f"entries_{s}"].cast("float64")
+    for name in counts:
+        out[name] = j[name].coalesce(0).cast("float64")
+    out["last_touch_days"] = j.last_touch_days
+    out["first_touch_days"] = j.first_touch_days
+    # touches per week in the last 30 days minus the 60 before; integer literals only
+    # (Spark reads decimal literals as DECIMAL and rounds)
+    t30 = j.touches_30d.coalesce(0).cast("float64")
+    t90 = j.touches_90d.coalesce(0).cast("float64")
+    out["engagement_velocity"] = (t30 * 2 - (t90 - t30)) * 7 / 60
+    out["account_contacts"] = j.account_contacts.coalesce(0).cast("float64")
+    out["account_touches_30d"] = j.account_touches_30d.coalesce(0).cast("float64")
+    out["account_active_contacts_30d"] = j.account_active_contacts_30d.coalesce(0).cast("float64")
+    for name in vocab.extra_categorical:
+        out[f"x__{name}"] = j[name].cast("string")
+    for name in vocab.extra_numeric:
+        out[f"x__{name}"] = j[name].cast("float64")
+    return j.select(**out)
+
+
+# Columns that are never model inputs: identity, display text, label and cut-off.
+DISPLAY_ONLY = ("contact_id", "title", "label", "cutoff")
+
+
+def categorical_columns(frame: pd.DataFrame) -> list[str]:
+    """Model inputs that are categories: text columns other than the display ones."""
+    return [
+        c
+        for c in frame.columns
+        if c not in DISPLAY_ONLY
+        and (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c]))
+    ]
+
+
+def feature_frame(expr: ir.Table) -> pd.DataFrame:
+    """Execute a feature table into pandas, in a stable row order."""
+    frame = expr.execute()
+    frame = frame.sort_values("contact_id", kind="stable").reset_index(drop=True)
+    cols = {}
+    for col in frame.columns:
+        values = frame[col]
+        if col in DISPLAY_ONLY:
+            cols[col] = values
+        elif pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            cols[col] = values.astype("float64")
+        else:
+            cols[col] = values.astype(object).where(values.notna(), None)
+    frame = pd.DataFrame(cols, index=frame.index)
+    return frame
+
+
+def label(
+    wh: Warehouse, *, cutoff: datetime, horizon_days: int, config: Config, target: str
+) -> ir.Table:
+    """contact_id, and 1 if the contact reached ``target`` within the horizon after
+    ``cutoff`` (only events up to cutoff + horizon are read)."""
+    end = cutoff + pd.Timedelta(days=horizon_days).to_pytimedelta()
+    tl = timeline(wh, config, as_of=end)
+    hit = tl[reached(target)].notnull() & (tl[reached(target)] > literal(cutoff))
+    return tl.select("contact_id", label=hit.cast("int8"))
+
+
+def seniority_label(level: float) -> str | None:
+    if level is None or (isinstance(level, float) and np.isnan(level)):
+        return None
+    return SENIORITY_LABELS.get(int(level))

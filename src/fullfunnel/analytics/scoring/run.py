@@ -1,0 +1,540 @@
+"""Train, validate and apply the lead-scoring model; explain one lead.
+
+Training examples come from several past cut-offs: the contacts open at each
+cut-off, their features as of then, and whether they reached the target stage
+within the horizon after it. The latest cut-offs are held out (time-based split)
+and the model and the points baseline are measured on them side by side.
+Then every contact open now is scored, tiered A–D and given its top reasons, and
+the scores go to the ``scores`` table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from fullfunnel._dates import now, to_datetime
+from fullfunnel.analytics.scoring import baseline
+from fullfunnel.analytics.scoring.features import (
+    Vocabulary,
+    feature_frame,
+    features,
+    label,
+    vocabulary,
+)
+from fullfunnel.analytics.scoring.model import (
+    LeadModel,
+    calibration_table,
+    group_importance,
+    metrics,
+)
+from fullfunnel.analytics.scoring.reasons import (
+    contributions,
+    describe,
+    factor_label,
+    feature_groups,
+    top_reasons,
+)
+from fullfunnel.config import Config, default_config
+from fullfunnel.errors import ConfigError, InputError
+from fullfunnel.result import Result
+from fullfunnel.warehouse import Warehouse
+
+MIN_POSITIVES = 20
+TIERS = ("A", "B", "C", "D")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ScoreResult(Result):
+    """Scores of the open contacts, and how well model and baseline did on held-out data."""
+
+    title = "scoring"
+    top_leads: pd.DataFrame
+    metrics: pd.DataFrame
+    calibration: pd.DataFrame
+    importance: pd.DataFrame
+    tiers: pd.DataFrame
+    target_stage: str
+    horizon_days: int
+    as_of: datetime
+    model_version: str
+    scored: int
+    train_rows: int
+    validation_rows: int
+    train_cutoffs: list[str]
+    validation_cutoffs: list[str]
+    model_path: str | None
+    note: str = ""
+
+    def headline(self) -> list[str]:
+        if not self.model_version:
+            return [f"No lead scores: {self.note}"]
+        lines = [
+            f"Scored {self.scored:,} open contacts: probability of reaching "
+            f"{self.target_stage} within {self.horizon_days} days (model {self.model_version})."
+        ]
+        if not self.tiers.empty:
+            a = self.tiers[self.tiers["tier"] == "A"]
+            weighted = self.tiers["mean_score"] * self.tiers["contacts"]
+            overall = weighted.sum() / max(self.scored, 1)
+            if not a.empty:
+                lines.append(
+                    f"Tier A: {int(a['contacts'].iloc[0]):,} contacts, mean probability "
+                    f"{a['mean_score'].iloc[0]:.0%} (all open contacts: "
+                    f"{overall:.0%})."
+                )
+        m = self.metrics.set_index("scorer")
+        if {"model", "baseline"} <= set(m.index):
+            mo, ba = m.loc["model"], m.loc["baseline"]
+            lines.append(
+                f"On held-out cut-offs ({self.validation_rows:,} examples): AUC {mo['auc']:.2f} "
+                f"vs {ba['auc']:.2f} for the points baseline; top-decile lift "
+                f"{mo['top_decile_lift']:.1f}× vs {ba['top_decile_lift']:.1f}×; "
+                f"calibration error {mo['calibration_error']:.1%} "
+                f"(predicted {mo['mean_predicted']:.1%}, observed {mo['observed_rate']:.1%})."
+            )
+        if not self.importance.empty:
+            top = ", ".join(factor_label(g) for g in self.importance["feature"].head(4))
+            lines.append(f"Strongest signals: {top}.")
+        return lines
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ExplainResult(Result):
+    """Why one lead scores as it does: each factor's effect on the model's log-odds."""
+
+    title = "score explanation"
+    factors: pd.DataFrame
+    contact_id: str
+    score: float
+    tier: str
+    target_stage: str
+    horizon_days: int
+    model_version: str
+
+    def headline(self) -> list[str]:
+        lines = [
+            f"{self.contact_id}: {self.score:.0%} probability of reaching {self.target_stage} "
+            f"within {self.horizon_days} days (tier {self.tier})."
+        ]
+        up = self.factors[self.factors["effect"] >= 0.05]["reason"].head(4).tolist()
+        down = self.factors[self.factors["effect"] <= -0.05]
+        down = down.sort_values("effect")["reason"].head(3).tolist()
+        if up:
+            lines.append("Raises it: " + "; ".join(up) + ".")
+        if down:
+            lines.append("Lowers it: " + "; ".join(down) + ".")
+        return lines
+
+
+def parse_horizon(value: str | int | None, default: int) -> int:
+    """A horizon in days from 90, '90d', '12w' or '3m' (30-day months)."""
+    if value is None:
+        return default
+    if isinstance(value, int):
+        days = value
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*([dwm]?)\s*", str(value).lower())
+        if not m:
+            raise InputError(f"--horizon {value!r} not understood; write days like 90d, or 12w, 3m")
+        days = int(m[1]) * {"": 1, "d": 1, "w": 7, "m": 30}[m[2]]
+    if days <= 0:
+        raise InputError(f"--horizon must be at least one day, not {value!r}")
+    return days
+
+
+def score(
+    wh: Warehouse,
+    *,
+    target: str | None = None,
+    horizon: str | int | None = None,
+    as_of: str | datetime | None = None,
+    config: Config | None = None,
+    seed: int | None = None,
+    write: bool = True,
+    model_dir: str | Path | None = None,
+    top: int = 50,
+    strict: bool = True,
+) -> ScoreResult:
+    """Train and validate the lead-scoring model, score every open contact and write
+    the ``scores`` table (and the model, with its version and metrics).
+
+    >>> import fullfunnel as ff
+    >>> wh = ff.connect("duckdb://:memory:")
+    >>> _ = ff.generate_demo(wh, contacts=3000, seed=1)
+    >>> r = ff.score(wh)
+    >>> set(r.tiers["tier"]) <= {"A", "B", "C", "D"}
+    True
+    """
+    config = config or default_config()
+    sc = config["scoring"]
+    target = target or sc["target"]
+    config.stage(target)
+    if config.index(target) == 0:
+        raise InputError(
+            f"--target {target} is the first stage, which every contact has reached; "
+            f"pick a later one, e.g. {config.next_stage(target)}"
+        )
+    horizon_days = parse_horizon(horizon, sc["horizon_days"])
+    as_of = to_datetime(as_of, name="as-of") or now()
+    seed = sc["seed"] if seed is None else seed
+    vocab = vocabulary(wh, before=as_of, exclude_columns=tuple(sc["exclude_columns"]))
+
+    step = timedelta(days=sc["cutoff_step_days"])
+    h = timedelta(days=horizon_days)
+    val_cuts = [as_of - h - j * step for j in range(sc["validation_cutoffs"])]
+    train_cuts = [min(val_cuts) - h - k * step for k in range(sc["cutoffs"])]
+    train = _examples(wh, train_cuts, config, target, horizon_days, vocab)
+    train = _sample(train, sc["max_train_rows"], seed)
+    try:
+        _check(train, "training", train_cuts, target, horizon_days)
+        valid = _examples(wh, val_cuts, config, target, horizon_days, vocab)
+        _check(valid, "held-out", val_cuts, target, horizon_days)
+    except InputError as exc:
+        if strict:
+            raise
+        return _empty(target, horizon_days, as_of, str(exc))
+
+    params = {k: sc[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes")}
+    params |= {k: sc[k] for k in ("min_samples_leaf", "l2_regularization")}
+    folds = sc["calibration_folds"]
+    model = LeadModel.fit(
+        train,
+        train["label"].to_numpy(),
+        groups=train["contact_id"].to_numpy(),
+        params=params,
+        seed=seed,
+        folds=folds,
+        threads=sc["threads"],
+        calibration=sc["calibration"],
+    )
+    yv = valid["label"].to_numpy()
+    p_model = model.predict(valid)
+    # the points baseline, mapped to probabilities on the training rows for calibration
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
+    iso.fit(baseline.points(train), train["label"].to_numpy())
+    p_base = iso.predict(baseline.points(valid))
+    metric_rows = [
+        {"scorer": "model", **metrics(yv, p_model)},
+        {"scorer": "baseline", **metrics(yv, p_base)},
+    ]
+    metrics_frame = pd.DataFrame(metric_rows)
+    cal = calibration_table(yv, p_model).assign(scorer="model")
+    cal = pd.concat([cal, calibration_table(yv, p_base).assign(scorer="baseline")])
+    groups = feature_groups(model.columns)
+    importance = group_importance(model, valid, yv, groups, seed=seed)
+
+    final = model
+    if sc["refit"]:
+        both = _sample(pd.concat([train, valid], ignore_index=True), sc["max_train_rows"], seed)
+        final = LeadModel.fit(
+            both,
+            both["label"].to_numpy(),
+            groups=both["contact_id"].to_numpy(),
+            params=params,
+            seed=seed,
+            folds=folds,
+            threads=sc["threads"],
+            calibration=sc["calibration"],
+        )
+
+    # --- score every open contact as of now --------------------------------------------
+    current = feature_frame(features(wh, cutoff=as_of, config=config, target=target, vocab=vocab))
+    prob = final.predict(current) if len(current) else np.array([])
+    tier = _tiers(prob, sc["tier_shares"])
+    reason_groups = {
+        g: groups[g] for g in importance["feature"].head(sc["reason_factors"]) if g in groups
+    }
+    effects = contributions(final, current, reason_groups) if len(current) else pd.DataFrame()
+    reasons = top_reasons(effects, current, n=sc["reasons"], groups=reason_groups)
+    version = _version(target, horizon_days, as_of, seed, train, valid, params)
+    scored_at = as_of
+    scores = pd.DataFrame(
+        {
+            "contact_id": current["contact_id"],
+            "score": prob,
+            "tier": tier,
+            "reasons": reasons,
+            "target_stage": target,
+            "horizon_days": horizon_days,
+            "model_version": version,
+            "scored_at": pd.Timestamp(scored_at),
+        }
+    )
+    model_path = None
+    if write:
+        wh.load("scores", scores, replace=True)
+        folder = _model_dir(wh, sc, model_dir)
+        if folder is not None:
+            model_path = str(
+                _save(folder, version, final, vocab, target, horizon_days, as_of, metrics_frame)
+            )
+    top_leads = (
+        scores.assign(
+            title=current["title"].to_numpy(),
+            current_stage=current["current_stage"].to_numpy(),
+            days_in_stage=current["days_in_stage"].round(1).to_numpy(),
+            reasons=[", ".join(json.loads(r)) for r in reasons],
+        )
+        .sort_values(["score", "contact_id"], ascending=[False, True])
+        .head(top)[
+            ["contact_id", "score", "tier", "title", "current_stage", "days_in_stage", "reasons"]
+        ]
+        .reset_index(drop=True)
+    )
+    tiers = (
+        scores.groupby("tier")
+        .agg(contacts=("score", "size"), mean_score=("score", "mean"), min_score=("score", "min"))
+        .reindex(list(TIERS))
+        .dropna(subset=["contacts"])
+        .reset_index()
+    )
+    tiers["contacts"] = tiers["contacts"].astype(int)
+    return ScoreResult(
+        top_leads=top_leads,
+        metrics=metrics_frame,
+        calibration=cal.reset_index(drop=True),
+        importance=importance,
+        tiers=tiers,
+        target_stage=target,
+        horizon_days=horizon_days,
+        as_of=as_of,
+        model_version=version,
+        scored=len(scores),
+        train_rows=len(train),
+        validation_rows=len(valid),
+        train_cutoffs=[c.date().isoformat() for c in sorted(train_cuts)],
+        validation_cutoffs=[c.date().isoformat() for c in sorted(val_cuts)],
+        model_path=model_path,
+    )
+
+
+def latest_scores(wh: Warehouse) -> ir.Table:
+    """The scores of the latest scoring run: contact_id, score, tier, reasons, …
+
+    Other analyses join this to rank contacts by score (the table holds one run,
+    this also guards against rows left from an older one).
+    """
+    t = wh.table("scores")
+    return t.filter(t.scored_at == t.scored_at.max())
+
+
+def explain(
+    wh: Warehouse,
+    contact_id: str,
+    *,
+    config: Config | None = None,
+    model_dir: str | Path | None = None,
+) -> ExplainResult:
+    """Why ``contact_id`` got its score: the effect of every factor, from the saved model."""
+    config = config or default_config()
+    sc = config["scoring"]
+    row = latest_scores(wh).filter(lambda t: t.contact_id == contact_id).execute()
+    if row.empty:
+        exists = wh.table("contacts").filter(lambda t: t.contact_id == contact_id).count()
+        if int(exists.execute()) == 0:
+            raise InputError(f"contact {contact_id!r} is not in the contacts table; check the id")
+        raise InputError(
+            f"contact {contact_id!r} has no score: it is not open (already at the target stage "
+            "or exited), or it is newer than the last run; run 'fullfunnel score' first"
+        )
+    r = row.iloc[0]
+    folder = _model_dir(wh, sc, model_dir)
+    path = None if folder is None else folder / f"{r['model_version']}.joblib"
+    if path is None or not path.is_file():
+        raise ConfigError(
+            f"the model {r['model_version']} is not saved (looked in {folder}); run "
+            "'fullfunnel score' with a file warehouse or set [scoring] model_dir"
+        )
+    import joblib
+
+    saved = joblib.load(path)
+    model: LeadModel = saved["model"]
+    frame = feature_frame(
+        features(
+            wh,
+            cutoff=r["scored_at"].to_pydatetime(),
+            config=config,
+            target=saved["target"],
+            vocab=saved["vocab"],
+            contact_ids=[contact_id],
+        )
+    )
+    if frame.empty:
+        raise InputError(f"contact {contact_id!r} is no longer open; run 'fullfunnel score' again")
+    effects = contributions(model, frame, feature_groups(model.columns)).iloc[0]
+    rec = frame.iloc[0].to_dict()
+    factors = pd.DataFrame({"factor": effects.index, "effect": effects.to_numpy().round(3)})
+    factors["reason"] = [describe(g, rec) for g in factors["factor"]]
+    factors = factors.reindex(factors["effect"].abs().sort_values(ascending=False).index)
+    return ExplainResult(
+        factors=factors.reset_index(drop=True),
+        contact_id=contact_id,
+        score=float(r["score"]),
+        tier=str(r["tier"]),
+        target_stage=str(r["target_stage"]),
+        horizon_days=int(r["horizon_days"]),
+        model_version=str(r["model_version"]),
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _empty(target: str, horizon_days: int, as_of: datetime, why: str) -> ScoreResult:
+    """A result that scores nothing and says why (for the report on thin data)."""
+    empty = pd.DataFrame()
+    return ScoreResult(
+        top_leads=empty,
+        metrics=pd.DataFrame(columns=["scorer"]),
+        calibration=empty,
+        importance=empty,
+        tiers=empty,
+        target_stage=target,
+        horizon_days=horizon_days,
+        as_of=as_of,
+        model_version="",
+        scored=0,
+        train_rows=0,
+        validation_rows=0,
+        train_cutoffs=[],
+        validation_cutoffs=[],
+        model_path=None,
+        note=why,
+    )
+
+
+def _examples(
+    wh: Warehouse,
+    cutoffs: list[datetime],
+    config: Config,
+    target: str,
+    horizon_days: int,
+    vocab: Vocabulary,
+) -> pd.DataFrame:
+    """Feature rows with labels, for every cut-off (oldest first)."""
+    parts = []
+    for cut in sorted(cutoffs):
+        feats = features(wh, cutoff=cut, config=config, target=target, vocab=vocab)
+        lab = label(wh, cutoff=cut, horizon_days=horizon_days, config=config, target=target)
+        joined = feats.left_join(lab, "contact_id")
+        frame = feature_frame(joined.select(*feats.columns, "label"))
+        frame["label"] = frame["label"].fillna(0).astype(int)
+        frame.insert(1, "cutoff", pd.Timestamp(cut))
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _sample(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    if len(frame) <= limit:
+        return frame
+    return frame.sample(n=limit, random_state=seed).sort_index()
+
+
+def _check(
+    frame: pd.DataFrame, what: str, cutoffs: list[datetime], target: str, horizon: int
+) -> None:
+    positives = int(frame["label"].sum()) if len(frame) else 0
+    if len(frame) == 0 or positives < MIN_POSITIVES or positives == len(frame):
+        span = f"{min(cutoffs).date()} to {max(cutoffs).date()}"
+        raise InputError(
+            f"not enough {what} examples to score: {len(frame):,} open contacts at the cut-offs "
+            f"{span}, of which {positives} reached {target} within {horizon} days (need at "
+            f"least {MIN_POSITIVES}, and some that did not). Load more history, or lower "
+            "[scoring] horizon_days, cutoffs or cutoff_step_days"
+        )
+
+
+def _tiers(prob: np.ndarray, shares: list[float]) -> np.ndarray:
+    """A–D by rank: the top shares[0] of scores is A, the next shares[1] B, …"""
+    if len(prob) == 0:
+        return np.array([], dtype=object)
+    if len(shares) != 3 or any(s < 0 for s in shares) or sum(shares) > 1:
+        raise ConfigError(
+            "[scoring] tier_shares must be three shares (A, B, C) adding to at most 1, "
+            "like [0.10, 0.15, 0.25]"
+        )
+    rank = pd.Series(-prob).rank(method="min").to_numpy() - 1  # 0 = best; ties share a tier
+    q = rank / len(prob)
+    edges = np.cumsum(shares)
+    return np.array(TIERS)[np.searchsorted(edges, q, side="right")]
+
+
+def _version(
+    target: str,
+    horizon: int,
+    as_of: datetime,
+    seed: int,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    params: dict[str, Any],
+) -> str:
+    digest = hashlib.sha256(
+        json.dumps(
+            [
+                sorted(train.columns),
+                len(train),
+                int(train["label"].sum()),
+                len(valid),
+                int(valid["label"].sum()),
+                params,
+                seed,
+            ],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()[:8]
+    return f"{target}-{horizon}d-{as_of:%Y%m%d}-{digest}"
+
+
+def _model_dir(wh: Warehouse, sc: Any, override: str | Path | None) -> Path | None:
+    if override is not None:
+        return Path(override)
+    if sc["model_dir"]:
+        return Path(sc["model_dir"])
+    scheme, _, rest = wh.url.partition("://")
+    if not rest:
+        scheme, rest = "duckdb", wh.url
+    if scheme != "duckdb":
+        return Path("fullfunnel-models")
+    rest = rest.split("?")[0]
+    if not rest or rest.startswith(":memory:") or rest == "connection":
+        return None
+    return Path(rest).expanduser().resolve().parent / "fullfunnel-models"
+
+
+def _save(
+    folder: Path,
+    version: str,
+    model: LeadModel,
+    vocab: Vocabulary,
+    target: str,
+    horizon: int,
+    as_of: datetime,
+    metrics_frame: pd.DataFrame,
+) -> Path:
+    import joblib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{version}.joblib"
+    meta = {
+        "version": version,
+        "target": target,
+        "horizon_days": horizon,
+        "trained_as_of": as_of.isoformat(),
+        "metrics": json.loads(metrics_frame.to_json(orient="records")),
+    }
+    joblib.dump({**meta, "model": model, "vocab": vocab}, path)
+    (folder / f"{version}.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    return path

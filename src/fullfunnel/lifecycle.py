@@ -2,7 +2,8 @@
 
 One row per contact: when it first reached each stage (``reached_<stage>_at``,
 filled from later stages when ``implied_stages`` is on and flagged as
-``<stage>_implied``), how often it entered each stage (``entries_<stage>``, so
+``<stage>_implied``; a later stage reached before this stage's own first event,
+as when a contact re-enters after recycling, also counts), how often it entered each stage (``entries_<stage>``, so
 re-MQLs after recycling are counted while conversion uses the first reach), its
 current stage and since when, and its exit.
 
@@ -81,8 +82,11 @@ def timeline(
     for s in reversed(stages):
         first = t[f"first_{s}"]
         if config.implied_stages and later is not None:
-            cols[reached(s)] = first.coalesce(later)
-            cols[f"{s}_implied"] = first.isnull() & later.notnull()
+            # a later stage reached earlier than this stage's own first event (a
+            # re-entry after recycling) means this stage was passed by then
+            implied = later.notnull() & (first.isnull() | (later < first))
+            cols[reached(s)] = ibis.least(first, later)
+            cols[f"{s}_implied"] = implied.fill_null(False)
             later = ibis.least(first, later)
         else:
             cols[reached(s)] = first

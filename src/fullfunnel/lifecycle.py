@@ -3,8 +3,9 @@
 One row per contact: when it first reached each stage (``reached_<stage>_at``,
 filled from later stages when ``implied_stages`` is on and flagged as
 ``<stage>_implied``; a later stage reached before this stage's own first event,
-as when a contact re-enters after recycling, also counts), how often it entered each stage (``entries_<stage>``, so
-re-MQLs after recycling are counted while conversion uses the first reach), its
+as when a contact re-enters after recycling, also counts), how often it entered
+each stage (``entries_<stage>``, so re-MQLs after recycling are counted while
+conversion uses the first reach), its
 current stage and since when, and its exit.
 
 Current stage: the latest stage event (on a tie, the later stage). A journey whose

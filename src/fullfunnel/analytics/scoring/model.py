@@ -190,13 +190,24 @@ def group_importance(
     groups: Mapping[str, list[str]],
     *,
     seed: int,
+    sample: int = 8000,
 ) -> pd.DataFrame:
     """Permutation importance of each feature group: the drop in held-out AUC and
-    average precision when the group's columns are shuffled together across rows."""
+    average precision when the group's columns are shuffled together across rows.
+
+    Measured on at most ``sample`` rows (every positive kept): the ranking of groups
+    is stable well below that, and each group costs one prediction pass.
+    """
+    rng = np.random.default_rng(seed)
+    if len(frame) > sample:
+        pos = np.flatnonzero(y == 1)
+        neg = np.flatnonzero(y != 1)
+        take_neg = rng.choice(neg, max(sample - pos.size, 0), replace=False)
+        keep = np.sort(np.concatenate([pos[:sample], take_neg]))
+        frame, y = frame.iloc[keep], y[keep]
     X = model.matrix(frame)
     d = model.decision(X)
     base_auc, base_ap = roc_auc_score(y, d), average_precision_score(y, d)
-    rng = np.random.default_rng(seed)
     rows = []
     for name, cols in groups.items():
         perm = rng.permutation(len(X))

@@ -6,6 +6,7 @@ an analysis module adds itself here with one line.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import datetime
 from importlib import import_module
@@ -22,16 +23,46 @@ ANALYSES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "funnel": ("fullfunnel.analytics.funnel", "funnel", {}),
     "velocity": ("fullfunnel.analytics.velocity", "velocity", {}),
     "pipeline": ("fullfunnel.analytics.pipeline", "pipeline", {}),
+    "data_quality": ("fullfunnel.analytics.quality", "data_quality", {}),
+    "plan": ("fullfunnel.analytics.plan", "plan", {}),
+    "forecast": ("fullfunnel.analytics.forecast", "forecast", {}),
+    "backtest": ("fullfunnel.analytics.backtest", "backtest", {"sims": 1000}),
+    "targets": ("fullfunnel.analytics.targets", "list_targets", {}),
+    "diagnose": ("fullfunnel.analytics.diagnose", "diagnose", {}),
+    "scoring": ("fullfunnel.analytics.scoring", "score", {"strict": False}),
+    "stuck": ("fullfunnel.analytics.stuck", "stuck", {}),
+    "handoffs": ("fullfunnel.analytics.handoffs", "handoffs", {}),
+    "attribution": (
+        "fullfunnel.analytics.attribution",
+        "attribute",
+        {"conversion": "opportunity", "value": "pipeline"},
+    ),
+    "attribution_compare": ("fullfunnel.analytics.attribution", "compare_models", {}),
 }
 
 
-def run(name: str, wh: Warehouse, config: Config, as_of: datetime) -> Result:
-    module, func, kwargs = ANALYSES[name]
-    fn = getattr(import_module(module), func)
-    params = {"as_of": as_of, **kwargs}
-    if "config" in fn.__code__.co_varnames:
-        params["config"] = config
-    return fn(wh, **params)
+def function(name: str) -> Callable[..., Result]:
+    """The public function behind analysis ``name``."""
+    module, func, _ = ANALYSES[name]
+    return getattr(import_module(module), func)
+
+
+def run(
+    name: str,
+    wh: Warehouse,
+    config: Config,
+    as_of: datetime,
+    params: dict[str, Any] | None = None,
+) -> Result:
+    """Run analysis ``name``; ``params`` it does not take are ignored."""
+    _, _, kwargs = ANALYSES[name]
+    fn = function(name)
+    accepted = inspect.signature(fn).parameters
+    options = {k: v for k, v in (params or {}).items() if k in accepted and v is not None}
+    call = {"as_of": as_of, **kwargs, **options}
+    if "config" in accepted:
+        call["config"] = config
+    return fn(wh, **call)
 
 
 def run_all(
@@ -40,11 +71,15 @@ def run_all(
     as_of: datetime,
     *,
     progress: Callable[[str], None] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Result]:
-    """Run every registered analysis; returns their results by name."""
+    """Run every registered analysis; returns their results by name.
+
+    ``params`` (e.g. ``period``, ``since``) go to each analysis that takes them.
+    """
     results = {}
     for name in ANALYSES:
         if progress:
             progress(name)
-        results[name] = run(name, wh, config, as_of)
+        results[name] = run(name, wh, config, as_of, params)
     return results

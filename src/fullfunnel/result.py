@@ -35,6 +35,10 @@ class Result:
         """The main table."""
         return next(iter(self.tables().values())).copy()
 
+    def display_columns(self) -> dict[str, list[str]]:
+        """Per table, the columns a terminal shows (every column when not listed)."""
+        return {}
+
     def headline(self) -> list[str]:
         """A few lines that state the finding; subclasses say more."""
         return []

@@ -49,6 +49,12 @@ class FunnelResult(Result):
     by: str | None
     cohort: str
 
+    def display_columns(self) -> dict[str, list[str]]:
+        group = [self.by] if self.by else []
+        stages = "stage reached conversion benchmark exited stalled in_flight median_days p90_days"
+        cohorts = "stage next_stage cohort_start entered converted rate rate_so_far immature"
+        return {"stages": [*group, *stages.split()], "cohorts": [*group, *cohorts.split()]}
+
     def headline(self) -> list[str]:
         if self.by is not None or self.stages.empty:
             return []

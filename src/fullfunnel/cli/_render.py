@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from typing import TYPE_CHECKING, Any
 
 from fullfunnel.cli._app import Format
@@ -15,7 +16,16 @@ if TYPE_CHECKING:  # pandas and rich load when something is rendered, not for --
 
     from fullfunnel.result import Result
 
-_PERCENT_HINTS = ("rate", "conversion", "cumulative", "share", "pct", "coverage", "probability")
+_PERCENT_HINTS = (
+    "rate",
+    "conversion",
+    "cumulative",
+    "share",
+    "pct",
+    "coverage",
+    "probability",
+    "benchmark",
+)
 
 
 def render(result: Result, fmt: Format, *, console: Console | None = None) -> None:
@@ -31,8 +41,14 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
     for line in result.headline():
         console.print(line)
     for name, frame in result.tables().items():
-        if not frame.empty:
-            console.print(frame_table(frame, title=name.replace("_", " ")))
+        if frame.empty:
+            continue
+        shown = [c for c in result.display_columns().get(name, []) if c in frame.columns]
+        title = name.replace("_", " ")
+        if shown and len(shown) < len(frame.columns):
+            frame = frame[shown]
+            title += " (all columns: --format csv or json)"
+        console.print(frame_table(frame, title=title))
 
 
 def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 200) -> Table:
@@ -42,7 +58,8 @@ def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 2
     table = Table(title=title, title_justify="left", header_style="bold")
     for col in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[col]) and frame[col].dtype != bool
-        table.add_column(str(col), justify="right" if numeric else "left")
+        # spaces let long headers wrap onto two lines instead of being cut
+        table.add_column(str(col).replace("_", " "), justify="right" if numeric else "left")
     for row in frame.head(limit).itertuples(index=False):
         table.add_row(*[cell(col, v) for col, v in zip(frame.columns, row, strict=True)])
     if len(frame) > limit:
@@ -53,16 +70,19 @@ def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 2
 def cell(column: str, value: Any) -> str:
     import pandas as pd
 
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NaT or value is pd.NA:
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
         return "yes" if value else ""
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)[:16]
-    if isinstance(value, float):
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        value = float(value)
         if any(h in column for h in _PERCENT_HINTS) and abs(value) <= 1.5:
             return f"{value:.1%}"
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
-    if isinstance(value, int):
-        return f"{value:,}"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
     return str(value)

@@ -196,3 +196,21 @@ def test_empty_warehouse():
     result = ff.stuck(ff.connect("duckdb://:memory:"), as_of=AS_OF)
     assert result.total == 0 and result.contacts.empty
     assert result.to_dict()["total"] == 0
+
+
+def test_diagnosis_names_the_high_score_stalled_leads_to_push(wh):
+    load_stuck_case(wh)
+    assert ff.diagnose(wh, as_of=AS_OF).push.empty  # no scores yet: nothing to name
+    scores = pd.DataFrame(
+        {
+            "contact_id": ["breach", "deal", "touched"],
+            "score": [0.9, 0.4, 0.99],
+            "model_version": "v1",
+            "scored_at": [AS_OF] * 3,
+        }
+    )
+    wh.load("scores", scores)
+    result = ff.diagnose(wh, as_of=AS_OF)
+    # "touched" scores highest but is not stuck (bdr touched it 3 days ago)
+    assert list(result.push.contact_id[:2]) == ["breach", "deal"]
+    assert any("breach (mql" in line for line in result.headline())

@@ -37,6 +37,7 @@ class DiagnoseResult(Result):
     leaks: pd.DataFrame
     teams: pd.DataFrame
     tactics: pd.DataFrame
+    push: pd.DataFrame
     verdict: str
     problem_area: str
     focus_stage: str | None
@@ -83,6 +84,15 @@ class DiagnoseResult(Result):
             lines.append(
                 "Do next: " + "; ".join(f"{r.label} ({r.team})" for r in self.tactics.itertuples())
             )
+        if not self.push.empty:
+            lines.append(
+                "Push these high-score leads stalled in their stage: "
+                + "; ".join(
+                    f"{r.contact_id} ({r.stage}, {r.days_in_stage:.0f} days, score {r.score:.0%},"
+                    f" {r.owner})"
+                    for r in self.push.itertuples()
+                )
+            )
         return lines
 
 
@@ -127,6 +137,7 @@ def diagnose(
     )
     leaks = lk.leaks.head(3)[["stage", "next_stage", "owner", "lost_revenue", "what_if_bookings"]]
     return DiagnoseResult(
+        push=_push(st, config["diagnose"]["tactics"]),
         evidence=w.evidence[["check", "finding", "threshold", "flagged", "decides"]],
         leaks=leaks.reset_index(drop=True),
         teams=teams,
@@ -153,3 +164,13 @@ def _teams(st: StuckResult, ho: HandoffsResult, config: Config) -> pd.DataFrame:
         frame[col] = frame[col].fillna(0).astype(int)
     frame["value_at_risk"] = frame["value_at_risk"].fillna(0.0)
     return frame[["team", "stuck", "value_at_risk", *cols[1:]]]
+
+
+def _push(st: StuckResult, limit: int) -> pd.DataFrame:
+    """The stuck contacts with the highest lead scores: the ones to push first."""
+    cols = ["contact_id", "stage", "owner", "days_in_stage", "score", "value"]
+    scored = st.contacts[st.contacts["score"].notna()] if "score" in st.contacts else st.contacts
+    if scored.empty or "score" not in scored:
+        return pd.DataFrame(columns=cols)
+    top = scored.sort_values("score", ascending=False, kind="stable").head(limit)
+    return top[[c for c in cols if c in top.columns]].reset_index(drop=True)

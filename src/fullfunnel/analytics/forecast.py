@@ -163,8 +163,10 @@ def forecast(
         raise InputError(f"period {period} ended before --as-of {as_of_dt:%Y-%m-%d}")
     sims = sims or cfg["sims"]
     seed = cfg["seed"] if seed is None else seed
-    if sims < 100:
-        raise InputError("--sims must be at least 100")
+    if not 100 <= sims <= 10_000_000:  # the totals of every run are held in memory
+        raise InputError(f"--sims {sims}: use 100 to 10,000,000 runs")
+    if seed < 0:  # numpy seeds are non-negative
+        raise InputError(f"--seed {seed}: use a whole number 0 or above")
     goal = parse_amount(target) if target is not None else target_for(wh, start, end)
     booked_amt, booked_n = booked(wh, start, end, as_of=as_of_dt)
     flight = in_flight(

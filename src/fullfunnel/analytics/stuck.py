@@ -136,6 +136,8 @@ def find_stuck(
     if mode not in ("owner", "all"):
         raise ConfigError("diagnose.stuck_touch_teams must be 'owner' or 'all'")
     limit = settings["stuck_limit"] if limit is None else limit
+    if limit < 0:
+        raise InputError(f"--limit {limit}: list 0 or more contacts")
     rule = config["funnel"]["stuck_rule"]
     stale = float(config["funnel"]["stale_days"])
     cutoff = literal(as_of_dt)

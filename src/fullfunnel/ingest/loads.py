@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import pandas as pd
 import pyarrow as pa
@@ -265,9 +266,17 @@ def stage(con: Any, plan: Plan, columns: list[str], path: Path) -> None:
     )
     reason = f"coalesce({reason}, NULL::VARCHAR)" if reason else "NULL::VARCHAR"
     cols = ", ".join(f"{e.sql} AS {ident(n)}" for n, e in plan.columns.items())
-    con.execute(
-        f"CREATE OR REPLACE TABLE staged AS SELECT _ff_row, {cols}, {reason} AS _ff_reason FROM raw"
-    )
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE staged AS SELECT _ff_row, {cols}, {reason} AS _ff_reason "
+            "FROM raw"
+        )
+    except (duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
+        # a stated time zone or date format the engine does not know
+        raise InputError(
+            f"{path}: {str(exc).splitlines()[0]}; state the time zone as an IANA name "
+            "(e.g. Europe/Berlin) and date formats with strptime codes (e.g. %d/%m/%Y %H:%M)"
+        ) from exc
 
 
 def mark_duplicates(con: Any, plan: Plan) -> None:

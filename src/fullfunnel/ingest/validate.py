@@ -149,9 +149,11 @@ def number(col: str, *, integer: bool = False) -> Expr:
     """A number; thousands separators and currency signs are ignored."""
     v = value(col)
     cleaned = f"regexp_replace({v}, '[,$€£ ]', '', 'g')"
+    # nan/inf and whole numbers beyond 64 bits are not numbers a table can hold
     parsed = f"try_cast({cleaned} AS DOUBLE)"
+    parsed = f"CASE WHEN isfinite({parsed}) THEN {parsed} END"
     if integer:
-        parsed = f"CASE WHEN {parsed} = round({parsed}) THEN CAST({parsed} AS BIGINT) END"
+        parsed = f"CASE WHEN {parsed} = round({parsed}) THEN try_cast({parsed} AS BIGINT) END"
     what = "a whole number" if integer else "a number"
     err = (
         f"CASE WHEN {v} IS NOT NULL AND {parsed} IS NULL THEN "

@@ -49,6 +49,17 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise MissingExtraError("fullfunnel serve", "server", "fastapi") from exc
 
 KEY_HEADER = "X-API-Key"
+_ERROR = {
+    "application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}
+}
+# every route may answer these, each with {"error": "what is wrong and how to fix it"}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A parameter or the body cannot be used as given", "content": _ERROR},
+    401: {"description": "An API key is needed", "content": _ERROR},
+    403: {"description": "The API key is unknown, revoked or lacks the scope", "content": _ERROR},
+    413: {"description": "The body or the batch is too large", "content": _ERROR},
+    503: {"description": "The warehouse cannot be read or written", "content": _ERROR},
+}
 
 
 class _Service:
@@ -187,6 +198,7 @@ def create_app(
         "dashboard, and real-time collection of touchpoints and stage events.",
         docs_url="/docs",
         redoc_url=None,
+        responses=_ERRORS,
     )
     app.state.service = svc
 

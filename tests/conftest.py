@@ -136,3 +136,41 @@ SMALL_AS_OF = datetime(2024, 6, 1)
 def small_wh(engine_wh) -> Warehouse:
     """The five-contact funnel, on every engine."""
     return load_small_funnel(engine_wh)
+
+
+class AsgiClient:
+    """A synchronous face on httpx's ASGI transport: the app in process, no server."""
+
+    def __init__(self, app) -> None:
+        import asyncio
+
+        import httpx
+
+        self.runner = asyncio.Runner()
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
+
+    def request(self, method: str, url: str, **kwargs):
+        return self.runner.run(self.http.request(method, url, **kwargs))
+
+    def get(self, url: str, **kwargs):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs):
+        return self.request("POST", url, **kwargs)
+
+    def close(self) -> None:
+        self.runner.run(self.http.aclose())
+        self.runner.close()
+
+
+def api_keys(wh: Warehouse) -> dict[str, str]:
+    """One read-write, one read-only and one write-only API key."""
+    from fullfunnel.server.keys import create_key
+
+    return {
+        "rw": create_key(wh, name="both").key,
+        "read": create_key(wh, name="reader", scopes=["read"]).key,
+        "write": create_key(wh, name="collector", scopes=["write"]).key,
+    }

@@ -7,19 +7,18 @@ operation; see docs/reliability.md for a deeper run's figures).
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import inspect
 import json
 import os
 from datetime import datetime
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
 import fullfunnel as ff
+from conftest import AsgiClient, api_keys
 from fullfunnel.analyses import ANALYSES
 from fullfunnel.config import config_from_dict
 from fullfunnel.server import create_app
@@ -28,23 +27,6 @@ from fullfunnel.server.keys import create_key, revoke_key
 AS_OF = datetime(2026, 11, 23)
 EXAMPLES = int(os.environ.get("FULLFUNNEL_API_EXAMPLES", "4"))
 EMAIL = "ann.example@acme-corp.example"
-
-
-class Client:
-    """A synchronous face on httpx's ASGI transport."""
-
-    def __init__(self, app) -> None:
-        self.runner = asyncio.Runner()
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        )
-
-    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        return self.runner.run(self.http.request(method, url, **kwargs))
-
-    def close(self) -> None:
-        self.runner.run(self.http.aclose())
-        self.runner.close()
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +40,12 @@ def company():
 
 @pytest.fixture(scope="module")
 def keys(company):
-    return {
-        "rw": create_key(company, name="both").key,
-        "read": create_key(company, name="reader", scopes=["read"]).key,
-        "write": create_key(company, name="collector", scopes=["write"]).key,
-    }
+    return api_keys(company)
 
 
 @pytest.fixture(scope="module")
 def client(company):
-    c = Client(create_app(company, as_of=AS_OF))
+    c = AsgiClient(create_app(company, as_of=AS_OF))
     yield c
     c.close()
 
@@ -136,7 +114,7 @@ def test_keys_are_compared_in_constant_time(client, keys, monkeypatch):
 
 def test_reads_can_require_a_key(company, keys):
     config = config_from_dict({"server": {"require_key_for_reads": True}})
-    c = Client(create_app(company, config, as_of=AS_OF))
+    c = AsgiClient(create_app(company, config, as_of=AS_OF))
     try:
         for url in ("/api/funnel", "/api/view", "/api/analyses", "/report.html"):
             assert c.request("GET", url).status_code == 401, url
@@ -152,7 +130,7 @@ def test_reads_can_require_a_key(company, keys):
 
 def test_body_size_and_batch_limits(company, keys):
     config = config_from_dict({"server": {"max_body_bytes": 2000, "max_batch_events": 3}})
-    c = Client(create_app(company, config, as_of=AS_OF))
+    c = AsgiClient(create_app(company, config, as_of=AS_OF))
     headers = {"X-API-Key": keys["rw"], "Content-Type": "application/json"}
     before = counts(company)
     try:
@@ -247,7 +225,7 @@ def test_raw_emails_never_reach_the_warehouse_the_api_or_the_report(tmp_path):
     # show no contact fields); the email is not stored, so nothing can show it
     shown = [n for n in ANALYSES if n not in ("backtest", "scoring")]
     config = config_from_dict({"server": {"dashboard_analyses": shown}})
-    c = Client(create_app(wh, config, as_of=AS_OF))
+    c = AsgiClient(create_app(wh, config, as_of=AS_OF))
     try:
         pages = [c.request("GET", "/").text, c.request("GET", "/report.html").text]
         pages += [c.request("GET", "/api/funnel", params={"by": "email_sha256"}).text]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import datetime
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import fullfunnel as ff
+from conftest import AsgiClient, api_keys
 from fullfunnel.analyses import ANALYSES
 from fullfunnel.config import config_from_dict
 from fullfunnel.errors import InputError, WarehouseError
@@ -23,29 +22,6 @@ from fullfunnel.server.keys import create_key, list_keys, revoke_key, verify_key
 from fullfunnel.server.params import params_of, prepare
 
 AS_OF = datetime(2026, 11, 23)
-
-
-class Client:
-    """A synchronous face on httpx's ASGI transport."""
-
-    def __init__(self, app) -> None:
-        self.runner = asyncio.Runner()
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        )
-
-    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        return self.runner.run(self.http.request(method, url, **kwargs))
-
-    def get(self, url: str, **kwargs) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-    def close(self) -> None:
-        self.runner.run(self.http.aclose())
-        self.runner.close()
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +35,12 @@ def demo():
 
 @pytest.fixture(scope="module")
 def keys(demo):
-    return {
-        "rw": create_key(demo, name="both").key,
-        "read": create_key(demo, name="reader", scopes=["read"]).key,
-        "write": create_key(demo, name="collector", scopes=["write"]).key,
-    }
+    return api_keys(demo)
 
 
 @pytest.fixture(scope="module")
 def client(demo):
-    c = Client(create_app(demo, as_of=AS_OF))
+    c = AsgiClient(create_app(demo, as_of=AS_OF))
     yield c
     c.close()
 
@@ -270,7 +242,7 @@ def test_malformed_bodies_are_400(client, keys, body, status, says):
 
 def test_size_and_batch_limits_are_413(demo, keys):
     config = config_from_dict({"server": {"max_body_bytes": 2000, "max_batch_events": 3}})
-    c = Client(create_app(demo, config, as_of=AS_OF))
+    c = AsgiClient(create_app(demo, config, as_of=AS_OF))
     h = {"X-API-Key": keys["rw"]}
     r = c.post("/api/events", json=[touch(f"l{i}") for i in range(4)], headers=h)
     assert r.status_code == 413 and "at most 3" in r.json()["error"]
@@ -296,7 +268,7 @@ def test_a_failed_write_leaves_the_warehouse_as_it_was(demo, monkeypatch):
 
 
 def test_warehouse_failure_is_503_not_400(demo, keys, monkeypatch):
-    c = Client(create_app(demo, as_of=AS_OF))
+    c = AsgiClient(create_app(demo, as_of=AS_OF))
 
     def down(*args, **kwargs):
         raise WarehouseError("cannot write the warehouse: disk full")
@@ -373,7 +345,7 @@ def test_keys_are_stored_hashed_and_revocable(wh):
 
 def test_reads_can_require_a_key(demo, keys):
     config = config_from_dict({"server": {"require_key_for_reads": True}})
-    c = Client(create_app(demo, config, as_of=AS_OF))
+    c = AsgiClient(create_app(demo, config, as_of=AS_OF))
     assert c.get("/api/pipeline").status_code == 401
     assert c.get("/api/pipeline", headers={"X-API-Key": keys["write"]}).status_code == 403
     assert c.get("/api/pipeline", headers={"X-API-Key": keys["read"]}).status_code == 200
@@ -388,12 +360,12 @@ def test_reads_can_require_a_key(demo, keys):
 
 def test_cors_is_off_unless_configured(demo):
     preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"}
-    c = Client(create_app(demo, as_of=AS_OF))
+    c = AsgiClient(create_app(demo, as_of=AS_OF))
     r = c.get("/api/health", headers={"Origin": "https://example.com"})
     assert "access-control-allow-origin" not in r.headers
     c.close()
     config = config_from_dict({"server": {"cors_origins": ["https://example.com"]}})
-    c = Client(create_app(demo, config, as_of=AS_OF))
+    c = AsgiClient(create_app(demo, config, as_of=AS_OF))
     r = c.request("OPTIONS", "/api/health", headers=preflight)
     assert r.headers["access-control-allow-origin"] == "https://example.com"
     c.close()
@@ -449,7 +421,7 @@ def test_dashboard_analyses_can_be_limited(demo):
     from fullfunnel.errors import ConfigError
 
     config = config_from_dict({"server": {"dashboard_analyses": ["pipeline", "data_quality"]}})
-    c = Client(create_app(demo, config, as_of=AS_OF))
+    c = AsgiClient(create_app(demo, config, as_of=AS_OF))
     body = c.get("/api/view").json()
     assert body["analyses"] == ["pipeline", "data_quality"]
     assert c.get("/api/funnel").status_code == 200  # every route stays

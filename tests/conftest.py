@@ -9,11 +9,18 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from hypothesis import settings
 
 import fullfunnel as ff
 from fullfunnel.warehouse import Warehouse
 
 AS_OF = datetime(2026, 11, 23)
+
+# In CI, property tests draw the same examples every run: a red build is then always
+# a real, reproducible failure (locally they explore new examples each run).
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 
 

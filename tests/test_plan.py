@@ -329,7 +329,10 @@ def test_cli(small_demo_path, tmp_path):
     args = ["forecast", "--period", "2026-Q4", "--as-of", "2026-11-01", "--sims", "300"]
     f = run(app, [*db, "-f", "json", *args])
     assert json.loads(f.output)["sims"] == 300
-    b = run(app, [*db, "forecast", "--backtest", "--periods", "1", "--sims", "200"])
+    b = run(
+        app,
+        [*db, "forecast", "--backtest", "--periods", "1", "--sims", "200", "--as-of", "2026-11-23"],
+    )
     assert b.exit_code == 0 and "inside P10–P90" in b.output
     bad = run(app, [*db, "target", "set", "--period", "2026-Q4", "--bookings", "lots"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output

@@ -29,7 +29,8 @@ ANALYSES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "backtest": ("fullfunnel.analytics.backtest", "backtest", {"sims": 1000}),
     "targets": ("fullfunnel.analytics.targets", "list_targets", {}),
     "diagnose": ("fullfunnel.analytics.diagnose", "diagnose", {}),
-    "scoring": ("fullfunnel.analytics.scoring", "score", {"strict": False}),
+    # reading results must not change the warehouse: only the demo writes the scores
+    "scoring": ("fullfunnel.analytics.scoring", "score", {"strict": False, "write": False}),
     "stuck": ("fullfunnel.analytics.stuck", "stuck", {}),
     "handoffs": ("fullfunnel.analytics.handoffs", "handoffs", {}),
     "attribution": (

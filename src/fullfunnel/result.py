@@ -51,6 +51,11 @@ class Result:
         return out
 
 
+def count(value: Any) -> int:
+    """An engine count as an int: a sum or count over no rows can come back null or NaN."""
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with DataFrames as lists of records, dates as ISO text, NaN as None."""
     if isinstance(value, pd.DataFrame):

@@ -20,6 +20,7 @@ from fullfunnel._dates import days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError, did_you_mean
 from fullfunnel.lifecycle import reached
+from fullfunnel.result import count
 from fullfunnel.warehouse import Warehouse
 
 DAYS_PER_QUARTER = 365.25 / 4
@@ -88,12 +89,12 @@ def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
     min_n = settings["min_contacts"]
     rows = []
     for s, t in steps:
-        n, c = _int(row[f"{s}__n"]), _int(row[f"{s}__conv"])
+        n, c = count(row[f"{s}__n"]), count(row[f"{s}__conv"])
         source = "window"
         if n < min_n:  # too few in the window: use all mature history
-            n, c, source = _int(row[f"{s}__all_n"]), _int(row[f"{s}__all_conv"]), "all history"
-        rn, rc = _int(row[f"{s}__recent_n"]), _int(row[f"{s}__recent_conv"])
-        pn, pc = _int(row[f"{s}__prior_n"]), _int(row[f"{s}__prior_conv"])
+            n, c, source = count(row[f"{s}__all_n"]), count(row[f"{s}__all_conv"]), "all history"
+        rn, rc = count(row[f"{s}__recent_n"]), count(row[f"{s}__recent_conv"])
+        pn, pc = count(row[f"{s}__prior_n"]), count(row[f"{s}__prior_conv"])
         recent_rate = rc / rn if rn >= min_n else None
         prior_rate = pc / pn if pn >= min_n else None
         change = recent_rate / prior_rate - 1 if recent_rate is not None and prior_rate else None
@@ -157,12 +158,8 @@ def _deals(wh: Warehouse, as_of: datetime, window: float) -> tuple[float | None,
         .execute()
         .iloc[0]
     )
-    won, lost, amount = _int(row["won"]), _int(row["lost"]), row["amount"]
+    won, lost, amount = count(row["won"]), count(row["lost"]), row["amount"]
     if won == 0:
-        won, lost, amount = _int(row["all_won"]), _int(row["all_lost"]), row["all_amount"]
+        won, lost, amount = count(row["all_won"]), count(row["all_lost"]), row["all_amount"]
     average = float(amount) if amount is not None and pd.notna(amount) else None
     return average, won, (won / (won + lost) if won + lost else None)
-
-
-def _int(value: object) -> int:
-    return 0 if value is None or pd.isna(value) else int(value)

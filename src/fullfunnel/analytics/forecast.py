@@ -25,11 +25,11 @@ import pandas as pd
 
 from fullfunnel._dates import days_between, literal, now, to_datetime
 from fullfunnel.analytics.plan import current_quarter, in_flight, open_or_known
-from fullfunnel.analytics.rates import count, trailing_window
+from fullfunnel.analytics.rates import trailing_window
 from fullfunnel.analytics.targets import booked, parse_amount, period_bounds, target_for
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
-from fullfunnel.result import Result
+from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 QUANTILES = (0.1, 0.5, 0.9)

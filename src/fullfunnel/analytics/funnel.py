@@ -29,7 +29,7 @@ from fullfunnel.analytics.velocity import velocity_aggregates
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
 from fullfunnel.lifecycle import reached, stage_index, timeline
-from fullfunnel.result import Result
+from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 COHORT_UNITS = {"month": "M", "quarter": "Q"}
@@ -214,20 +214,20 @@ def _aggregate(tl: ir.Table, key: str | None, aggs: dict[str, ir.Value]) -> pd.D
 def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.DataFrame:
     rows = []
     for _, row in frame.iterrows():
-        first_reached = _int(row[f"{config.stage_names[0]}__reached"])
+        first_reached = count(row[f"{config.stage_names[0]}__reached"])
         for s in config.stage_names:
             stage = config.stage(s)
             nxt = config.next_stage(s)
-            n = _int(row[f"{s}__reached"])
+            n = count(row[f"{s}__reached"])
             rec = {key: row[key]} if key else {}
             rec |= {
                 "stage": s,
                 "segment": stage.segment,
                 "owner": stage.owner,
                 "reached": n,
-                "implied": _int(row[f"{s}__implied"]),
-                "entries": _int(row[f"{s}__entries"]),
-                "in_stage": _int(row[f"{s}__in_stage"]),
+                "implied": count(row[f"{s}__implied"]),
+                "entries": count(row[f"{s}__entries"]),
+                "in_stage": count(row[f"{s}__in_stage"]),
                 "cumulative": _rate(row[f"{s}__cumulative"], first_reached),
             }
             if nxt is None:
@@ -240,10 +240,10 @@ def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.Data
                     rec["conversion_within"] = None
                 rows.append(rec)
                 continue
-            conv = _int(row[f"{s}__converted"])
-            exited = _int(row[f"{s}__exited"])
-            recycled = _int(row[f"{s}__recycled"])
-            stalled = _int(row[f"{s}__stalled"])
+            conv = count(row[f"{s}__converted"])
+            exited = count(row[f"{s}__exited"])
+            recycled = count(row[f"{s}__recycled"])
+            stalled = count(row[f"{s}__stalled"])
             p90 = _num(row[f"{s}__{nxt}__maturity"])
             immature = bool(
                 until_dt is not None
@@ -325,10 +325,6 @@ def _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity) -> pd.
 def _rate(num, den) -> float | None:
     num = 0 if num is None or pd.isna(num) else num
     return float(num) / float(den) if den else None
-
-
-def _int(value) -> int:
-    return 0 if value is None or pd.isna(value) else int(value)
 
 
 def _num(value) -> float | None:

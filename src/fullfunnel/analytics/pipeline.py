@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 
 from fullfunnel._dates import days_between, literal, now, to_datetime
-from fullfunnel.result import Result
+from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 
@@ -79,7 +79,7 @@ def pipeline(
         cycle=days_between(closed.created_at, closed.close_date).quantile(0.5, where=won),
     ).execute()
     row = stats.iloc[0]
-    won_n, lost_n = _int(row["won"]), _int(row["lost"])
+    won_n, lost_n = count(row["won"]), count(row["lost"])
     won_amount = float(row["won_amount"]) if pd.notna(row["won_amount"]) else 0.0
     return PipelineResult(
         open_by_stage=by_stage,
@@ -94,7 +94,3 @@ def pipeline(
         since=since_dt,
         until=until_dt,
     )
-
-
-def _int(value) -> int:
-    return 0 if value is None or pd.isna(value) else int(value)

@@ -451,7 +451,8 @@ def waterfall(
         .agg(stages=("stage", ", ".join), short=("short", "sum"), wins_short=("wins_short", "sum"))
         .sort_values("wins_short", ascending=False, ignore_index=True)
     )
-    win_rate = float(rates["to_won"].iloc[-1]) if len(rates) else float("nan")
+    opp = rates[rates["stage"] == config["plan"]["opportunity_stage"]]
+    win_rate = float(opp["to_won"].iloc[0]) if len(opp) else float("nan")
     coverage = open_pipeline / gap if gap > 0 else None
     needed = 1 / win_rate if win_rate and not math.isnan(win_rate) and win_rate > 0 else None
     return PlanResult(

@@ -15,7 +15,7 @@ import ibis
 import pandas as pd
 
 from fullfunnel._dates import literal, now, to_datetime
-from fullfunnel.result import Result
+from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 
@@ -95,16 +95,12 @@ def data_quality(wh: Warehouse, *, as_of: str | datetime | None = None) -> DataQ
     return DataQualityResult(
         rejects=rejects,
         stage_event_sources=sources,
-        loads=_int(row["loads"]),
-        rows_in=_int(row["rows_in"]),
-        rows_loaded=_int(row["rows_loaded"]),
-        rows_rejected=_int(row["rows_rejected"]),
+        loads=count(row["loads"]),
+        rows_in=count(row["rows_in"]),
+        rows_loaded=count(row["rows_loaded"]),
+        rows_rejected=count(row["rows_rejected"]),
         contacts=int(contacts.count().execute()),
         orphan_touchpoints=int(orphan_tp),
         orphan_stage_events=int(orphan_ev),
         as_of=as_of_dt,
     )
-
-
-def _int(value) -> int:
-    return 0 if value is None or pd.isna(value) else int(value)

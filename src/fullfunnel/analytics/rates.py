@@ -29,6 +29,7 @@ from fullfunnel._dates import days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError
 from fullfunnel.lifecycle import reached
+from fullfunnel.result import count
 from fullfunnel.warehouse import Warehouse
 
 VELOCITY_Q = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9}
@@ -134,10 +135,10 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
     lo, hi = wilson(out["converted"], out["entered"], confidence=cfg["confidence"])
     out["rate_low"], out["rate_high"] = lo, hi
     # chance to reach won from S: the product of the step rates from S on
-    rev = out["rate"][::-1].cumprod()[::-1]
+    rev = out["rate"][::-1].cumprod(skipna=False)[::-1]
     out["to_won"] = rev.to_numpy()
-    out["to_won_low"] = pd.Series(lo)[::-1].cumprod()[::-1].to_numpy()
-    out["to_won_high"] = pd.Series(hi)[::-1].cumprod()[::-1].to_numpy()
+    out["to_won_low"] = pd.Series(lo)[::-1].cumprod(skipna=False)[::-1].to_numpy()
+    out["to_won_high"] = pd.Series(hi)[::-1].cumprod(skipna=False)[::-1].to_numpy()
     z = NormalDist().inv_cdf(0.5 + cfg["confidence"] / 2)
     iqr = out["days_to_won_p75"] - out["days_to_won_p25"]
     half = z / 1.96 * 1.58 * iqr / np.sqrt(out["won_observed"].clip(lower=1))
@@ -242,11 +243,6 @@ def age_bucket(age_days: ir.NumericValue, edges: list[float]) -> ir.IntegerValue
 def bucket_of(age_days: np.ndarray, edges: list[float]) -> np.ndarray:
     """NumPy twin of :func:`age_bucket`."""
     return np.searchsorted(np.asarray(edges, dtype=float), age_days, side="right") - 1
-
-
-def count(value) -> int:
-    """An engine count as an int; a sum over no rows comes back as null or NaN."""
-    return 0 if value is None or pd.isna(value) else int(value)
 
 
 def _num(value) -> float:

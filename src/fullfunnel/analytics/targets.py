@@ -17,9 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from fullfunnel._dates import literal, now, parse_period, to_datetime
-from fullfunnel.analytics.rates import count
 from fullfunnel.errors import InputError
-from fullfunnel.result import Result
+from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 METRICS = ("bookings", "pipeline")

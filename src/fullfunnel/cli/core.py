@@ -55,6 +55,7 @@ def demo(
             wh,
             config,
             summary.as_of,
+            params={"write": True},  # the demo keeps its lead scores, for stuck and diagnose
             progress=lambda name: bar.update(task, description=f"analysing: {name}"),
         )
         bar.update(task, description="writing the report")

@@ -87,9 +87,12 @@ def ingest_files(
         config, timezone=timezone or m.timezone, date_format=date_format or m.date_format
     )
     name = table or m.table
-    targets = expand(
-        paths, (".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
-    )
+    suffixes = {
+        "csv": (".csv", ".tsv", ".txt"),
+        "parquet": (".parquet", ".pq"),
+        "jsonl": (".jsonl", ".ndjson", ".json"),
+    }
+    targets = expand(paths, suffixes[fmt] if fmt else sum(suffixes.values(), ()))
     return load_files(
         wh,
         targets,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +80,7 @@ class IngestResult(Result):
 
 
 def new_load_id() -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"{now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def previous_load(wh: Warehouse, source: str, digest: str) -> str | None:

@@ -7,11 +7,11 @@ changes. Both render the view of :func:`fullfunnel.report.view.build_view`.
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from fullfunnel._dates import now
 from fullfunnel.config import Config, default_config
 from fullfunnel.report.view import build_view, table_html
 from fullfunnel.result import Result
@@ -54,7 +54,7 @@ def render_report(
         .get_template("report.html.j2")
         .render(
             view=view,
-            generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+            generated=now().strftime("%Y-%m-%d %H:%M UTC"),
             plotly_js=plotly_js(),
             dashboard=None,
         )
@@ -106,7 +106,7 @@ def render_dashboard(
         .get_template("report.html.j2")
         .render(
             view=view,
-            generated=datetime.now().strftime("%Y-%m-%d %H:%M"),
+            generated=now().strftime("%Y-%m-%d %H:%M UTC"),
             plotly_js=None,
             plotly_src=plotly_src,
             dashboard=filters,

@@ -288,8 +288,8 @@ def create_app(
         body = await _read_body(request, svc.settings["max_body_bytes"])
         try:
             payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _HTTPError(400, f"the body is not valid JSON: {exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise _HTTPError(400, f"the body is not valid JSON: {exc!s:.200}") from None
         batch = payload.get("events") if isinstance(payload, dict) else payload
         if not isinstance(batch, list):
             raise _HTTPError(

@@ -41,6 +41,7 @@ from fullfunnel._dates import SECONDS_PER_DAY, literal
 from fullfunnel.config import Config
 from fullfunnel.errors import InputError, did_you_mean
 from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.result import count
 from fullfunnel.warehouse import Warehouse
 
 SEP = " > "
@@ -289,8 +290,8 @@ def journey_paths(
     return Paths(
         frame.reset_index(drop=True),
         timed=with_days,
-        unattributed=float(miss["n"].iloc[0] or 0),
-        unattributed_value=float(miss["v"].iloc[0] or 0),
+        unattributed=float(count(miss["n"].iloc[0])),
+        unattributed_value=0.0 if pd.isna(miss["v"].iloc[0]) else float(miss["v"].iloc[0]),
     )
 
 

@@ -75,3 +75,18 @@ def test_reached_times_never_decrease_along_the_stages(demo_wh):
         assert (tl.loc[both, a] <= tl.loc[both, b]).all(), (a, b)
         # reaching a later stage implies reaching the earlier one
         assert not (tl[b].notna() & tl[a].isna()).any()
+
+
+def test_timeline_is_materialised_once_per_date_and_refreshed_by_a_load(wh):
+    load_small_funnel(wh)
+    first = ff.timeline(wh, as_of=SMALL_AS_OF)
+    # the same date and stage model share one materialised table
+    assert ff.timeline(wh, as_of=SMALL_AS_OF).op() == first.op()
+    assert ff.timeline(wh, as_of=datetime(2024, 3, 1)).op() != first.op()
+    contacts = first.count().execute()
+    # a load makes what was derived from the old rows stale
+    wh.load("contacts", pd.DataFrame({"contact_id": ["z"], "created_at": [datetime(2024, 1, 2)]}))
+    assert ff.timeline(wh, as_of=SMALL_AS_OF).count().execute() == contacts + 1
+    # another stage model gets its own timeline
+    config = config_from_dict({"funnel": {"implied_stages": False}})
+    assert ff.timeline(wh, config, as_of=SMALL_AS_OF).op() != first.op()

@@ -38,13 +38,30 @@ def timeline(
     """The stage timeline of every contact as of ``as_of`` (default: now).
 
     Only events at or before ``as_of`` count, so a past ``as_of`` shows the
-    funnel as it was known then.
+    funnel as it was known then. The timeline is materialised once per warehouse,
+    stage model and date and shared by every analysis that asks for it (a load
+    clears it), so a run of many analyses builds it once.
     """
     config = config or default_config()
     as_of = as_of or now()
-    cutoff = literal(as_of)
+    key = (
+        "timeline",
+        as_of,
+        config.stage_names,
+        config.exits,
+        config.terminal_exits,
+        config.recycle_to,
+        config.implied_stages,
+    )
+    build = lambda: timeline_expr(wh, config, as_of=as_of)  # noqa: E731
+    return wh.shared(key, build, reads=("stage_events", "contacts"))
+
+
+def timeline_expr(wh: Warehouse, config: Config, *, as_of: datetime) -> ir.Table:
+    """The expression behind :func:`timeline`, not materialised."""
     stages = config.stage_names
     exits = config.exits
+    cutoff = literal(as_of)
     rank = {name: i for i, name in enumerate(stages)}
     rank.update({name: len(stages) + i for i, name in enumerate(exits)})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from fullfunnel.schema import TABLES, TableSpec, table_spec
 
 DB_ENV = "FULLFUNNEL_DB"
 DEFAULT_DB = "fullfunnel.duckdb"
+_SHARED_KEPT = 4  # materialised derived tables kept per warehouse (each as big as contacts)
 
 Data = Any  # a pandas DataFrame, a pyarrow Table, or anything pyarrow.table() accepts
 
@@ -36,6 +37,8 @@ class Warehouse:
         self.engine = engine
         self.url = url
         self.engine.create_missing(TABLES.values())
+        # tables derived from the canonical ones and materialised once (see ``shared``)
+        self._shared: dict[Any, tuple[ir.Table, frozenset[str]]] = {}
 
     @property
     def con(self) -> ibis.BaseBackend:
@@ -68,6 +71,7 @@ class Warehouse:
 
     def load_many(self, tables: Mapping[str, Data], *, replace: bool = False) -> dict[str, int]:
         """Upsert several tables in one transaction: either all land or none does."""
+        self._release(set(tables))  # what was derived from the old rows is stale
         prepared = {name: _prepare(table_spec(name), data) for name, data in tables.items()}
         with self.engine.transaction():
             return {
@@ -79,7 +83,35 @@ class Warehouse:
         """Materialise ``expr`` once (temporary), for reuse by several analyses."""
         return expr.cache()
 
+    def shared(
+        self, key: Any, build: Callable[[], ir.Table], *, reads: tuple[str, ...]
+    ) -> ir.Table:
+        """``build()`` materialised once and shared by every caller asking for ``key``.
+
+        Analyses of one run ask for the same derived tables (the lifecycle timeline
+        as of the run's date) many times; the first asks the engine, the others
+        reuse its result. A load into a table it ``reads`` drops it (the engine
+        would otherwise hand back the stale copy for the same expression); the
+        few most recently used are kept.
+        """
+        if key in self._shared:
+            self._shared[key] = self._shared.pop(key)  # most recently used last
+            return self._shared[key][0]
+        table = self.cache(build())
+        self._shared[key] = (table, frozenset(reads))
+        while len(self._shared) > _SHARED_KEPT:  # freed once nobody holds it
+            del self._shared[next(iter(self._shared))]
+        return table
+
+    def _release(self, tables: set[str] | None = None) -> None:
+        """Drop the shared tables that read any of ``tables`` (None: all of them)."""
+        for key, (table, reads) in list(self._shared.items()):
+            if tables is None or reads & tables:
+                del self._shared[key]
+                table.release()
+
     def close(self) -> None:
+        self._release()  # while the connection is still open
         self.engine.close()
 
     def __enter__(self) -> Warehouse:

@@ -124,7 +124,7 @@ def funnel(
     key = None
     if by is not None:
         tl, key = with_breakdown(wh, tl, by)
-    tl = wh.cache(tl)
+        tl = wh.cache(tl)
 
     def in_period(col: ir.TimestampValue) -> ir.BooleanValue:
         cond = col.notnull()

@@ -82,7 +82,7 @@ def handoffs(
     """
     config = config or default_config()
     as_of_dt = to_datetime(as_of, name="as-of") or now()
-    tl = wh.cache(timeline(wh, config, as_of=as_of_dt))
+    tl = timeline(wh, config, as_of=as_of_dt)
     return measure_handoffs(wh, tl, config, as_of_dt)
 
 

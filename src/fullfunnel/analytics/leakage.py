@@ -94,7 +94,7 @@ def leakage(
     """
     config = config or default_config()
     as_of_dt = to_datetime(as_of, name="as-of") or now()
-    tl = wh.cache(timeline(wh, config, as_of=as_of_dt))
+    tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt)
     return leak(econ, config, as_of_dt, lift_stage=lift_stage, lift_points=lift_points)
 

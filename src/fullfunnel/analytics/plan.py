@@ -134,7 +134,7 @@ def plan(
     else:
         amount = parse_amount(target)
     booked_amt, _ = booked(wh, start, end, as_of=as_of_dt)
-    tl = wh.cache(timeline(wh, config, as_of=as_of_dt))
+    tl = timeline(wh, config, as_of=as_of_dt)
     rates = stage_rates(wh, tl, as_of=as_of_dt, config=config)
     flight = in_flight(wh, tl, as_of=as_of_dt, start=start, end=end, config=config)
     deal, wins_observed = average_deal(wh, as_of=as_of_dt, config=config)

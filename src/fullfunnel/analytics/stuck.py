@@ -107,7 +107,7 @@ def stuck(
     """
     config = config or default_config()
     as_of_dt = to_datetime(as_of, name="as-of") or now()
-    tl = wh.cache(timeline(wh, config, as_of=as_of_dt))
+    tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt)
     return find_stuck(wh, tl, econ, config, as_of_dt, stage=stage, team=team, limit=limit)
 

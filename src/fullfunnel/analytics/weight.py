@@ -91,7 +91,7 @@ def weight(
     """
     config = config or default_config()
     as_of_dt = to_datetime(as_of, name="as-of") or now()
-    tl = wh.cache(timeline(wh, config, as_of=as_of_dt))
+    tl = timeline(wh, config, as_of=as_of_dt)
     return weigh(wh, tl, stage_economics(wh, tl, config, as_of_dt), config, as_of_dt)
 
 

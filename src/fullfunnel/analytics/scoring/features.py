@@ -33,7 +33,7 @@ import pandas as pd
 
 from fullfunnel._dates import days_between, literal
 from fullfunnel.config import Config
-from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.lifecycle import reached, timeline, timeline_expr
 from fullfunnel.schema import TABLES
 from fullfunnel.warehouse import Warehouse
 
@@ -306,7 +306,7 @@ def label(
     """contact_id, and 1 if the contact reached ``target`` within the horizon after
     ``cutoff`` (only events up to cutoff + horizon are read)."""
     end = cutoff + pd.Timedelta(days=horizon_days).to_pytimedelta()
-    tl = timeline(wh, config, as_of=end)
+    tl = timeline_expr(wh, config, as_of=end)  # read once: not worth materialising
     hit = tl[reached(target)].notnull() & (tl[reached(target)] > literal(cutoff))
     return tl.select("contact_id", label=hit.cast("int8"))
 

@@ -104,8 +104,8 @@ def build_view(
         spec = figure.to_json(validate=False).replace("</", "<\\/")
         return Figure(title=text, spec=spec, id=f"fig-{next(counter)}")
 
-    funnel = charts._first(results, "funnel")
-    diagnosis = charts._first(results, "diagnose", "diagnosis", "weight")
+    funnel = charts.first_result(results, "funnel")
+    diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
     leaks = charts.leak_table(diagnosis)
     first_screen = [
         fig(charts.safely(charts.bookings_chart, results, config)),
@@ -176,11 +176,11 @@ def _title(name: str, result: Result) -> str:
 def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
     """The key numbers across the top of the first screen: value, label, note, tone."""
     out = []
-    fc = charts._first(results, "forecast")
-    plan = charts._first(results, "plan")
+    fc = charts.first_result(results, "forecast")
+    plan = charts.first_result(results, "plan")
     src = [r for r in (fc, plan) if r is not None]
-    target = charts._pick_number(src, "target", "target_amount", "bookings_target")
-    booked = charts._pick_number(
+    target = charts.pick_number(src, "target", "target_amount", "bookings_target")
+    booked = charts.pick_number(
         src, "booked", "booked_to_date", "won_to_date", "already_won", "won_amount", "closed_won"
     )
     if target:
@@ -211,7 +211,7 @@ def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
             out.append(
                 {"label": "chance to hit target", "value": pct(p_hit), "note": "", "tone": tone}
             )
-    diagnosis = charts._first(results, "diagnose", "diagnosis", "weight")
+    diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
     if diagnosis is not None:
         verdict = attr(diagnosis, "verdict", "weight")
         area = attr(diagnosis, "problem_area", "problem")
@@ -224,7 +224,7 @@ def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
                     "tone": "good" if str(verdict) == "balanced" else "warn",
                 }
             )
-    funnel = charts._first(results, "funnel")
+    funnel = charts.first_result(results, "funnel")
     stages = find_table(funnel, names=("stages",), all_of=("stage", "reached")) if funnel else None
     if stages is not None and attr(funnel, "by") is None:
         out.append(
@@ -240,14 +240,14 @@ def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
             bad = weakest.conversion < weakest.benchmark
             out.append(
                 {
-                    "label": f"weakest step: {charts._stage(config, weakest.stage)} → "
-                    f"{charts._stage(config, weakest.next_stage)}",
+                    "label": f"weakest step: {charts.stage_label(config, weakest.stage)} → "
+                    f"{charts.stage_label(config, weakest.next_stage)}",
                     "value": pct(weakest.conversion),
                     "note": f"benchmark {pct(weakest.benchmark)}",
                     "tone": "bad" if bad else "good",
                 }
             )
-    pipe = charts._first(results, "pipeline")
+    pipe = charts.first_result(results, "pipeline")
     if pipe is not None and number(pipe, "open_amount") is not None:
         win = number(pipe, "win_rate")
         out.append(
@@ -271,12 +271,12 @@ def _won_note(stages: pd.DataFrame, config: Config) -> str:
 def actions(results: Mapping[str, Result], config: Config) -> list[str]:
     """'What needs to happen': the plan's lines first, then the diagnosis', then the data's."""
     out: list[str] = []
-    plan = charts._first(results, "plan")
+    plan = charts.first_result(results, "plan")
     if plan is not None:
         out.extend(_lines(plan, "actions", "what_needs_to_happen", "steps", "lines")[:5])
         if not out:
             out.extend(_headline(plan)[:4])
-    diagnosis = charts._first(results, "diagnose", "diagnosis", "weight")
+    diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
     if diagnosis is not None:
         out.extend(_lines(diagnosis, "actions", "recommendations", "next_steps")[:3])
         tactics = find_table(diagnosis, names=("tactics",), all_of=("label",))
@@ -287,18 +287,19 @@ def actions(results: Mapping[str, Result], config: Config) -> list[str]:
                 for _, r in tactics.head(3).iterrows()
             ]
             out.append("Start these tactics: " + "; ".join(picks) + ".")
-    stuck = charts._first(results, "stuck")
+    stuck = charts.first_result(results, "stuck")
     if stuck is not None and len(out) < 6:
         out.extend(_headline(stuck)[:1])
-    funnel = charts._first(results, "funnel")
+    funnel = charts.first_result(results, "funnel")
     stages = find_table(funnel, names=("stages",), all_of=("stage", "reached")) if funnel else None
     if stages is not None and attr(funnel, "by") is None and len(out) < 3:
         weakest = charts.weakest_step(stages[stages["reached"] > 0])
         if weakest is not None and weakest.conversion < weakest.benchmark:
             gained = int(weakest.reached * (weakest.benchmark - weakest.conversion))
             out.append(
-                f"Lift {charts._stage(config, weakest.stage)} → "
-                f"{charts._stage(config, weakest.next_stage)} from {pct(weakest.conversion)} to "
+                f"Lift {charts.stage_label(config, weakest.stage)} → "
+                f"{charts.stage_label(config, weakest.next_stage)} from "
+                f"{pct(weakest.conversion)} to "
                 f"the {pct(weakest.benchmark)} benchmark: {gained:,} more contacts would "
                 "move on from the same volume."
             )
@@ -307,7 +308,7 @@ def actions(results: Mapping[str, Result], config: Config) -> list[str]:
                 "Every step converts at or above its benchmark: the number depends on volume "
                 "at the top and on speed."
             )
-    pipe = charts._first(results, "pipeline")
+    pipe = charts.first_result(results, "pipeline")
     if pipe is not None and len(out) < 3:
         out.extend(_headline(pipe)[:1])
     seen, unique = set(), []
@@ -349,14 +350,14 @@ def _quality(results: Mapping[str, Result], config: Config, fig) -> Section:
         title="Data quality",
         lead="How far to trust the numbers above: rows rejected at load, implied stages, orphans.",
     )
-    quality = charts._first(results, *QUALITY, "data quality")
+    quality = charts.first_result(results, *QUALITY, "data quality")
     if quality is not None:
         section.analyses.append("data_quality")
         section.headline.extend(_headline(quality))
         for label, frame in quality.tables().items():
             if not frame.empty:
                 section.tables.append((label.replace("_", " "), table_html(frame)))
-    funnel = charts._first(results, "funnel")
+    funnel = charts.first_result(results, "funnel")
     stages = find_table(funnel, names=("stages",), all_of=("stage", "implied")) if funnel else None
     if stages is not None and attr(funnel, "by") is None:
         rows = stages[(stages["reached"] > 0) & (stages["implied"] > 0)]
@@ -364,7 +365,7 @@ def _quality(results: Mapping[str, Result], config: Config, fig) -> Section:
             section.headline.append("every stage reach has its own stage event (none implied)")
         else:
             parts = [
-                f"{charts._stage(config, r.stage)} {r.implied / r.reached:.0%}"
+                f"{charts.stage_label(config, r.stage)} {r.implied / r.reached:.0%}"
                 for r in rows.itertuples()
             ]
             section.headline.append(
@@ -375,7 +376,7 @@ def _quality(results: Mapping[str, Result], config: Config, fig) -> Section:
         if not immature.empty:
             section.headline.append(
                 "immature (too recent to judge): "
-                + ", ".join(charts._stage(config, s) for s in immature["stage"])
+                + ", ".join(charts.stage_label(config, s) for s in immature["stage"])
             )
     if not section.headline:
         section.headline.append("no data-quality information was collected for this report")

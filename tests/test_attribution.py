@@ -288,6 +288,53 @@ def test_unattributed_conversions_are_reported(wh):
     assert any("no touch" in line for line in r.headline())
 
 
+def test_unattributed_value_and_the_window_of_a_journey_that_did_not_convert(wh):
+    load_small(wh)
+    p = journey_paths(
+        wh,
+        default_config(),
+        conversion="opportunity",
+        value="pipeline",
+        lookback_days=1,
+        as_of=AS_OF,
+    )
+    # C1's opportunity (1000) has no touch in the day before it; C2 and C3 did not
+    # convert: C2 keeps the touch at most a day before its latest one, C3 its only one
+    assert p.unattributed == 1.0 and p.unattributed_value == 1000.0
+    assert _rows(p) == {
+        ("seo", 0.0, 0.0, 1.0, -1, -1, -1),
+        ("referral", 0.0, 0.0, 1.0, -1, -1, -1),
+    }
+
+
+def test_engine_paths_with_many_labels_keep_their_order(wh):
+    """Twelve labels need two-digit codes: the path comes back in touch order."""
+    load_small(wh)
+    chans = [f"ch{i:02d}" for i in range(12)][::-1]  # names out of time order
+    extra = pd.DataFrame(
+        {
+            "touchpoint_id": [f"X{i:02d}" for i in range(12)],
+            "contact_id": ["C3"] * 12,
+            "ts": [_ts("2025-12-01") + pd.Timedelta(hours=i) for i in range(12)],
+            "channel": chans,
+            "campaign": chans,
+            "kind": ["web_visit"] * 12,
+            "cost": [None] * 12,
+        }
+    )
+    wh.load_many({"touchpoints": extra})
+    p = journey_paths(wh, default_config(), conversion="mql", lookback_days=365, as_of=AS_OF)
+    rows = p.frame.set_index("path")
+    assert rows.loc[" > ".join([*chans, "referral"]), "conversions"] == 1.0
+    # the touches handed to the models are those of the text, row by row
+    from fullfunnel.analytics.attribution.models import split_touches, touches
+
+    got, want = touches(p), split_touches(p.frame)
+    assert list(got.labels) == list(want.labels)
+    for field in ("code", "path", "pos", "n", "starts"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+
+
 def test_empty_warehouse_gives_empty_results(wh):
     for model in model_names():
         r = attribute(wh, model=model, as_of=AS_OF)

@@ -151,10 +151,33 @@ def dense_removal_effects(frame: pd.DataFrame, order: int) -> dict[str, float]:
     return {c: 1 - p_conv(c) / base for c in channels}
 
 
-@pytest.mark.parametrize("order", [1, 2, 3, 4])
-def test_exact_removal_effects_match_a_dense_solve(order):
-    frame = generated(order + 10, n=120, channels="abcde")
+@pytest.mark.parametrize(
+    ("order", "channels"),
+    [
+        (1, "abcde"),
+        (2, "abcde"),
+        (3, "abcde"),
+        (4, "abcde"),
+        # 50 channels at order 4: too many possible states to count, sorted instead
+        (4, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"),
+    ],
+)
+def test_exact_removal_effects_match_a_dense_solve(order, channels):
+    frame = generated(order + 10, n=120, channels=channels)
     ours = _ours(frame, "markov", markov_order=order)["removal_effect"]
     want = dense_removal_effects(frame, order)
     for c, re in want.items():
         assert ours[c] == pytest.approx(re, abs=1e-9)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_sparse_transition_counts_equal_dense_ones(monkeypatch, order):
+    """Big chains count transitions sparsely: same removal effects as the dense count."""
+    from fullfunnel.analytics.attribution import markov
+
+    frame = generated(order + 20, n=300, channels="abcdefgh")
+    dense = _ours(frame, "markov", markov_order=order)
+    monkeypatch.setattr(markov, "DENSE_MAX_STATES", 0)
+    sparse = _ours(frame, "markov", markov_order=order)
+    np.testing.assert_allclose(sparse.removal_effect, dense.removal_effect, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sparse.value, dense.value, rtol=1e-12)

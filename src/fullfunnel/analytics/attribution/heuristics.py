@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fullfunnel.analytics.attribution.models import Touches, credit_by_touch_weights, register
 from fullfunnel.analytics.attribution.models import touches as flat_touches
 from fullfunnel.analytics.attribution.paths import Paths
-from fullfunnel.errors import ConfigError
+from fullfunnel.errors import ConfigError, InputError
 
 ANCHORS = {
     "u_shaped": ("first", "lead"),
@@ -72,15 +74,20 @@ def time_decay(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _ages(paths: Paths, t: Touches) -> np.ndarray:
-    if not paths.timed:
-        return (t.n - 1 - t.pos).astype(float)
-    days = paths.frame["days"].astype(str)
+    """Each touch's age: days before the conversion, or touches when times are unknown."""
+    age = (t.n - 1 - t.pos).astype(float)
+    if not paths.timed or not t.code.size:
+        return age
+    days = pa.array(paths.frame["days"].astype(str).to_numpy(dtype=object), pa.large_string())
     # a journey that did not convert carries no ages (its weights are never used)
-    n = t.n[t.starts] if t.starts.size else np.array([], dtype=np.int64)
-    filler = pd.Series("0,", index=days.index).str.repeat(pd.Series(n - 1, index=days.index))
-    days = days.where(days != "", filler + "0")
-    age = pd.to_numeric(days.str.split(",", regex=False).explode(), errors="coerce")
-    return np.nan_to_num(age.to_numpy(dtype=float), nan=0.0)
+    has = pc.not_equal(days, "").to_numpy(zero_copy_only=False)
+    parts = pc.split_pattern(days.filter(pa.array(has)), ",")
+    lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    if not np.array_equal(lengths, t.lengths[has]):
+        raise InputError("paths: a 'days' entry does not have one age per touch of its path")
+    flat = pc.cast(pc.utf8_trim_whitespace(pc.list_flatten(parts)), pa.float64())
+    age[has[t.path]] = flat.to_numpy(zero_copy_only=False)
+    return age
 
 
 def position_weights(

@@ -32,6 +32,8 @@ from fullfunnel.analytics.attribution.models import touches as flat_touches
 from fullfunnel.analytics.attribution.paths import Paths
 from fullfunnel.errors import ConfigError
 
+DENSE_MAX_STATES = 2048  # up to this many states, transitions are counted in a dense matrix
+
 
 @register("markov")
 def markov(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
@@ -81,31 +83,45 @@ def build_chain(
         raise ConfigError(
             f"attribution.markov_order {order} is too high for {k_labels} labels; use 1 or 2"
         )
-    # a state starts at every position with a full window, or is the whole short path
-    keep = (t.pos + order <= t.n) | ((t.n < order) & (t.pos == 0))
-    key = np.zeros(t.code.size, dtype=np.int64)
-    for j in range(order):
-        idx = np.minimum(np.arange(t.code.size) + j, max(t.code.size - 1, 0))
-        inside = t.pos + j < t.n
-        key += np.where(inside, t.code[idx] + 1, 0) * base**j
-    key, path = key[keep], t.path[keep]
-    # a state repeated in a row is one visit (ChannelAttribution drops self-loops too)
-    new = np.ones(key.size, dtype=bool)
-    new[1:] = (key[1:] != key[:-1]) | (path[1:] != path[:-1])
-    key, path = key[new], path[new]
-    state_keys, state = np.unique(key, return_inverse=True)
-    state = state + 1  # 0 is (start)
+    if order == 1:  # a state is a label: its code + 1 (every label is on some path)
+        state_keys = np.arange(1, k_labels + 1, dtype=np.int64)
+        state = t.code + 1
+        steps = t.lengths
+    else:
+        # a state starts at every position with a full window, or is the whole short path
+        keep = (t.pos + order <= t.n) | ((t.n < order) & (t.pos == 0))
+        key = np.zeros(t.code.size, dtype=np.int64)
+        for j in range(order):
+            idx = np.minimum(np.arange(t.code.size) + j, max(t.code.size - 1, 0))
+            inside = t.pos + j < t.n
+            key += np.where(inside, t.code[idx] + 1, 0) * base**j
+        state_keys, state = _dense_ids(key[keep], int(base) ** order)
+        state += 1  # 0 is (start)
+        steps = np.bincount(t.path[keep], minlength=t.lengths.size)
     size = state_keys.size + 1
-    first = np.ones(key.size, dtype=bool)
-    first[1:] = path[1:] != path[:-1]
-    last = np.ones(key.size, dtype=bool)
-    last[:-1] = path[1:] != path[:-1]
-    src = np.where(first, 0, np.roll(state, 1))
-    weight = (conv + nulls)[path]
-    counts = sp.coo_matrix((weight, (src, state)), shape=(size, size)).tocsr()
-    end_conv = np.bincount(state[last], conv[path[last]], minlength=size)
-    end_null = np.bincount(state[last], nulls[path[last]], minlength=size)
-    end_value = np.bincount(state[last], value[path[last]], minlength=size)
+    walked = steps > 0
+    first = (np.cumsum(steps) - steps)[walked]
+    last = first + steps[walked] - 1
+    # each step's (from, to) pair as one integer: from the previous state, or (start)
+    pair = np.empty_like(state)
+    pair[1:] = state[:-1] * size
+    pair[first] = 0
+    pair += state
+    weight = np.repeat(conv + nulls, steps)
+    if size <= DENSE_MAX_STATES:  # a dense count of every (from, to) pair, then sparse
+        dense = np.bincount(pair, weight, minlength=size * size).reshape(size, size)
+        # a state repeated in a row is one visit (ChannelAttribution drops self-loops too)
+        np.fill_diagonal(dense, 0.0)
+        counts = sp.csr_matrix(dense)
+    else:
+        src, dst = pair // size, pair % size
+        move = src != dst
+        counts = sp.coo_matrix((weight[move], (src[move], dst[move])), shape=(size, size))
+        counts = counts.tocsr()
+    end = state[last]
+    end_conv = np.bincount(end, conv[walked], minlength=size)
+    end_null = np.bincount(end, nulls[walked], minlength=size)
+    end_value = np.bincount(end, value[walked], minlength=size)
     out = np.asarray(counts.sum(axis=1)).ravel() + end_conv + end_null
     inv = np.divide(1.0, out, out=np.zeros(size), where=out > 0)
     Q = sp.diags(inv) @ counts
@@ -120,6 +136,18 @@ def build_chain(
         (np.ones(rows_a.size), (rows_a, cols_a)), shape=(size, max(k_labels, 1))
     ).tocsc()
     return Chain(Q.tocsr(), end_conv * inv, end_value * inv, members)
+
+
+def _dense_ids(key: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys (sorted) and each key's index among them, like ``np.unique``.
+
+    A small key space is counted instead of sorted (linear time).
+    """
+    if space > 1 << 22:
+        return np.unique(key, return_inverse=True)
+    present = np.bincount(key, minlength=space) > 0
+    index = np.cumsum(present) - 1
+    return np.flatnonzero(present), index[key]
 
 
 def _visits(chain: Chain, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

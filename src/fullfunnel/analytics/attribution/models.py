@@ -10,6 +10,8 @@ conversions and value.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,41 +56,80 @@ def _load() -> None:
     from fullfunnel.analytics.attribution import heuristics, markov, shapley  # noqa: F401
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Touches:
-    """Every touch of every distinct path, flat: one array entry per touch."""
+    """Every touch of every distinct path, flat: one array entry per touch.
+
+    ``path``, ``pos`` and ``n`` are derived on first use (a model that needs only
+    some of them does not pay for the others).
+    """
 
     labels: np.ndarray  # the distinct labels, by code
     code: np.ndarray  # label code of each touch
-    path: np.ndarray  # row of its path in the paths frame
-    pos: np.ndarray  # 0-based position in its path
-    n: np.ndarray  # length of its path
+    lengths: np.ndarray  # touches of each path
     starts: np.ndarray  # index of each path's first touch
+
+    @functools.cached_property
+    def path(self) -> np.ndarray:
+        """Row of each touch's path in the paths frame."""
+        return np.repeat(np.arange(self.lengths.size), self.lengths)
+
+    @functools.cached_property
+    def pos(self) -> np.ndarray:
+        """0-based position of each touch in its path."""
+        return np.arange(self.code.size) - np.repeat(self.starts, self.lengths)
+
+    @functools.cached_property
+    def n(self) -> np.ndarray:
+        """Length of each touch's path."""
+        return np.repeat(self.lengths, self.lengths)
+
+
+_TOUCHES: weakref.WeakKeyDictionary[Paths, Touches] = weakref.WeakKeyDictionary()
 
 
 def touches(paths: Paths) -> Touches:
-    """Split the paths into a flat touch table (vectorised in Arrow, no loop over rows)."""
-    frame = paths.frame
+    """The paths as a flat touch table, split once per :class:`Paths` and shared.
+
+    Every model (and the exposure table) reads the same table, so comparing all
+    the models splits the path text once (paths built in the engine arrive split).
+    """
+    cached = _TOUCHES.get(paths)
+    if cached is None:
+        cached = _TOUCHES[paths] = split_touches(paths.frame)
+    return cached
+
+
+def remember_touches(paths: Paths, t: Touches) -> None:
+    """Hand :func:`touches` the flat table of ``paths``, already built."""
+    _TOUCHES[paths] = t
+
+
+def split_touches(frame: pd.DataFrame) -> Touches:
+    """Split path text into a flat touch table (vectorised in Arrow, no loop over rows)."""
     lists = pc.split_pattern(pa.array(frame["path"].astype(str), pa.large_string()), SEP)
     if isinstance(lists, pa.ChunkedArray):
         lists = lists.combine_chunks()
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     encoded = pc.dictionary_encode(pc.list_flatten(lists))
     names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    order = np.argsort(names, kind="stable")
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    code = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    return touches_from_codes(encoded.indices.to_numpy(zero_copy_only=False), lengths, names)
+
+
+def touches_from_codes(codes: np.ndarray, lengths: np.ndarray, names: np.ndarray) -> Touches:
+    """The flat touch table from each touch's index into ``names`` and each path's length.
+
+    Labels that no touch carries are left out; the rest are coded by name order.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    kept = np.flatnonzero(np.bincount(codes, minlength=len(names)) > 0)
+    labels = np.asarray(names, dtype=object)[kept]
+    order = np.argsort(labels, kind="stable")
+    remap = np.full(len(names), -1, dtype=np.int64)
+    remap[kept[order]] = np.arange(order.size)
     starts = (np.cumsum(lengths) - lengths).astype(np.int64)
-    pos = np.arange(code.size) - np.repeat(starts, lengths)
-    return Touches(
-        labels=names[order],
-        code=code,
-        path=np.repeat(np.arange(len(frame)), lengths),
-        pos=pos,
-        n=np.repeat(lengths, lengths),
-        starts=starts,
-    )
+    return Touches(labels=labels[order], code=remap[codes], lengths=lengths, starts=starts)
 
 
 def credit_by_touch_weights(paths: Paths, t: Touches, weights: np.ndarray) -> pd.DataFrame:

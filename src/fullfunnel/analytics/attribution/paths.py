@@ -36,6 +36,8 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fullfunnel._dates import SECONDS_PER_DAY, literal
 from fullfunnel.config import Config
@@ -49,7 +51,6 @@ BY = ("channel", "campaign", "tactic")
 LEVELS = ("contact", "account")
 VALUES = ("count", "pipeline", "bookings")
 NO_LABEL = "(none)"
-_POS_WIDTH = 6  # zero-padded positions sort as text: journeys up to 999,999 touches
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -212,67 +213,78 @@ def journey_paths(
     """
     check_options(config, conversion=conversion, by=by, level=level, value=value)
     key = "contact_id" if level == "contact" else "account_id"
-    cutoff = literal(as_of)
     ends = _journey_ends(wh, config, key=key, conversion=conversion, as_of=as_of)
     if since is not None:
         ends = ends.filter(ends.conv_at.isnull() | (ends.conv_at >= literal(since)))
     ends = _with_value(wh, ends, key=key, value=value, as_of=as_of)
 
-    tp = wh.table("touchpoints")
-    if level == "account":
-        contacts = wh.table("contacts").select("contact_id", _acc="account_id")
-        tp = tp.left_join(contacts, "contact_id")
-        tp = tp.mutate(account_id=tp.account_id.coalesce(tp._acc))
-    tp = tp.select(
-        key,
-        "touchpoint_id",
-        "ts",
-        label=tp[by].cast("string").fill_null(NO_LABEL),
-    )
-    tp = tp.filter(tp.ts <= cutoff, tp[key].notnull())
-    j = tp.join(ends, key)
-    # a journey that has not converted ends at its latest touch
-    j = j.mutate(_last=j.ts.max().over(group_by=j[key]))
+    names, journeys = _journey_touches(wh, key=key, by=by, as_of=as_of)
+    width = 1  # digits per code: codes + 10**(width-1) all have width digits
+    while len(names) - 1 >= 9 * 10 ** (width - 1):
+        width += 1
+    j = journeys.join(ends, key)
+    window_s = lookback_days * SECONDS_PER_DAY
     converted = j.conv_at.notnull()
-    end_at = j.conv_at.coalesce(j._last)
-    age_s = end_at.epoch_seconds() - j.ts.epoch_seconds()
-    keep = ibis.ifelse(converted, j.ts < j.conv_at, ibis.literal(True))
-    j = j.filter(keep, age_s <= lookback_days * SECONDS_PER_DAY)
-    order = ibis.window(group_by=j[key], order_by=[j.ts, j.touchpoint_id])
-    j = j.mutate(pos=ibis.row_number().over(order), age_days=(age_s / SECONDS_PER_DAY).floor())
-    pad = j.pos.cast("string").lpad(_POS_WIDTH, "0")
-    aggs: dict[str, ir.Value] = {
-        "_toks": (pad + "|" + j.label).collect(),
-        "converted": j.conv_at.notnull().max(),
-        "value": j.value.max(),
-        "lead_pos": j.pos.max(where=j.ts <= j.lead_at),
-        "opp_pos": j.pos.max(where=j.ts < j.opp_at),
-        "won_pos": j.pos.max(where=j.ts < j.won_at),
-    }
-    if with_days:
-        aggs["_days"] = (pad + "|" + j.age_days.cast("int64").cast("string")).collect()
-    per = j.group_by(key).aggregate(**aggs)
-    skip = _POS_WIDTH + 1
-    cols = {
-        "path": per._toks.sort().map(lambda s: s.substr(skip)).join(SEP),
-        "converted": per.converted,
-        "value": per.value,
-    }
-    for anchor in ("lead_pos", "opp_pos", "won_pos"):
-        # anchors matter only to converting journeys; -1 elsewhere keeps paths together
-        cols[anchor] = ibis.ifelse(per.converted, per[anchor].fill_null(-1), -1)
-    if with_days:
-        cols["days"] = ibis.ifelse(
-            per.converted, per._days.sort().map(lambda s: s.substr(skip)).join(","), ""
+    conv_s = j.conv_at.epoch_seconds()
+    last_s = j._last.epoch_seconds()
+
+    def in_window(x: ir.StructValue) -> ir.BooleanValue:
+        # a converting journey keeps the touches strictly before the conversion and
+        # at most the lookback before it; one that has not converted, those at most
+        # the lookback before its latest touch
+        ts_s = x.ts.epoch_seconds()
+        return ibis.ifelse(
+            converted, (x.ts < j.conv_at) & (conv_s - ts_s <= window_s), last_s - ts_s <= window_s
         )
-    per = per.select(**cols)
+
+    j = j.mutate(_kept=j._touches.filter(in_window))
+    j = j.filter(j._kept.length() > 0)
+    kept = j._kept
+    cols = {
+        # codes of one fixed width, side by side: Python reads them without parsing
+        "path": kept.map(lambda x: (x.code + 10 ** (width - 1)).cast("string")).join(""),
+        "converted": j.conv_at.notnull(),
+        "value": j.value,
+    }
+    # the touches are in time order, so the last touch at or before a moment is at
+    # position (number of touches at or before it) - 1, and -1 when there is none;
+    # anchors matter only to converting journeys, -1 elsewhere keeps paths together
+    for anchor, before in (
+        ("lead_pos", lambda x: x.ts <= j.lead_at),
+        ("opp_pos", lambda x: x.ts < j.opp_at),
+        ("won_pos", lambda x: x.ts < j.won_at),
+    ):
+        cols[anchor] = ibis.ifelse(
+            j.conv_at.notnull(), kept.filter(before).length().fill_null(0) - 1, -1
+        )
+    if with_days:
+        age = lambda x: ((conv_s - x.ts.epoch_seconds()) / SECONDS_PER_DAY).floor()  # noqa: E731
+        cols["days"] = ibis.ifelse(
+            j.conv_at.notnull(),
+            kept.map(lambda x: age(x).cast("int64").cast("string")).join(","),
+            "",
+        )
+    per = j.select(**cols)
     groups = ["path", "lead_pos", "opp_pos", "won_pos", *(["days"] if with_days else [])]
     agg = per.group_by(groups).aggregate(
         conversions=per.converted.cast("int64").sum(),
         value=per.value.sum(where=per.converted),
         nulls=(~per.converted).cast("int64").sum(),
     )
-    frame = agg.execute()
+    # most converting first, then by path: the codes rank labels by name, so their
+    # fixed-width text sorts as the label text does, and is shorter to compare
+    table = agg.to_pyarrow()
+    sort = [("conversions", "descending"), ("nulls", "descending"), ("path", "ascending")]
+    sort += [(c, "ascending") for c in groups if c != "path"]  # engines return any order
+    table = table.take(pc.sort_indices(table, sort_keys=sort))
+    codes, lengths = _decode(table["path"], width)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), pa.int64())
+    labels = pa.array(names, pa.large_string()).take(codes)
+    text = pc.binary_join(
+        pa.LargeListArray.from_arrays(offsets, labels), pa.scalar(SEP, pa.large_string())
+    )
+    table = table.set_column(table.schema.get_field_index("path"), "path", text)
+    frame = table.to_pandas()
     frame["value"] = frame["value"].fillna(0.0).astype(float)
     for col in ("conversions", "nulls"):
         frame[col] = frame[col].astype(float)
@@ -280,19 +292,82 @@ def journey_paths(
         frame[col] = frame[col].astype(np.int64)
     order_cols = ["path", "conversions", "value", "nulls", "lead_pos", "opp_pos", "won_pos"]
     frame = frame[order_cols + (["days"] if with_days else [])]
-    frame = frame.sort_values(["conversions", "nulls", "path"], ascending=[False, False, True])
 
-    # conversions with no touch in the window, so the result can say what it leaves out
-    touched = j.select(key).distinct()
+    # conversions with no touch in the window, so the result can say what it leaves
+    # out: every conversion less those the paths hold (one small aggregate, no join)
     conv = ends.filter(ends.conv_at.notnull())
-    missed = conv.anti_join(touched, key)
-    miss = missed.aggregate(n=missed.count(), v=missed.value.sum()).execute()
-    return Paths(
+    tot = conv.aggregate(n=conv.count(), v=conv.value.sum()).execute()
+    all_n = float(count(tot["n"].iloc[0]))
+    all_v = 0.0 if pd.isna(tot["v"].iloc[0]) else float(tot["v"].iloc[0])
+    missed_v = all_v - float(frame["value"].sum())
+    paths = Paths(
         frame.reset_index(drop=True),
         timed=with_days,
-        unattributed=float(count(miss["n"].iloc[0])),
-        unattributed_value=0.0 if pd.isna(miss["v"].iloc[0]) else float(miss["v"].iloc[0]),
+        unattributed=all_n - float(frame["conversions"].sum()),
+        unattributed_value=missed_v if abs(missed_v) > 1e-9 * max(abs(all_v), 1.0) else 0.0,
     )
+    from fullfunnel.analytics.attribution.models import remember_touches, touches_from_codes
+
+    remember_touches(paths, touches_from_codes(codes, lengths, names))
+    return paths
+
+
+def _journey_touches(
+    wh: Warehouse, *, key: str, by: str, as_of: datetime
+) -> tuple[np.ndarray, ir.Table]:
+    """The label names, and per journey its touches up to ``as_of`` in time order.
+
+    Each touch is a struct ``(ts, id, code)``: sorting the collected list orders
+    the journey by time, then ``touchpoint_id``, with no window function. Labels
+    travel as small integers (their rank by name), so the lists are cheap to sort
+    and the paths short to group; the names come back in Python. Both tables are
+    materialised once per warehouse, breakdown, level and date and shared by every
+    attribution asking for them (a model comparison after a single model, say).
+    """
+    reads = ("touchpoints", "contacts")
+    shared = ("attribution", key, by, as_of)
+
+    def touchpoints() -> ir.Table:
+        tp = wh.table("touchpoints")
+        if key == "account_id":
+            contacts = wh.table("contacts").select("contact_id", _acc="account_id")
+            tp = tp.left_join(contacts, "contact_id")
+            tp = tp.mutate(account_id=tp.account_id.coalesce(tp._acc))
+        tp = tp.select(key, "touchpoint_id", "ts", label=tp[by].cast("string").fill_null(NO_LABEL))
+        return tp.filter(tp.ts <= literal(as_of), tp[key].notnull())
+
+    def build_labels() -> ir.Table:
+        labels = touchpoints().select("label").distinct()
+        return labels.mutate(code=ibis.row_number().over(order_by=labels.label))
+
+    labels = wh.shared((*shared, "labels"), build_labels, reads=reads)
+
+    def build_journeys() -> ir.Table:
+        tp = touchpoints().join(labels, "label")
+        touch = ibis.struct({"ts": tp.ts, "id": tp.touchpoint_id, "code": tp.code})
+        per = tp.group_by(key).aggregate(_touches=touch.collect(), _last=tp.ts.max())
+        return per.mutate(_touches=per._touches.sort())
+
+    journeys = wh.shared((*shared, "journeys"), build_journeys, reads=reads)
+    names = labels.order_by("code").execute()["label"].astype(str).to_numpy(dtype=object)
+    return names, journeys
+
+
+def _decode(paths: pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each touch's label code, and each path's length, from fixed-width code text.
+
+    ``width`` digits per touch, each code plus ``10**(width-1)``: the text bytes
+    reshape into a digit matrix, so nothing is split or parsed string by string.
+    """
+    arr = pc.cast(paths, pa.large_string()).combine_chunks()
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[
+        arr.offset : arr.offset + len(arr) + 1
+    ]
+    data = arr.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    digits = raw[offsets[0] : offsets[-1]].reshape(-1, width).astype(np.int64) - ord("0")
+    codes = digits @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64)) - 10 ** (width - 1)
+    return codes, np.diff(offsets) // width
 
 
 def _journey_ends(

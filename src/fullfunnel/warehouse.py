@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from fullfunnel.errors import InputError, MissingExtraError, WarehouseError
 from fullfunnel.schema import TABLES, TableSpec, table_spec
@@ -27,7 +29,21 @@ DB_ENV = "FULLFUNNEL_DB"
 DEFAULT_DB = "fullfunnel.duckdb"
 _SHARED_KEPT = 4  # materialised derived tables kept per warehouse (each as big as contacts)
 
-Data = Any  # a pandas DataFrame, a pyarrow Table, or anything pyarrow.table() accepts
+Data = Any  # a ParquetFile, a pandas DataFrame, a pyarrow Table, or what pyarrow.table() takes
+
+
+@dataclass(frozen=True)
+class ParquetFile:
+    """A Parquet file to load as it is: the engine reads it, its rows never enter Python.
+
+    The columns are matched by name and cast to the canonical types like any
+    other data; the file must stay in place until the load returns.
+    """
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
 
 
 class Warehouse:
@@ -69,15 +85,37 @@ class Warehouse:
         """
         return self.load_many({name: data}, replace=replace)[name]
 
-    def load_many(self, tables: Mapping[str, Data], *, replace: bool = False) -> dict[str, int]:
-        """Upsert several tables in one transaction: either all land or none does."""
+    def load_many(
+        self,
+        tables: Mapping[str, Data],
+        *,
+        replace: bool = False,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> dict[str, int]:
+        """Upsert several tables in one transaction: either all land or none does.
+
+        A table's data is Arrow/pandas (it passes through Python) or a
+        :class:`ParquetFile` (the engine reads it itself, inside the transaction).
+        ``progress(rows written, rows in all)`` is called after each table, and
+        while one is written when the engine tells (from a background thread).
+        """
         self._release(set(tables))  # what was derived from the old rows is stale
         prepared = {name: _prepare(table_spec(name), data) for name, data in tables.items()}
+        total = sum(data.num_rows for data in prepared.values())
+        written: dict[str, int] = {}
+        done = 0
         with self.engine.transaction():
-            return {
-                name: self.engine.upsert(table_spec(name), arrow, replace=replace)
-                for name, arrow in prepared.items()
-            }
+            for name, data in prepared.items():
+
+                def part(fraction: float, before: int = done, rows: int = data.num_rows) -> None:
+                    progress(before + rows * fraction, total)
+
+                with self.engine.reporting(part if progress else None):
+                    written[name] = self.engine.upsert(table_spec(name), data, replace=replace)
+                done += data.num_rows
+                if progress:
+                    progress(done, total)
+        return written
 
     def cache(self, expr: ir.Table) -> ir.Table:
         """Materialise ``expr`` once (temporary), for reuse by several analyses."""
@@ -181,8 +219,10 @@ def _connect_object(obj: Any) -> Warehouse:
 # --- preparing input ---------------------------------------------------------------
 
 
-def _prepare(spec: TableSpec, data: Data) -> pa.Table:
+def _prepare(spec: TableSpec, data: Data) -> pa.Table | _ParquetInput:
     """Cast ``data`` to the table's types; extra columns only where the table allows."""
+    if isinstance(data, ParquetFile):
+        return _prepare_parquet(spec, data.path)
     try:
         arrow = (
             data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
@@ -210,11 +250,7 @@ def _prepare(spec: TableSpec, data: Data) -> pa.Table:
             f"canonical columns ({', '.join(spec.columns)}) or drop them"
         )
     for name in extra:
-        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-            raise InputError(
-                f"table {spec.name}: extra column '{name}' must be lower-case letters, digits "
-                "and _ (rename it in the mapping)"
-            )
+        _check_extra(spec, name)
         col = arrow[name]
         if pa.types.is_null(col.type):
             col = col.cast(pa.string())
@@ -226,6 +262,70 @@ def _prepare(spec: TableSpec, data: Data) -> pa.Table:
         if nulls:
             raise InputError(f"table {spec.name}: column {key} is empty in {nulls} row(s)")
     return out
+
+
+def _check_extra(spec: TableSpec, name: str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise InputError(
+            f"table {spec.name}: extra column '{name}' must be lower-case letters, digits "
+            "and _ (rename it in the mapping)"
+        )
+
+
+@dataclass(frozen=True)
+class _ParquetInput:
+    """A checked Parquet file: per column to store, its type in the file (None: absent)
+    and the type to store, in the table's column order, extra columns last."""
+
+    path: Path
+    num_rows: int
+    columns: tuple[tuple[str, pa.DataType | None, pa.DataType], ...]
+
+
+def _prepare_parquet(spec: TableSpec, path: Path) -> _ParquetInput:
+    """The checks of :func:`_prepare` on a Parquet file, from its metadata (no rows are
+    read unless a required column's statistics lack a null count)."""
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: cannot be read as Parquet ({exc}); check the file") from exc
+    schema = meta.schema.to_arrow_schema()
+    names = schema.names
+    missing = [c for c in spec.required if c not in names]
+    if missing:
+        raise InputError(
+            f"table {spec.name}: missing required column(s) {', '.join(missing)}; "
+            f"map them from your data (required: {', '.join(spec.required)})"
+        )
+    extra = [c for c in names if c not in spec.columns]
+    if extra and not spec.extensible:
+        raise InputError(
+            f"table {spec.name}: unknown column(s) {', '.join(extra)}; rename them to "
+            f"canonical columns ({', '.join(spec.columns)}) or drop them"
+        )
+    columns = []
+    for field in spec.schema.to_pyarrow():
+        source = schema.field(field.name).type if field.name in names else None
+        columns.append((field.name, source, field.type))
+    for name in extra:
+        _check_extra(spec, name)
+        source = schema.field(name).type
+        columns.append((name, source, pa.string() if pa.types.is_null(source) else source))
+    for key in spec.required:
+        nulls = _null_count(path, meta, names.index(key))
+        if nulls:
+            raise InputError(f"table {spec.name}: column {key} is empty in {nulls} row(s)")
+    return _ParquetInput(path, meta.num_rows, tuple(columns))
+
+
+def _null_count(path: Path, meta: pq.FileMetaData, index: int) -> int:
+    """Nulls in one column: from the row groups' statistics, else by streaming it."""
+    stats = [meta.row_group(i).column(index).statistics for i in range(meta.num_row_groups)]
+    if all(s is not None and s.has_null_count for s in stats):
+        return sum(s.null_count for s in stats)
+    name = meta.schema.to_arrow_schema().names[index]
+    batches = pq.ParquetFile(path).iter_batches(columns=[name])
+    return sum(batch.column(0).null_count for batch in batches)
 
 
 def _cast(spec: TableSpec, col: pa.ChunkedArray, field: pa.Field) -> pa.ChunkedArray:
@@ -265,7 +365,14 @@ class _Engine:
     def transaction(self) -> Iterator[None]:
         yield
 
-    def upsert(self, spec: TableSpec, arrow: pa.Table, *, replace: bool) -> int:
+    @contextmanager
+    def reporting(self, report: Callable[[float], None] | None) -> Iterator[None]:
+        """While an upsert runs, ``report(fraction done)`` when the engine can tell."""
+        yield
+
+    def upsert(self, spec: TableSpec, arrow: pa.Table | _ParquetInput, *, replace: bool) -> int:
+        if isinstance(arrow, _ParquetInput):  # this path goes through pandas anyway
+            arrow = _prepare(spec, pq.read_table(arrow.path))
         current = self.con.table(spec.name).to_pyarrow()
         if replace or current.num_rows == 0:
             merged = arrow
@@ -318,42 +425,110 @@ class _DuckDBEngine(_Engine):
             raise
         raw.commit()
 
-    def upsert(self, spec: TableSpec, arrow: pa.Table, *, replace: bool) -> int:
+    def _sqltype(self, dtype: pa.DataType) -> str:
+        return self.con.compiler.type_mapper.to_string(ibis.dtype(dtype).copy(nullable=True))
+
+    _span = (0.0, 1.0)  # the share of an upsert that its running statement stands for
+    _TRACKING = (("enable_progress_bar", "true"), ("enable_progress_bar_print", "false"))
+
+    @contextmanager
+    def reporting(self, report: Callable[[float], None] | None) -> Iterator[None]:
+        """Poll DuckDB's progress of the running statement from a thread (its own
+        progress bar stays off screen; the settings are restored afterwards)."""
+        if report is None:
+            yield
+            return
+        import threading
+
+        raw = self.con.con
+        setting = "SELECT current_setting(?)"
+        saved = [(k, raw.execute(setting, [k]).fetchone()[0]) for k, _ in self._TRACKING]
+        for key, value in self._TRACKING:
+            raw.execute(f"SET {key} = {value}")
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(0.2):
+                lo, hi = self._span
+                report(lo + (hi - lo) * max(raw.query_progress(), 0.0) / 100)
+
+        poller = threading.Thread(target=poll, name="fullfunnel-load-progress", daemon=True)
+        poller.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            poller.join()
+            self._span = (0.0, 1.0)
+            for key, value in saved:
+                raw.execute(f"SET {key} = {str(value).lower()}")
+
+    def upsert(self, spec: TableSpec, arrow: pa.Table | _ParquetInput, *, replace: bool) -> int:
+        import duckdb
+
         raw = self.con.con
         stored = set(self.con.table(spec.name).columns)
-        for field in arrow.schema:
-            if field.name not in stored:
-                sqltype = ibis.dtype(field.type).copy(nullable=True)
-                raw.execute(
-                    f'ALTER TABLE "{spec.name}" ADD COLUMN "{field.name}" '
-                    f"{self.con.compiler.type_mapper.to_string(sqltype)}"
-                )
+        if isinstance(arrow, _ParquetInput):
+            fields = [(name, target) for name, _, target in arrow.columns]
+        else:
+            fields = [(field.name, field.type) for field in arrow.schema]
+        for name, dtype in fields:
+            if name not in stored:
+                raw.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{name}" {self._sqltype(dtype)}')
         staging = f"_ff_staging_{spec.name}"
-        raw.register(staging, arrow)
+        cols = ", ".join(f'"{name}"' for name, _ in fields)
+        if isinstance(arrow, _ParquetInput):
+            # the engine reads the file itself, casting to the stored types as it goes
+            path = "'" + str(arrow.path).replace("'", "''") + "'"
+            casts = ", ".join(self._parquet_cast(*column) for column in arrow.columns)
+            plain = f"SELECT {casts} FROM read_parquet({path})"
+            numbered = (
+                f"SELECT {casts}, file_row_number AS _ff_ord "
+                f"FROM read_parquet({path}, file_row_number = true)"
+            )
+        else:
+            raw.register(staging, arrow)
+            plain = f"SELECT {cols} FROM {staging}"
+            numbered = f"SELECT *, row_number() OVER () AS _ff_ord FROM {staging}"
         try:
-            cols = ", ".join(f'"{c}"' for c in arrow.column_names)
             keys = ", ".join(f'"{k}"' for k in spec.key)
             deduped = (
-                f"SELECT {cols} FROM (SELECT *, row_number() OVER () AS _ff_ord FROM {staging}) "
+                f"SELECT {cols} FROM ({numbered}) "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _ff_ord DESC) = 1"
             )
             # the window de-duplication and the DELETE cost as much as the insert: skip
             # them when the batch has no repeated key and the table holds nothing yet
-            distinct = raw.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {staging})")
-            source = (
-                deduped
-                if distinct.fetchone()[0] < arrow.num_rows
-                else (f"SELECT {cols} FROM {staging}")
-            )
+            self._span = (0.0, 0.3)
+            distinct = raw.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM ({plain}))")
+            source = deduped if distinct.fetchone()[0] < arrow.num_rows else plain
+            self._span = (0.3, 0.5)
             if replace:
                 raw.execute(f'DELETE FROM "{spec.name}"')
             elif raw.execute(f'SELECT 1 FROM "{spec.name}" LIMIT 1').fetchone():
                 match = " AND ".join(f't."{k}" IS NOT DISTINCT FROM s."{k}"' for k in spec.key)
                 raw.execute(f'DELETE FROM "{spec.name}" AS t USING ({source}) AS s WHERE {match}')
+            self._span = (0.5, 1.0)
             raw.execute(f'INSERT INTO "{spec.name}" BY NAME {source}')
+        except duckdb.ConversionException as exc:
+            raise InputError(
+                f"table {spec.name}: a value of {getattr(arrow, 'path', 'the data')} cannot be "
+                f"stored as its column's type ({str(exc).splitlines()[0]}); fix or drop it"
+            ) from exc
         finally:
-            raw.unregister(staging)
+            if not isinstance(arrow, _ParquetInput):
+                raw.unregister(staging)
         return arrow.num_rows
+
+    def _parquet_cast(self, name: str, source: pa.DataType | None, target: pa.DataType) -> str:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if source is None:
+            return f"NULL::{self._sqltype(target)} AS {quoted}"
+        if source == target:
+            return quoted
+        value = quoted
+        if pa.types.is_timestamp(source) and source.tz and pa.types.is_timestamp(target):
+            value = f"timezone('UTC', {quoted})"  # an instant, stored as naive UTC
+        return f"CAST({value} AS {self._sqltype(target)}) AS {quoted}"
 
 
 class _SparkEngine(_Engine):
@@ -402,14 +577,26 @@ class _SparkEngine(_Engine):
         finally:
             self._pending = None
 
-    def upsert(self, spec: TableSpec, arrow: pa.Table, *, replace: bool) -> int:
-        from ibis.backends.pyspark.datatypes import PySparkSchema
+    def upsert(self, spec: TableSpec, arrow: pa.Table | _ParquetInput, *, replace: bool) -> int:
+        from ibis.backends.pyspark.datatypes import PySparkSchema, PySparkType
         from pyspark.sql import functions as F
         from pyspark.sql.window import Window
 
-        schema = PySparkSchema.from_ibis(ibis.Schema.from_pyarrow(arrow.schema))
-        # Spark 4 takes Arrow directly: ~5x faster than going through pandas
-        incoming = self.spark.createDataFrame(arrow, schema=schema)
+        if isinstance(arrow, _ParquetInput):
+            # Spark reads the file itself (the path must be visible to its executors)
+            read = self.spark.read.parquet(str(arrow.path))
+            incoming = read.select(
+                *[
+                    (F.lit(None) if source is None else F.col(f"`{name}`"))
+                    .cast(PySparkType.from_ibis(ibis.dtype(target)))
+                    .alias(name)
+                    for name, source, target in arrow.columns
+                ]
+            )
+        else:
+            schema = PySparkSchema.from_ibis(ibis.Schema.from_pyarrow(arrow.schema))
+            # Spark 4 takes Arrow directly: ~5x faster than going through pandas
+            incoming = self.spark.createDataFrame(arrow, schema=schema)
         order = Window.partitionBy(*spec.key).orderBy(F.col("_ff_ord").desc())
         incoming = (
             incoming.withColumn("_ff_ord", F.monotonically_increasing_id())

@@ -31,27 +31,61 @@ TIMEZONE = typer.Option(
 DATE_FORMAT = typer.Option(
     None, "--date-format", help="strptime format of dates, e.g. '%d/%m/%Y %H:%M'."
 )
+_SHOW_AFTER = 1.0  # seconds a file takes before its bar appears
 
 
 @contextmanager
-def _progress(st: State) -> Iterator[Callable[[str], None] | None]:
-    """A spinner with elapsed time on stderr while files are hashed, read and loaded."""
+def _progress(st: State) -> Iterator[Callable[[str, str, float, float], None] | None]:
+    """A bar per file on stderr: its phase (hashing, reading, checking, writing), the
+    percentage done, elapsed and remaining time. Only in table format on a terminal;
+    a file is shown once it has taken a second, and the bars go when the command ends."""
     if st.format is not Format.table:
         yield None
         return
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    tasks: dict[str, tuple[Any, str, float]] = {}  # file → (task, phase, started)
+
     with Progress(
-        SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("ingest", total=None)
-        yield lambda msg: bar.update(task, description=msg)
+
+        def show(file: str, phase: str, done: float, total: float) -> None:
+            label = f"{phase} {Path(file).name}"
+            if file not in tasks:
+                task = bar.add_task(label, total=total, completed=done, visible=not _SHOW_AFTER)
+                tasks[file] = (task, phase, time.monotonic())
+                return
+            task, shown, started = tasks[file]
+            visible = time.monotonic() - started >= _SHOW_AFTER
+            if phase != shown:
+                bar.reset(task, total=total, completed=done, description=label, visible=visible)
+                tasks[file] = (task, phase, started)
+            else:
+                bar.update(task, completed=done, visible=visible)
+
+        yield show
 
 
 def _files(

@@ -6,22 +6,26 @@
 
 Every input row is loaded or kept in ``rejects`` with its raw text and a reason;
 each file is one load (``loads``), written in one transaction, and loading the
-same bytes again changes nothing.
+same bytes again changes nothing. The rows stay in the engines (a private DuckDB
+reads and checks them, the warehouse reads its Parquet output); ``progress``
+callbacks say how far each file has come (see :mod:`fullfunnel.ingest.progress`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from fullfunnel.config import Config, load_config
 from fullfunnel.errors import InputError
 from fullfunnel.ingest.loads import IngestResult, list_loads, list_rejects, load_files
+from fullfunnel.ingest.progress import Progress
 from fullfunnel.ingest.validate import Checks
 from fullfunnel.warehouse import Warehouse
 
 __all__ = [
     "IngestResult",
+    "Progress",
     "ingest_files",
     "ingest_hubspot",
     "ingest_salesforce",
@@ -67,7 +71,7 @@ def ingest_files(
     config: Config | None = None,
     timezone: str | None = None,
     date_format: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> IngestResult:
     """Load CSV / Parquet / JSON-lines files into ``table`` under a mapping file.
 
@@ -105,6 +109,7 @@ def ingest_files(
         encoding=m.encoding,
         delimiter=m.delimiter,
         progress=progress,
+        memory_limit=config["ingest"]["memory_limit"] or None,
     )
 
 
@@ -115,7 +120,7 @@ def ingest_hubspot(
     config: Config | None = None,
     timezone: str | None = None,
     date_format: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> IngestResult:
     """Load HubSpot contacts, companies and deals exports; each file's kind comes from
     its header. Companies load first, then contacts, then deals."""
@@ -141,6 +146,7 @@ def ingest_hubspot(
         source_for=lambda p: f"hubspot:{kinds[p]}",
         orphans=config["ingest"]["orphans"],
         progress=progress,
+        memory_limit=config["ingest"]["memory_limit"] or None,
     )
 
 
@@ -151,7 +157,7 @@ def ingest_salesforce(
     config: Config | None = None,
     timezone: str | None = None,
     date_format: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> IngestResult:
     """Load Salesforce object exports (Account, Contact, Lead, Opportunity,
     OpportunityHistory, Campaign, CampaignMember, Task, Event) in dependency order."""
@@ -181,6 +187,7 @@ def ingest_salesforce(
         source_for=lambda p: f"salesforce:{kinds[p]}",
         orphans=config["ingest"]["orphans"],
         progress=progress,
+        memory_limit=config["ingest"]["memory_limit"] or None,
     )
 
 

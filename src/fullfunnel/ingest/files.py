@@ -6,19 +6,23 @@ every column as VARCHAR (so nothing is reinterpreted before the checks), plus
 reader cannot parse (ragged rows, bad quoting, bytes that are not text in the
 file's encoding) go to ``parse_rejects`` with their line and the reader's
 reason, so that every input row is accounted for. DuckDB streams the file and
-may spill to disk: the file never sits in Python memory.
+may spill to disk (``[ingest] memory_limit`` caps its memory): the file never
+sits in Python memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from fullfunnel.errors import InputError
+from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.ingest.validate import ident, lit
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -32,20 +36,47 @@ _CSV_ERRORS = {
 }
 
 
-def private_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for staging one load, in UTC, allowed to spill to disk."""
+def private_connection(
+    *, memory_limit: str | None = None, progress: bool = False, spill_to: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for staging one load, in UTC, allowed to spill to disk.
+
+    ``memory_limit`` (e.g. "2GB") is where it starts spilling, into ``spill_to``
+    (default: the system's temporary directory); ``progress`` makes it track its
+    statements' progress for ``query_progress()``.
+    """
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET temp_directory = {lit(tempfile.gettempdir())}")
+    con.execute("SET enable_progress_bar_print = false")  # never on the command's stdout
+    con.execute(f"SET temp_directory = {lit(str(spill_to or tempfile.gettempdir()))}")
+    if memory_limit:
+        try:
+            con.execute(f"SET memory_limit = {lit(memory_limit)}")
+        except duckdb.Error as exc:
+            con.close()
+            raise ConfigError(
+                f"[ingest] memory_limit = {memory_limit!r} is not a size DuckDB knows "
+                f'({str(exc).splitlines()[0]}); write it like "1GB" or "4GB"'
+            ) from exc
+    if progress:
+        from fullfunnel.ingest.progress import enable
+
+        enable(con)
     return con
 
 
-def sha256(path: Path) -> str:
-    """The file's SHA-256, read in 1 MB blocks."""
+def sha256(path: Path, *, progress: Callable[[float], None] | None = None) -> str:
+    """The file's SHA-256, read in 1 MB blocks; ``progress(bytes hashed)`` every 16 MB."""
     digest = hashlib.sha256()
+    done = 0
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+            done += len(block)
+            if progress and done % (16 << 20) < len(block):
+                progress(done)
+    if progress:
+        progress(done)
     return digest.hexdigest()
 
 
@@ -78,8 +109,13 @@ def read(
     *,
     encoding: str | None = None,
     delimiter: str | None = None,
+    watch: Callable[[Any], contextlib.AbstractContextManager] | None = None,
 ) -> tuple[list[str], int]:
-    """Stage ``path`` as ``raw`` (+ ``parse_rejects``); return its columns and rows in."""
+    """Stage ``path`` as ``raw`` (+ ``parse_rejects``); return its columns and rows in.
+
+    ``watch(con)`` wraps the statements that read the file (for progress).
+    """
+    watch = watch or (lambda _con: contextlib.nullcontext())
     check_file(path)
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: the file is empty (not even a header); export it again")
@@ -120,10 +156,13 @@ def read(
             body = f"SELECT {casts} FROM {reader}"
         else:
             body = f"SELECT * FROM {reader}"
-        con.execute(
-            f"CREATE OR REPLACE TABLE raw AS SELECT row_number() OVER () AS _ff_row, * "
-            f"FROM ({body})"
-        )
+        with watch(con):
+            con.execute(
+                f"CREATE OR REPLACE TABLE raw AS SELECT row_number() OVER () AS _ff_row, * "
+                f"FROM ({body})"
+            )
+    except duckdb.OutOfMemoryException:
+        raise  # not the file's fault: the loader says which setting to raise
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         raise InputError(
@@ -133,7 +172,8 @@ def read(
     if fmt == "csv" and columns == ["column0"] and _header_only_blank(con):
         raise InputError(f"{path}: the file is empty (not even a header); export it again")
     if fmt == "csv":
-        _number_parse_rejects(con)
+        with watch(con):
+            _number_parse_rejects(con)
     good = con.execute("SELECT count(*) FROM raw").fetchone()[0]
     bad = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
     return columns, good + bad

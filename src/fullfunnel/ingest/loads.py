@@ -5,11 +5,20 @@ source is skipped), stage it as text in a private DuckDB, compute the canonical
 columns and every row's problems in one vectorised pass, reject duplicate keys
 and orphans, then write the accepted rows, the rejects and the ``loads`` record
 in ONE warehouse transaction. ``rows_in = rows_loaded + rows_rejected`` always.
+
+The rows never pass through Python: the private DuckDB writes each output table
+(and the rejects) to a temporary Parquet file, and the warehouse's engine reads
+those files itself inside the transaction. The files live in a directory of
+their own under the system's temporary directory, removed when the load ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import shutil
+import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,15 +30,15 @@ import pandas as pd
 import pyarrow as pa
 
 from fullfunnel._dates import now
-from fullfunnel.errors import InputError
+from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.ingest import files
 from fullfunnel.ingest.plan import Plan
+from fullfunnel.ingest.progress import Meter, Progress
 from fullfunnel.ingest.validate import ident, lit, refuse_ambiguous_dates
 from fullfunnel.result import Result
 from fullfunnel.schema import table_spec
-from fullfunnel.warehouse import Warehouse
+from fullfunnel.warehouse import ParquetFile, Warehouse
 
-Progress = Callable[[str], None]
 # reject counts by reason, with the quoted values and row numbers left out
 _REASONS_SQL = r"""
 SELECT reason, count(*) FROM (
@@ -40,6 +49,24 @@ SELECT reason, count(*) FROM (
 ) GROUP BY reason ORDER BY 2 DESC, 1
 """
 PlanFactory = Callable[[list[str], Path], Plan]
+
+
+_WORKDIR_PREFIX = "fullfunnel-load-"  # a load's Parquet files and DuckDB's spill files
+_STALE_SECONDS = 24 * 3600
+
+
+def _unwatched(con: Any = None) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def sweep_stale_workdirs() -> None:
+    """Remove the working directories of loads killed a day ago or more (a killed
+    process cannot remove its own)."""
+    cutoff = time.time() - _STALE_SECONDS
+    for old in Path(tempfile.gettempdir()).glob(f"{_WORKDIR_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if old.is_dir() and old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -106,6 +133,7 @@ def load_files(
     encoding: str | None = None,
     delimiter: str | None = None,
     progress: Progress | None = None,
+    memory_limit: str | None = None,
 ) -> IngestResult:
     """Load each file in turn (each its own transaction) and summarise."""
     rows, reasons = [], []
@@ -120,6 +148,7 @@ def load_files(
             encoding=encoding,
             delimiter=delimiter,
             progress=progress,
+            memory_limit=memory_limit,
         )
         rows.append(row)
         reasons.extend(why)
@@ -161,13 +190,15 @@ def load_file(
     encoding: str | None = None,
     delimiter: str | None = None,
     progress: Progress | None = None,
+    memory_limit: str | None = None,
 ) -> tuple[list[Any], list[tuple[str, str, int]]]:
     """Load one file; return its summary row and its (file, reason, rows) counts."""
-    say = progress or (lambda _msg: None)
+    meter = Meter(progress, str(path))
     files.check_file(path)
     started = now()
-    say(f"hashing {path.name}")
-    digest = files.sha256(path)
+    meter.start("hashing", total=path.stat().st_size)
+    digest = files.sha256(path, progress=meter.report)
+    meter.finish()
     earlier = previous_load(wh, source, digest)
     if earlier:
         return [
@@ -181,68 +212,168 @@ def load_file(
             0,
             f"already loaded (load {earlier}, same sha256)",
         ], []
-    con = files.private_connection()
+    sweep_stale_workdirs()
+    workdir = Path(tempfile.mkdtemp(prefix=_WORKDIR_PREFIX, dir=tempfile.gettempdir()))
     try:
-        say(f"reading {path.name}")
-        columns, rows_in = files.read(con, path, fmt, encoding=encoding, delimiter=delimiter)
+        staged = stage_to_parquet(
+            wh,
+            path,
+            plan_for,
+            workdir,
+            fmt=fmt,
+            orphans=orphans,
+            encoding=encoding,
+            delimiter=delimiter,
+            memory_limit=memory_limit,
+            meter=meter,
+        )
+        record = pa.table(
+            {
+                "load_id": [staged.load_id],
+                "source": [source],
+                "file": [str(path.resolve())],
+                "sha256": [digest],
+                "rows_in": pa.array([staged.rows_in], pa.int64()),
+                "rows_loaded": pa.array([staged.loaded], pa.int64()),
+                "rows_rejected": pa.array([staged.rejected], pa.int64()),
+                "started_at": pa.array([started], pa.timestamp("us")),
+                "finished_at": pa.array([now()], pa.timestamp("us")),
+                "status": ["loaded"],
+            }
+        )
+        with meter.step() as part:
+            wh.load_many(
+                {**staged.files, "loads": record},
+                progress=lambda done, total: part(done / total if total else 1.0),
+            )
+        meter.finish()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    plan = staged.plan
+    return (
+        [
+            str(path),
+            plan.source,
+            ", ".join(t for t in staged.files if t != "rejects"),
+            "loaded",
+            staged.load_id,
+            staged.rows_in,
+            staged.loaded,
+            staged.rejected,
+            "",
+        ],
+        [(str(path), reason, n) for reason, n in staged.why],
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """One file read and checked: its Parquet outputs (data tables first, then
+    rejects) and the counts for its ``loads`` record."""
+
+    plan: Plan
+    load_id: str
+    rows_in: int
+    loaded: int
+    rejected: int
+    why: list[tuple[str, int]]
+    files: dict[str, ParquetFile]
+
+
+def stage_to_parquet(
+    wh: Warehouse,
+    path: Path,
+    plan_for: Callable[[list[str], Path], Plan | None],
+    workdir: Path,
+    *,
+    fmt: str,
+    orphans: str,
+    encoding: str | None,
+    delimiter: str | None,
+    memory_limit: str | None,
+    meter: Meter,
+) -> Staged:
+    """Read and check ``path`` in a private DuckDB; write its accepted rows (per
+    table) and its rejects as Parquet files in ``workdir``, without fetching them."""
+    con = files.private_connection(
+        memory_limit=memory_limit, progress=meter.active, spill_to=workdir / "spill"
+    )
+    try:
+        meter.start("reading", weights=(9, 1) if fmt == "csv" else (1,))
+        columns, rows_in = files.read(
+            con, path, fmt, encoding=encoding, delimiter=delimiter, watch=meter.step
+        )
         plan = plan_for(columns, path)
         if plan is None:
             raise InputError(f"{path}: the header does not match any known export")
-        say(f"checking {path.name}")
+        meter.start("checking", weights=(1, 6, 2, 2))
         for name, table in plan.lookups.items():
             con.register(name, table)
-        stage(con, plan, columns, path)
-        mark_duplicates(con, plan)
-        if orphans == "reject":
-            mark_orphans(con, wh, plan)
-        say(f"loading {path.name}")
+        stage(con, plan, columns, path, watch=meter.step)
+        with meter.step(con):
+            mark_duplicates(con, plan)
+        with meter.step(con):
+            if orphans == "reject":
+                mark_orphans(con, wh, plan)
         load_id = new_load_id()
-        rejects = con.execute(
-            f"""
-            SELECT {lit(load_id)} AS load_id, {lit(plan.source)} AS source, row_number, raw, reason
-            FROM (
-                SELECT s._ff_row AS row_number, {raw_json(columns)} AS raw, s._ff_reason AS reason
-                FROM staged s JOIN raw r USING (_ff_row) WHERE s._ff_reason IS NOT NULL
-                UNION ALL SELECT row_number, raw, reason FROM parse_rejects
-            ) ORDER BY row_number
-            """
-        ).fetch_arrow_table()
         loaded = con.execute("SELECT count(*) FROM staged WHERE _ff_reason IS NULL").fetchone()[0]
-        why = con.execute(_REASONS_SQL).fetchall()
-        con.execute("DROP TABLE raw")  # only rejected rows needed it; free it before the fetch
-        outputs = collect(con, plan)
+        rejected = con.execute(
+            "SELECT (SELECT count(*) FROM staged WHERE _ff_reason IS NOT NULL) "
+            "+ (SELECT count(*) FROM parse_rejects)"
+        ).fetchone()[0]
+        why = con.execute(_REASONS_SQL).fetchall() if rejected else []
+        con.execute("CREATE OR REPLACE VIEW ok AS SELECT * FROM staged WHERE _ff_reason IS NULL")
+        outputs = output_sql(plan)
+        # the warehouse writes a table in about three times the time DuckDB takes to stage it
+        n = len(outputs)
+        meter.start("writing", weights=(1 if rejected else 0, *[2] * n, 6 * n + 1))
+        with meter.step(con):
+            rejects = None
+            if rejected:
+                rejects = copy_parquet(
+                    con, rejects_sql(load_id, plan.source, columns), workdir / "rejects.parquet"
+                )
+        con.execute("DROP TABLE raw")  # only rejected rows needed it
+        out: dict[str, ParquetFile] = {}
+        for table, sql in outputs.items():
+            with meter.step(con):
+                out[table] = copy_parquet(con, sql, workdir / f"{table}.parquet")
+        if rejects is not None:
+            out["rejects"] = rejects
+    except duckdb.OutOfMemoryException as exc:
+        raise ConfigError(
+            f"{path}: reading and checking it needs more memory than [ingest] memory_limit "
+            f"= {memory_limit!r} allows ({str(exc).splitlines()[0]}); raise it in "
+            'fullfunnel.toml (e.g. memory_limit = "4GB")'
+        ) from exc
     finally:
-        con.close()
-    rejected = rejects.num_rows
+        con.close()  # its memory is free before the warehouse reads the files
     if loaded + rejected != rows_in:  # pragma: no cover - the invariant itself
         raise AssertionError(f"{path}: {rows_in} rows in but {loaded} + {rejected} accounted")
-    record = pa.table(
-        {
-            "load_id": [load_id],
-            "source": [source],
-            "file": [str(path.resolve())],
-            "sha256": [digest],
-            "rows_in": pa.array([rows_in], pa.int64()),
-            "rows_loaded": pa.array([loaded], pa.int64()),
-            "rows_rejected": pa.array([rejected], pa.int64()),
-            "started_at": pa.array([started], pa.timestamp("us")),
-            "finished_at": pa.array([now()], pa.timestamp("us")),
-            "status": ["loaded"],
-        }
-    )
-    batch = dict(outputs)
-    if rejected:
-        batch["rejects"] = rejects
-    batch["loads"] = record
-    wh.load_many(batch)
-    tables = ", ".join(outputs)
-    return (
-        [str(path), plan.source, tables, "loaded", load_id, rows_in, loaded, rejected, ""],
-        [(str(path), reason, n) for reason, n in why],
-    )
+    return Staged(plan, load_id, rows_in, loaded, rejected, why, out)
 
 
-def stage(con: Any, plan: Plan, columns: list[str], path: Path) -> None:
+def rejects_sql(load_id: str, source: str, columns: list[str]) -> str:
+    """Every rejected row (checks and reader) with its raw text, in file order."""
+    return f"""
+        SELECT {lit(load_id)} AS load_id, {lit(source)} AS source, row_number, raw, reason
+        FROM (
+            SELECT s._ff_row AS row_number, {raw_json(columns)} AS raw, s._ff_reason AS reason
+            FROM staged s JOIN raw r USING (_ff_row) WHERE s._ff_reason IS NOT NULL
+            UNION ALL SELECT row_number, raw, reason FROM parse_rejects
+        ) ORDER BY row_number
+    """
+
+
+def copy_parquet(con: Any, sql: str, path: Path) -> ParquetFile:
+    """Write the rows of ``sql`` to a Parquet file, streaming inside DuckDB."""
+    con.execute(f"COPY ({sql}) TO {lit(str(path))} (FORMAT parquet)")
+    return ParquetFile(path)
+
+
+def stage(
+    con: Any, plan: Plan, columns: list[str], path: Path, *, watch: Callable = _unwatched
+) -> None:
     """Compute every column and every row's problems into ``staged``."""
     present = set(columns)
     for name, expr in plan.columns.items():
@@ -253,7 +384,8 @@ def stage(con: Any, plan: Plan, columns: list[str], path: Path) -> None:
                 f"the file has {', '.join(columns[:12])}{' …' if len(columns) > 12 else ''}. "
                 "Export it with that column, or map another one in the mapping's [columns]"
             )
-    refuse_ambiguous_dates(con, str(path), [d for e in plan.columns.values() for d in e.dates])
+    with watch(con):
+        refuse_ambiguous_dates(con, str(path), [d for e in plan.columns.values() for d in e.dates])
     errors = [err for e in plan.columns.values() for err in e.errors]
     missing = [
         f"CASE WHEN ({e.sql}) IS NULL THEN {lit(e.missing)} END"
@@ -266,10 +398,11 @@ def stage(con: Any, plan: Plan, columns: list[str], path: Path) -> None:
     reason = f"coalesce({reason}, NULL::VARCHAR)" if reason else "NULL::VARCHAR"
     cols = ", ".join(f"{e.sql} AS {ident(n)}" for n, e in plan.columns.items())
     try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE staged AS SELECT _ff_row, {cols}, {reason} AS _ff_reason "
-            "FROM raw"
-        )
+        with watch(con):
+            con.execute(
+                f"CREATE OR REPLACE TABLE staged AS SELECT _ff_row, {cols}, {reason} AS _ff_reason "
+                "FROM raw"
+            )
     except (duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
         # a stated time zone or date format the engine does not know
         raise InputError(
@@ -306,8 +439,12 @@ def mark_orphans(con: Any, wh: Warehouse, plan: Plan) -> None:
         if column not in plan.columns:
             continue
         key = table_spec(table).key[0]
-        known = wh.table(table).select(key).distinct().to_pyarrow()
-        con.register("_ff_known", known)
+        # the warehouse's keys arrive in batches into a (spillable) table of the
+        # private DuckDB, never as one Arrow table
+        batches = wh.table(table).select(key).distinct().to_pyarrow_batches()
+        con.register("_ff_known_batches", batches)
+        con.execute("CREATE OR REPLACE TABLE _ff_known AS SELECT * FROM _ff_known_batches")
+        con.unregister("_ff_known_batches")
         own = ""
         if table == plan.table:  # keys of this very file count too
             own = f" UNION ALL SELECT {ident(key)} FROM staged WHERE _ff_reason IS NULL"
@@ -319,24 +456,19 @@ def mark_orphans(con: Any, wh: Warehouse, plan: Plan) -> None:
               AND {ident(column)} NOT IN (SELECT {ident(key)} FROM _ff_known{own})
             """
         )
-        con.unregister("_ff_known")
+        con.execute("DROP TABLE _ff_known")
 
 
-def collect(con: Any, plan: Plan) -> dict[str, pa.Table]:
-    """The accepted rows of the primary table and every derived table, as Arrow."""
-    con.execute("CREATE OR REPLACE VIEW ok AS SELECT * FROM staged WHERE _ff_reason IS NULL")
+def output_sql(plan: Plan) -> dict[str, str]:
+    """The SQL of the accepted rows of the primary table and of every derived table."""
     visible = [n for n in plan.columns if not n.startswith("_")]
-    out = {
-        plan.table: con.execute(
-            f"SELECT {', '.join(ident(c) for c in visible)} FROM ok ORDER BY _ff_row"
-        ).fetch_arrow_table()
-    }
+    primary = f"SELECT {', '.join(ident(c) for c in visible)} FROM ok"
+    if not plan.dedupe or not any(k in plan.columns for k in table_spec(plan.table).key):
+        primary += " ORDER BY _ff_row"  # keys may repeat and the last row wins
+    parts: dict[str, list[str]] = {plan.table: [primary]}
     for table, sql in plan.derived.items():
-        arrow = con.execute(sql).fetch_arrow_table()
-        if table in out:
-            arrow = pa.concat_tables([out[table], arrow], promote_options="permissive")
-        out[table] = arrow
-    return out
+        parts.setdefault(table, []).append(sql)
+    return {t: " UNION ALL BY NAME ".join(f"({q})" for q in qs) for t, qs in parts.items()}
 
 
 def raw_json(columns: list[str]) -> str:

@@ -412,6 +412,9 @@ class _DuckDBEngine(_Engine):
             else:
                 hint = "check the path, or move a damaged file aside to start afresh"
             raise WarehouseError(f"cannot open DuckDB warehouse {path}: {text} ({hint})") from exc
+        # DuckDB draws its own bar on stdout for long queries, even into a pipe (and so
+        # into --format json output); progress is ours to show, on stderr
+        con.con.execute("SET enable_progress_bar_print = false")
         return cls(con)
 
     @contextmanager

@@ -4,14 +4,19 @@ One hand-built company (a dozen contacts whose journeys cover implied stages,
 recycling and re-MQL, exits, ties, open/won/lost deals and events after
 ``as_of``) is loaded once per engine (DuckDB, Spark: the engines of
 ``engine_wh``), and the timeline, funnel, velocity and pipeline are compared
-value for value with the DuckDB result. A 2,000-contact demo company checks the
-funnel at a less hand-picked scale (sub-second timestamps included). The other
-analyses run their own ``engine_wh`` tests; this suite covers the core they are
-all built on, and stays a few seconds per test on Spark.
+value for value with the DuckDB result.
+
+Then one 3,000-contact demo company is generated once per engine, and the funnel
+with a breakdown and a period, every analysis of the registry
+(``fullfunnel.analyses.ANALYSES``) and every attribution model (markov at each
+order) run on it; each result is compared field by field with the DuckDB
+reference (see docs/engines.md, "What is the same on every engine").
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -21,6 +26,8 @@ import pytest
 
 import fullfunnel as ff
 from conftest import ENGINES, new_warehouse
+from fullfunnel.analyses import ANALYSES, run
+from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
 AS_OF = datetime(2026, 6, 30)
@@ -166,7 +173,9 @@ def _normal(frame: pd.DataFrame) -> pd.DataFrame:
             if s.dt.tz is not None:
                 s = s.dt.tz_convert("UTC").dt.tz_localize(None)
             out[col] = s.astype("datetime64[ns]")
-        elif pd.api.types.is_bool_dtype(s) or s.map(type).isin([bool, np.bool_]).all():
+        elif pd.api.types.is_bool_dtype(s) or (
+            pd.api.types.is_object_dtype(s) and s.map(type).isin([bool, np.bool_]).all()
+        ):
             out[col] = s.astype(bool)
         elif pd.api.types.is_numeric_dtype(s):
             out[col] = pd.to_numeric(s).astype("float64")
@@ -252,28 +261,272 @@ def test_pipeline_reference_values(reference):
     assert p.won_count == 3 and p.lost_count == 1
 
 
-# --- a small demo company ----------------------------------------------------------
+# --- a demo company --------------------------------------------------------------
 
 
 DEMO_AS_OF = datetime(2026, 11, 23)
 
 
-@pytest.fixture(scope="module")
-def demo_reference() -> Warehouse:
-    wh = ff.connect("duckdb://:memory:")
-    ff.generate_demo(wh, contacts=2_000, seed=11, as_of=DEMO_AS_OF)
-    return wh
-
-
-def test_demo_funnel(engine_wh, demo_reference):
-    tables = {
-        name: demo_reference.table(name).to_pyarrow()
-        for name in ("contacts", "stage_events", "opportunities")
-    }
-    engine_wh.load_many(tables)
+def test_demo_funnel(company, company_reference):
+    """The funnel with a breakdown and a period, on the demo company (below)."""
     options = {"by": "source_channel", "since": "2025-06-01", "until": "2026-06-30"}
-    got = ff.funnel(engine_wh, as_of=DEMO_AS_OF, **options)
-    want = ff.funnel(demo_reference, as_of=DEMO_AS_OF, **options)
+    got = ff.funnel(company, as_of=DEMO_AS_OF, **options)
+    want = ff.funnel(company_reference, as_of=DEMO_AS_OF, **options)
     assert want.stages["reached"].sum() > 1_000
     assert_same(got.stages, want.stages, ["source_channel", "stage"])
     assert_same(got.cohorts, want.cohorts, ["source_channel", "stage", "cohort_start"])
+
+
+# --- every analysis and every attribution model, on one demo company -----------------
+#
+# The company is generated once per engine from the same seed (the same rows), and
+# every analysis of the registry runs on it with the same settings. Each result is
+# compared with the DuckDB reference field by field (``dataclasses.fields``: every
+# table, every scalar, nested results too) and by its headline; tables row by row
+# after sorting on all their columns (engines return rows in any order), floats to
+# a relative (and absolute) tolerance of 1e-9. The DuckDB run against a second
+# DuckDB load checks that each analysis is deterministic at all.
+
+COMPANY = {"contacts": 3_000, "seed": 11, "as_of": DEMO_AS_OF}  # the smallest that scores
+FAST = {
+    # fewer cut-offs and trees: the scores stay the same function of the features
+    "scoring": {
+        "cutoffs": 2,
+        "validation_cutoffs": 1,
+        "max_iter": 20,
+        "calibration_folds": 2,
+        "threads": 1,
+    },
+    "forecast": {"sims": 2000, "backtest_periods": 1},
+}
+TOLERANCE = 1e-9
+
+
+def _config(**sections: dict) -> ff.Config:
+    from fullfunnel.config import config_from_dict
+
+    return config_from_dict({**FAST, **sections})
+
+
+@pytest.fixture(scope="session")
+def company_reference() -> Iterator[Warehouse]:
+    """The demo company on DuckDB: the answers every engine must give."""
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, **COMPANY)
+    yield wh
+    wh.close()
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def company(request) -> Iterator[Warehouse]:
+    """The same demo company on each engine (a second, separate load on DuckDB)."""
+    wh = new_warehouse(request.param, request)
+    ff.generate_demo(wh, **COMPANY)
+    yield wh
+    wh.close()
+
+
+@pytest.fixture(scope="session")
+def expected(company_reference):
+    """Results on the reference, computed once per key and shared by every engine."""
+    memo: dict[object, object] = {}
+
+    def get(key, compute):
+        if key not in memo:
+            memo[key] = compute(company_reference)
+        return memo[key]
+
+    return get
+
+
+def _sort_key(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as a sortable key: floats to 9 significant digits, others as text."""
+    out = {}
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_float_dtype(s):
+            out[col] = s.map(lambda v: float(f"{v:.9g}"))
+        elif pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_bool_dtype(s):
+            out[col] = s
+        else:
+            out[col] = s.astype(str)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def assert_same_table(actual: pd.DataFrame, expected: pd.DataFrame, where: str) -> None:
+    """Equal value for value after sorting rows on every column; floats to TOLERANCE."""
+    assert list(actual.columns) == list(expected.columns), where
+    assert len(actual) == len(expected), where
+    if not len(expected.columns):
+        return
+    a, e = _normal(actual), _normal(expected)
+    a = a.loc[_sort_key(a).sort_values(list(a.columns), kind="stable").index]
+    e = e.loc[_sort_key(e).sort_values(list(e.columns), kind="stable").index]
+    pd.testing.assert_frame_equal(
+        a.reset_index(drop=True),
+        e.reset_index(drop=True),
+        check_dtype=False,
+        rtol=TOLERANCE,
+        atol=TOLERANCE,
+        obj=where,
+    )
+
+
+def assert_same_value(actual, expected, where: str) -> None:
+    """Tables, nested results, containers and scalars, compared recursively."""
+    if isinstance(expected, pd.DataFrame):
+        assert isinstance(actual, pd.DataFrame), where
+        assert_same_table(actual, expected, where)
+    elif dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        assert type(actual) is type(expected), where
+        for f in dataclasses.fields(expected):
+            assert_same_value(
+                getattr(actual, f.name), getattr(expected, f.name), f"{where}.{f.name}"
+            )
+        if isinstance(expected, Result):
+            assert actual.headline() == expected.headline(), f"{where}.headline()"
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict) and actual.keys() == expected.keys(), where
+        for k in expected:
+            assert_same_value(actual[k], expected[k], f"{where}[{k!r}]")
+    elif isinstance(expected, list | tuple):
+        assert isinstance(actual, list | tuple) and len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_value(a, e, f"{where}[{i}]")
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(actual, np.ndarray) and actual.shape == expected.shape, where
+        np.testing.assert_allclose(actual, expected, rtol=TOLERANCE, atol=TOLERANCE, err_msg=where)
+    elif isinstance(expected, float | np.floating):
+        assert isinstance(actual, float | np.floating | int | np.integer), where
+        if np.isnan(expected):
+            assert np.isnan(actual), where
+        else:
+            assert actual == pytest.approx(expected, rel=TOLERANCE, abs=TOLERANCE), where
+    else:
+        assert actual == expected, where
+
+
+def test_company_is_not_trivial(company_reference):
+    rows = {name: company_reference.count(name) for name in ("contacts", "touchpoints")}
+    assert rows["contacts"] == COMPANY["contacts"] and rows["touchpoints"] > 10_000
+
+
+def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
+    """Run analysis ``name``; for scoring, also record what the model was given and
+    gave back: every feature frame (training and held-out with their labels, then the
+    contacts scored) and every prediction."""
+    if name != "scoring":
+        return run(name, wh, _config(), DEMO_AS_OF), {}
+    from fullfunnel.analytics.scoring import run as scoring
+    from fullfunnel.analytics.scoring.model import LeadModel
+
+    seen: dict[str, list] = {"features": [], "predictions": []}
+    feature_frame, predict = scoring.feature_frame, LeadModel.predict
+
+    def record_features(expr):
+        seen["features"].append(feature_frame(expr))
+        return seen["features"][-1].copy()
+
+    def record_predict(self, frame):
+        seen["predictions"].append(predict(self, frame))
+        return seen["predictions"][-1].copy()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "feature_frame", record_features)
+        patch.setattr(LeadModel, "predict", record_predict)
+        result = run(name, wh, _config(), DEMO_AS_OF)
+    return result, seen
+
+
+@pytest.mark.parametrize("name", list(ANALYSES))
+def test_every_analysis(company, expected, name):
+    got, got_inputs = _run(name, company)
+    want, want_inputs = expected(name, lambda wh: _run(name, wh))
+    assert any(not t.empty for t in want.tables().values()), f"{name}: nothing to compare"
+    assert_same_value(got, want, name)
+    assert_same_value(got.to_dict(), want.to_dict(), f"{name}.to_dict()")
+    json.dumps(got.to_dict(), allow_nan=False)  # JSON-safe on every engine
+    if name == "scoring":
+        # the small company does train and score a model: 2 training cut-offs, 1
+        # held out, then the open contacts; predicted on held-out and open contacts
+        assert want.scored > 0 and not want.top_leads.empty, want.note
+        frames = want_inputs["features"]
+        assert [len(f) > 500 for f in frames] == [True] * 4
+        assert int(pd.concat(frames[:2])["label"].sum()) >= 20  # training positives
+        assert int(frames[2]["label"].sum()) >= 20  # held-out positives
+        for i, (g, w) in enumerate(zip(got_inputs["features"], frames, strict=True)):
+            # feature_frame orders rows by contact: the model sees the same order
+            assert list(g["contact_id"]) == list(w["contact_id"]), f"features[{i}]"
+            assert_same_table(g, w, f"features[{i}]")
+        assert len(want_inputs["predictions"]) == 2
+        assert_same_value(got_inputs["predictions"], want_inputs["predictions"], "scores")
+
+
+# Every registered model, markov at each order; on paths built by each engine.
+MODEL_CASES = [
+    *[(m, {}) for m in ("first_touch", "last_touch", "linear", "time_decay")],
+    *[(m, {}) for m in ("u_shaped", "w_shaped", "full_path")],
+    *[("markov", {"markov_order": k}) for k in (1, 2, 3, 4)],
+    ("shapley", {}),
+]
+PATHS = {"conversion": "customer", "value": "bookings", "lookback_days": 365.0}
+
+
+def _paths(wh: Warehouse):
+    from fullfunnel.analytics.attribution.paths import journey_paths
+
+    return journey_paths(wh, _config(), as_of=DEMO_AS_OF, with_days=True, **PATHS)
+
+
+def test_attribution_paths(company, expected):
+    got, want = _cached_paths(company), expected("paths", _paths)
+    assert want.total_conversions > 30
+    # the paths come sorted on every group column: the same order on every engine
+    assert_same_table(got.frame, want.frame, "paths")
+    pd.testing.assert_frame_equal(got.frame, want.frame, rtol=TOLERANCE, atol=TOLERANCE)
+    assert_same_value(
+        [got.unattributed, got.unattributed_value, got.total_value],
+        [want.unattributed, want.unattributed_value, want.total_value],
+        "paths totals",
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "settings"),
+    MODEL_CASES,
+    ids=[m + (f"-{s['markov_order']}" if s else "") for m, s in MODEL_CASES],
+)
+def test_attribution_model(company, expected, model, settings):
+    config = _config(attribution=settings)
+    got = ff.attribute(_cached_paths(company), model=model, config=config)
+    want = expected(
+        ("model", model, str(settings)),
+        lambda wh: ff.attribute(expected("paths", _paths), model=model, config=config),
+    )
+    assert want.credits["conversions"].sum() == pytest.approx(want.total_conversions)
+    assert_same_value(got, want, model)
+    assert_same_value(got.to_dict(), want.to_dict(), f"{model}.to_dict()")
+
+
+_ENGINE_PATHS: dict[int, object] = {}
+
+
+def _cached_paths(wh: Warehouse):
+    """The engine's paths, built once per warehouse (every model reads the same)."""
+    if id(wh) not in _ENGINE_PATHS:
+        _ENGINE_PATHS[id(wh)] = _paths(wh)
+    return _ENGINE_PATHS[id(wh)]
+
+
+def test_simulation_does_not_depend_on_deal_order():
+    """Engines hand the open deals over in any order: equal amounts must not let that
+    order change which random draw each deal gets."""
+    from fullfunnel.analytics.forecast import simulate
+
+    amounts = np.array([5_000.0, 20_000.0, 5_000.0, 20_000.0, 7_500.0, 5_000.0])
+    probabilities = np.array([0.9, 0.1, 0.2, 0.6, 0.5, 0.05])
+    want = simulate(amounts, probabilities, sims=500, seed=3)
+    for perm in np.random.default_rng(0).permutation([np.arange(6)] * 5, axis=1):
+        np.testing.assert_array_equal(
+            simulate(amounts[perm], probabilities[perm], sims=500, seed=3), want
+        )

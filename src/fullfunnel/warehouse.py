@@ -27,7 +27,7 @@ from fullfunnel.schema import TABLES, TableSpec, table_spec
 
 DB_ENV = "FULLFUNNEL_DB"
 DEFAULT_DB = "fullfunnel.duckdb"
-_SHARED_KEPT = 4  # materialised derived tables kept per warehouse (each as big as contacts)
+_SHARED_KEPT = 8  # materialised derived tables kept per warehouse (a run of diagnose uses 4)
 
 Data = Any  # a ParquetFile, a pandas DataFrame, a pyarrow Table, or what pyarrow.table() takes
 

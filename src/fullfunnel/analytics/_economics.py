@@ -77,14 +77,14 @@ def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
 
         in_window = between(window, 0)
         recent, prior = between(trend, 0), between(2 * trend, trend)
-        aggs[f"{s}__n"] = in_window.sum()
-        aggs[f"{s}__conv"] = (in_window & conv).sum()
-        aggs[f"{s}__all_n"] = (at < literal(end)).sum()
-        aggs[f"{s}__all_conv"] = ((at < literal(end)) & conv).sum()
-        aggs[f"{s}__recent_n"] = recent.sum()
-        aggs[f"{s}__recent_conv"] = (recent & conv).sum()
-        aggs[f"{s}__prior_n"] = prior.sum()
-        aggs[f"{s}__prior_conv"] = (prior & conv).sum()
+        aggs[f"{s}__n"] = tl.count(where=in_window)
+        aggs[f"{s}__conv"] = tl.count(where=in_window & conv)
+        aggs[f"{s}__all_n"] = tl.count(where=at < literal(end))
+        aggs[f"{s}__all_conv"] = tl.count(where=(at < literal(end)) & conv)
+        aggs[f"{s}__recent_n"] = tl.count(where=recent)
+        aggs[f"{s}__recent_conv"] = tl.count(where=recent & conv)
+        aggs[f"{s}__prior_n"] = tl.count(where=prior)
+        aggs[f"{s}__prior_conv"] = tl.count(where=prior & conv)
     row = tl.aggregate(**aggs).execute().iloc[0] if steps else pd.Series()
     min_n = settings["min_contacts"]
     rows = []
@@ -148,11 +148,11 @@ def _deals(wh: Warehouse, as_of: datetime, window: float) -> tuple[float | None,
     is_won = closed.status == "won"
     row = (
         closed.aggregate(
-            won=(recent & is_won).sum(),
-            lost=(recent & ~is_won).sum(),
+            won=closed.count(where=recent & is_won),
+            lost=closed.count(where=recent & ~is_won),
             amount=closed.amount.mean(where=recent & is_won),
-            all_won=is_won.sum(),
-            all_lost=(~is_won).sum(),
+            all_won=closed.count(where=is_won),
+            all_lost=closed.count(where=~is_won),
             all_amount=closed.amount.mean(where=is_won),
         )
         .execute()

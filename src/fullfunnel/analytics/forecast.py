@@ -58,7 +58,9 @@ def simulate(
     """
     amounts = np.asarray(amounts, dtype=float)
     probabilities = np.clip(np.asarray(probabilities, dtype=float), 0.0, 1.0)
-    order = np.argsort(-amounts, kind="stable")
+    # largest first; equal amounts by probability, so the draws do not depend on the
+    # order the engine returned the deals in
+    order = np.lexsort((probabilities, -amounts))
     amounts, probabilities = amounts[order], probabilities[order]
     n_exact = amounts.size if exact <= 0 else min(exact, amounts.size)
     a_e, p_e = amounts[:n_exact], probabilities[:n_exact]
@@ -236,13 +238,14 @@ def new_pipeline(
     opps = open_or_known(wh, as_of)
     won_at = days_between(opps.created_at, opps.close_date)
     is_won = opps._known & (opps.status == "won")
-    aggs = {"pace": (opps.created_at > literal(as_of - timedelta(days=cfg["pace_days"]))).sum()}
+    lately = opps.created_at > literal(as_of - timedelta(days=cfg["pace_days"]))
+    aggs = {"pace": opps.count(where=lately)}
     for j, x in enumerate(xs):
         cohort = (opps.created_at >= literal(as_of - timedelta(days=window + x))) & (
             opps.created_at <= literal(as_of - timedelta(days=x))
         )
-        aggs[f"n_{j}"] = cohort.sum()
-        aggs[f"w_{j}"] = (cohort & is_won & (won_at <= x)).sum()
+        aggs[f"n_{j}"] = opps.count(where=cohort)
+        aggs[f"w_{j}"] = opps.count(where=cohort & is_won & (won_at <= x))
     row = opps.aggregate(**aggs).execute().iloc[0]
     n = np.array([count(row[f"n_{j}"]) for j in range(xs.size)])
     w = np.array([count(row[f"w_{j}"]) for j in range(xs.size)])
@@ -256,7 +259,8 @@ def new_pipeline(
     expected = pace * float(np.mean(g_end - g_start)) * horizon
     ws, _ = trailing_window(as_of, cfg["window_quarters"])
     recent = opps.filter(is_won, opps.close_date >= literal(ws))
-    pool = recent.select("amount").execute()["amount"].to_numpy(dtype=float)
+    # sorted: draws index into the pool, so its order must not depend on the engine
+    pool = np.sort(recent.select("amount").execute()["amount"].to_numpy(dtype=float))
     return expected, pool
 
 

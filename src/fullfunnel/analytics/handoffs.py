@@ -40,6 +40,8 @@ _OUTCOMES = ["accepted", "rejected", "recycled", "open"]
 # the columns a reader needs first
 _FIRST = ["stage", "from_team", "to_team", "sla_days", "entered", "dropped_pct", "sla_met_pct"]
 _FIRST += ["median_days", "p90_days", "accepted_pct"]
+# what the timeline and the touches are read from: a load into any of them is news
+_READS = ("touchpoints", "stage_events", "contacts")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -91,6 +93,9 @@ def measure_handoffs(
 ) -> HandoffsResult:
     """:func:`handoffs` on a timeline already computed."""
     rows = handoff_rows(wh, tl, config, as_of_dt)
+    if rows is not None:  # summarised twice here, and again by every diagnose
+        key = ("handoff_rows", tl.op(), as_of_dt, config.stages)
+        rows = wh.shared(key, lambda: rows, reads=_READS)
     per_handoff = _summarise(rows, ["stage", "from_team", "to_team", "sla_days"])
     order = {s: i for i, s in enumerate(config.stage_names)}
     table = pd.DataFrame([dataclasses.asdict(h) for h in config.handoffs()])
@@ -213,22 +218,57 @@ def touch_segments(
     (contacts without a timeline row, and touches before their first stage, count
     as the first stage's segment).
     """
-    from fullfunnel.playbook import tactic_segments
-
     tp = wh.table("touchpoints") if tp is None else tp
-    tags = ibis.memtable(
-        pd.DataFrame(list(tactic_segments().items()), columns=["tactic", "tactic_segment"])
+    j = _with_stage_segment(tl, config, tp).left_join(_tactic_tags(), "tactic")
+    j = j.drop("tactic_right")
+    return j.mutate(segment=j.tactic_segment.coalesce(j._stage_segment)).drop(
+        "tactic_segment", "_stage_segment"
     )
+
+
+def _with_stage_segment(tl: ir.Table, config: Config, tp: ir.Table) -> ir.Table:
+    """Touchpoints with ``_stage_segment``: the segment of the stage at the time."""
     reach = tl.select("contact_id", *[reached(s) for s in config.stage_names])
     j = tp.left_join(reach, "contact_id").drop("contact_id_right")
     by_stage = ibis.literal(config.stages[0].segment)
     for s in config.stages[1:]:
         at = j[reached(s.name)]
         by_stage = ibis.ifelse(at.notnull() & (at <= j.ts), ibis.literal(s.segment), by_stage)
-    j = j.mutate(_stage_segment=by_stage).left_join(tags, "tactic").drop("tactic_right")
-    return j.mutate(segment=j.tactic_segment.coalesce(j._stage_segment)).drop(
-        "tactic_segment", "_stage_segment", *[reached(s) for s in config.stage_names]
+    return j.mutate(_stage_segment=by_stage).drop(*[reached(s) for s in config.stage_names])
+
+
+def _tactic_tags() -> ir.Table:
+    """The playbook's segment of each tactic it knows."""
+    from fullfunnel.playbook import tactic_segments
+
+    return ibis.memtable(
+        pd.DataFrame(list(tactic_segments().items()), columns=["tactic", "tactic_segment"])
     )
+
+
+def touches_by_segment(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -> ir.Table:
+    """Touches per team and segment in the trailing ``diagnose.window_days`` (team known).
+
+    The pass over the touches (per team, tactic and stage segment) is materialised
+    once per timeline and date and shared: the ownership matrix and the effort share
+    of :mod:`~fullfunnel.analytics.weight` both count from it. The playbook's tactic
+    segments are applied after, on those few rows (an in-memory table can not go
+    into a table the engine keeps on every engine).
+    """
+    window = config["diagnose"]["window_days"]
+
+    def build() -> ir.Table:
+        tp = wh.table("touchpoints")
+        since = as_of - timedelta(days=window)
+        tp = tp.filter(tp.ts <= literal(as_of), tp.ts > literal(since), tp.team.notnull())
+        j = _with_stage_segment(tl, config, tp)
+        return j.group_by(["team", "tactic", "_stage_segment"]).aggregate(touches=j.count())
+
+    key = ("touches_by_segment", tl.op(), as_of, window, config.stages)
+    counts = wh.shared(key, build, reads=_READS)
+    j = counts.left_join(_tactic_tags(), "tactic").drop("tactic_right")
+    j = j.mutate(segment=j.tactic_segment.coalesce(j._stage_segment))
+    return j.group_by(["team", "segment"]).aggregate(touches=j.touches.sum())
 
 
 def ownership_matrix(
@@ -236,11 +276,7 @@ def ownership_matrix(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Share of each team's touches by segment against the intended ownership."""
     settings = config["diagnose"]
-    tp = wh.table("touchpoints")
-    since = as_of - timedelta(days=settings["window_days"])
-    tp = tp.filter(tp.ts <= literal(as_of), tp.ts > literal(since), tp.team.notnull())
-    seg = touch_segments(wh, tl, config, tp)
-    counts = seg.group_by(["team", "segment"]).aggregate(touches=seg.count()).execute()
+    counts = touches_by_segment(wh, tl, config, as_of).execute()
     rows = []
     teams = list(config.teams) + sorted(set(counts["team"]) - set(config.teams))
     for team in teams:

@@ -248,6 +248,7 @@ def in_flight(
         window_days=window,
         edges=edges,
         from_days=skip,
+        sparse=tl is not None,
     )
     probs = pooled_probability(raw, cfg["min_observations"])
     hist = opportunity_stages(wh, as_of)
@@ -266,10 +267,7 @@ def in_flight(
         window_days=window,
         edges=edges,
         from_days=skip,
-        at_age=lambda a: (
-            (days_between(joined.created_at, joined._from) <= a)
-            & (joined._until.isnull() | (days_between(joined.created_at, joined._until) > a))
-        ),
+        valid=("_from", "_until"),
     )
 
     if early:

@@ -16,7 +16,6 @@ A rate resting on fewer than ``min_observations`` contacts is flagged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from statistics import NormalDist
 
@@ -94,11 +93,11 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
         both = in_window(s) & tl[reached(nxt[s])].notnull()
         aggs[f"{s}__maturity"] = to_next.quantile(0.9, where=both)
         did_win = in_window(s) & tl[reached(won)].notnull()
-        aggs[f"{s}__won_n"] = did_win.sum()
+        aggs[f"{s}__won_n"] = tl.count(where=did_win)
         for name, q in VELOCITY_Q.items():
             aggs[f"{s}__{name}"] = to_won.quantile(q, where=did_win)
         recent = tl[reached(s)].notnull() & (tl[reached(s)] > literal(pace_from))
-        aggs[f"{s}__pace"] = (recent & (tl[reached(s)] <= literal(as_of))).sum()
+        aggs[f"{s}__pace"] = tl.count(where=recent & (tl[reached(s)] <= literal(as_of)))
     first = tl.aggregate(**aggs).execute().iloc[0]
 
     maturity = {}
@@ -108,8 +107,8 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
     conv: dict[str, ir.Value] = {}
     for s in stages:
         mature = in_window(s) & (tl[reached(s)] <= literal(as_of - timedelta(days=maturity[s])))
-        conv[f"{s}__entered"] = mature.sum()
-        conv[f"{s}__converted"] = (mature & tl[reached(nxt[s])].notnull()).sum()
+        conv[f"{s}__entered"] = tl.count(where=mature)
+        conv[f"{s}__converted"] = tl.count(where=mature & tl[reached(nxt[s])].notnull())
     second = tl.aggregate(**conv).execute().iloc[0]
 
     rows = []
@@ -164,7 +163,8 @@ def conditional_yield(
     window_days: float,
     edges: list[float],
     from_days: float = 0.0,
-    at_age: Callable[[float], ir.BooleanValue] | None = None,
+    valid: tuple[str, str] | None = None,
+    sparse: bool = False,
 ) -> pd.DataFrame:
     """Per group and age bucket: how many past items of that age were still in play,
     and how many of them closed won within the following ``horizon_days``.
@@ -175,29 +175,56 @@ def conditional_yield(
     cohort that entered during ``window_days`` ending ``edge + horizon_days``
     before ``as_of``, so every outcome counted is known at ``as_of``. A win counts
     when it falls between ``from_days`` and ``horizon_days`` after the item's age.
-    ``at_age(a)`` optionally restricts the rows that count at age ``a`` (e.g. the
-    row of the pipeline stage the item was in at that age).
+    ``valid`` optionally names the columns (from, until; null: still) between which
+    a row holds: at age ``a`` only the rows valid at that age count (e.g. the row
+    of the pipeline stage the item was in then).
+
+    ``sparse``: most rows of ``table`` enter no cohort (e.g. a row per contact and
+    stage, most of them never reached): those are dropped first and the groups
+    are read apart (cheap when ``group`` is a literal per part of a union).
     """
-    e, lft, w = table[entered], table[left], table[won]
-    to_won = days_between(e, w)
+    groups = None
+    if sparse:
+        groups = table.select(_group=table[group]).distinct().execute()["_group"]
+        e = table[entered]
+        longest = max(edges) + horizon_days
+        table = table.filter(
+            e >= literal(as_of - timedelta(days=window_days + longest)),
+            e <= literal(as_of - timedelta(days=min(edges) + horizon_days)),
+        )
+    e = table[entered]
+    # every age once per row, then plain comparisons per bucket: the engine does not
+    # reuse a day difference that several aggregates spell out again
+    ages = {
+        "_left": days_between(e, table[left]),
+        "_won": days_between(e, table[won]),
+    }
+    if valid is not None:
+        ages["_from"] = days_between(e, table[valid[0]])
+        ages["_until"] = days_between(e, table[valid[1]])
+    t = table.select(_group=table[group], _entered=e, **ages)
     aggs: dict[str, ir.Value] = {}
     for i, a in enumerate(edges):
         offset = a + horizon_days
         cohort = (
-            e.notnull()
-            & (e >= literal(as_of - timedelta(days=window_days + offset)))
-            & (e <= literal(as_of - timedelta(days=offset)))
+            t._entered.notnull()
+            & (t._entered >= literal(as_of - timedelta(days=window_days + offset)))
+            & (t._entered <= literal(as_of - timedelta(days=offset)))
         )
-        still = (lft.isnull() | (days_between(e, lft) > a)) & (w.isnull() | (to_won > a))
-        hit = w.notnull() & (to_won > a + from_days) & (to_won <= offset)
-        if at_age is not None:
-            cohort = cohort & at_age(a)
-        aggs[f"at_risk_{i}"] = (cohort & still).sum()
-        aggs[f"won_{i}"] = (cohort & still & hit).sum()
-    raw = table.group_by(group).aggregate(**aggs).execute()
+        still = (t._left.isnull() | (t._left > a)) & (t._won.isnull() | (t._won > a))
+        hit = t._won.notnull() & (t._won > a + from_days) & (t._won <= offset)
+        if valid is not None:
+            cohort = cohort & (t._from <= a) & (t._until.isnull() | (t._until > a))
+        # count(where=…), not sum(bool): a sum widens to a 128-bit accumulator on DuckDB
+        aggs[f"at_risk_{i}"] = t.count(where=cohort & still)
+        aggs[f"won_{i}"] = t.count(where=cohort & still & hit)
+    raw = t.group_by("_group").aggregate(**aggs).execute()
+    if groups is not None:  # a group with no row in any cohort still has its zero rows
+        missing = pd.DataFrame({"_group": groups[~groups.isin(raw["_group"])]})
+        raw = pd.concat([raw, missing], ignore_index=True) if len(missing) else raw
     rows = [
         {
-            "group": r[group],
+            "group": r["_group"],
             "bucket": i,
             "age_from": float(a),
             "at_risk": count(r[f"at_risk_{i}"]),

@@ -168,9 +168,7 @@ def find_stuck(
     cand = tl.filter(tl.exit.isnull() & over).select(
         "contact_id", "current_stage", "days_in_stage", "current_stage_at"
     )
-    accounts = wh.table("contacts").select("contact_id", "account_id")
-    j = cand.left_join(accounts, "contact_id").drop("contact_id_right")
-    j = j.left_join(per_contact, "contact_id").drop("contact_id_right")
+    j = cand.left_join(per_contact, "contact_id").drop("contact_id_right")
     owner_touch = _owner_touch(j, config, mode)
     opp = _open_opportunities(wh, as_of_dt)
     j = j.mutate(last_owner_touch_at=owner_touch).left_join(opp, "contact_id")
@@ -186,21 +184,32 @@ def find_stuck(
             j.current_stage.cases(*[(s, stage_value[s]) for s in limited], else_=0.0)
         ),
     )
+    # counted and ranked from one copy: the joins with every contact run once, not twice
+    stuck_set = j = wh.cache(j)
+    try:
+        return _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, as_of_dt)
+    finally:
+        stuck_set.release()
+
+
+def _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, as_of_dt):
+    """Counts by stage and team and the ranked list, from the stuck contacts ``j``."""
     scores = wh.table("scores")
     has_scores = int(scores.count().execute()) > 0
     if has_scores:
         j = j.left_join(scores.select("contact_id", "score"), "contact_id").drop("contact_id_right")
-        order = [ibis.desc(j.score), ibis.desc(j.value), ibis.desc(j.engagement_short)]
+
+        def order(t: ir.Table) -> list:
+            return [ibis.desc(t.score), ibis.desc(t.value), ibis.desc(t.engagement_short)]
+
         ranked_by = "lead score, then value"
     else:
         j = j.mutate(score=ibis.null("float64"))
-        order = [
-            ibis.desc(j.value),
-            ibis.desc(j.engagement_short),
-            ibis.desc(j.engagement_long),
-        ]
+
+        def order(t: ir.Table) -> list:
+            return [ibis.desc(t.value), ibis.desc(t.engagement_short), ibis.desc(t.engagement_long)]
+
         ranked_by = "value, then recent engagement"
-    order.append(j.contact_id)
 
     counts = (
         j.group_by(stage=j.current_stage)
@@ -219,7 +228,11 @@ def find_stuck(
         .execute()
     )
     by_stage = _by_stage(counts, in_stage, config, limits, limited)
-    top = j.order_by(order).limit(limit).execute() if limit else j.limit(0).execute()
+    # the account of the few listed only: a join of every stuck contact costs a pass
+    top = j.order_by([*order(j), j.contact_id]).limit(limit)
+    accounts = wh.table("contacts").select("contact_id", "account_id")
+    top = top.left_join(accounts, "contact_id").drop("contact_id_right")
+    top = top.order_by([*order(top), top.contact_id]).execute() if limit else top.limit(0).execute()
     contacts = _contacts_frame(top)
     by_team = (
         by_stage.groupby("owner", as_index=False)
@@ -287,8 +300,24 @@ def contact_activity(wh: Warehouse, config: Config, as_of: datetime) -> ir.Table
     """Per contact: last touch (when, by which team), last touch per team, engagement.
 
     Engagement counts inbound touches (``direction`` not outbound) in the short and
-    long windows of ``[diagnose]``.
+    long windows of ``[diagnose]``. One pass over every touchpoint: materialised once
+    per warehouse, date and settings and shared (stuck, hidden demand and diagnose
+    all read it).
     """
+    settings = config["diagnose"]
+    key = (
+        "contact_activity",
+        as_of,
+        config.teams,
+        settings["engagement_short_days"],
+        settings["engagement_long_days"],
+    )
+    build = lambda: _activity_expr(wh, config, as_of)  # noqa: E731
+    return wh.shared(key, build, reads=("touchpoints",))
+
+
+def _activity_expr(wh: Warehouse, config: Config, as_of: datetime) -> ir.Table:
+    """The expression behind :func:`contact_activity`, not materialised."""
     settings = config["diagnose"]
     tp = wh.table("touchpoints")
     tp = tp.filter(tp.ts <= literal(as_of))
@@ -367,6 +396,8 @@ def _contacts_frame(top: pd.DataFrame) -> pd.DataFrame:
     out = top.rename(columns={"current_stage": "stage"})
     out.insert(0, "rank", range(1, len(out) + 1))
     out["days_in_stage"] = out["days_in_stage"].round(1)
+    # Spark types a CASE of float literals as DECIMAL: Decimal values, not JSON-safe
+    out["limit_days"] = out["limit_days"].astype(float)
     out["value"] = out["value"].round(0)
     for col in ("engagement_short", "engagement_long"):
         out[col] = out[col].fillna(0).astype(int)

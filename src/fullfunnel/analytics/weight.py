@@ -290,7 +290,7 @@ def effort_by_segment(
     wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
 ) -> tuple[pd.DataFrame, str]:
     """Spend and marketing touches by segment in the window, and which one is the effort."""
-    from fullfunnel.analytics.handoffs import touch_segments
+    from fullfunnel.analytics.handoffs import touches_by_segment
     from fullfunnel.playbook import tactic_segments
 
     window = config["diagnose"]["window_days"]
@@ -304,10 +304,9 @@ def effort_by_segment(
     sp = sp.mutate(seg=sp.segment.coalesce(sp.tactic_segment).fill_null("unassigned"))
     spent = sp.group_by(segment=sp.seg).aggregate(spend=sp.amount.sum()).execute()
     marketing = config.stages[0].owner
-    tp = wh.table("touchpoints")
-    tp = tp.filter(tp.ts <= literal(as_of), tp.ts > literal(since), tp.team == marketing)
-    seg = touch_segments(wh, tl, config, tp)
-    touches = seg.group_by("segment").aggregate(touches=seg.count()).execute()
+    # the window is the ownership matrix's: its counts per team and segment serve both
+    counts = touches_by_segment(wh, tl, config, as_of)
+    touches = counts.filter(counts.team == marketing).select("segment", "touches").execute()
     frame = pd.DataFrame({"segment": [*SEGMENTS, "unassigned"]})
     frame = frame.merge(spent, on="segment", how="left").merge(touches, on="segment", how="left")
     frame["spend"] = frame["spend"].fillna(0.0).astype(float)

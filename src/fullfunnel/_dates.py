@@ -11,6 +11,7 @@ import ibis.expr.types as ir
 from fullfunnel.errors import InputError
 
 SECONDS_PER_DAY = 86400
+DAYS_PER_QUARTER = 365.25 / 4  # the mean quarter, for rates per quarter and windows
 
 
 def now() -> datetime:

@@ -16,14 +16,12 @@ from datetime import datetime, timedelta
 import ibis.expr.types as ir
 import pandas as pd
 
-from fullfunnel._dates import days_between, literal
+from fullfunnel._dates import DAYS_PER_QUARTER, days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError, did_you_mean
 from fullfunnel.lifecycle import reached
 from fullfunnel.result import count
 from fullfunnel.warehouse import Warehouse
-
-DAYS_PER_QUARTER = 365.25 / 4
 
 
 @dataclasses.dataclass(frozen=True)

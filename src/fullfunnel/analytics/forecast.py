@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from fullfunnel._dates import days_between, literal, now, to_datetime
+from fullfunnel._dates import DAYS_PER_QUARTER, days_between, literal, now, to_datetime
 from fullfunnel.analytics.plan import current_quarter, in_flight, open_or_known
 from fullfunnel.analytics.rates import trailing_window
 from fullfunnel.analytics.targets import booked, parse_amount, period_bounds, target_for
@@ -234,7 +234,7 @@ def new_pipeline(
     cfg = config["plan"]
     horizon = (end - as_of).total_seconds() / 86400
     xs = np.arange(0.0, horizon + CURVE_STEP_DAYS, CURVE_STEP_DAYS)
-    window = cfg["window_quarters"] * 91.3
+    window = cfg["window_quarters"] * DAYS_PER_QUARTER
     opps = open_or_known(wh, as_of)
     won_at = days_between(opps.created_at, opps.close_date)
     is_won = opps._known & (opps.status == "won")

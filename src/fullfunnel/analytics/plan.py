@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from fullfunnel._dates import days_between, literal, now, to_datetime
+from fullfunnel._dates import DAYS_PER_QUARTER, days_between, literal, now, to_datetime
 from fullfunnel.analytics.rates import (
     age_bucket,
     conditional_yield,
@@ -38,8 +38,6 @@ from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
-
-DAYS_PER_QUARTER = 91.3
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -36,8 +36,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from fullfunnel._dates import literal, now, to_datetime
-from fullfunnel.analytics._economics import DAYS_PER_QUARTER, Economics, stage_economics
+from fullfunnel._dates import DAYS_PER_QUARTER, literal, now, to_datetime
+from fullfunnel.analytics._economics import Economics, stage_economics
 from fullfunnel.config import SEGMENTS, Config, default_config
 from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result

@@ -2,7 +2,8 @@
 
 * Stage conversion (S → next stage) over a trailing window of complete quarters,
   counting only contacts old enough for the outcome to be known (reached S at
-  least the p90 of S → next days before ``as_of``), with Wilson score intervals.
+  least the ``funnel.maturity_quantile`` (p90) of S → next days before ``as_of``),
+  with Wilson score intervals.
 * Velocity S → won: median and spread of days, with a median interval
   (median ± 1.58·IQR/√n, the boxplot-notch rule).
 * Pace: stage entries per day over the last ``pace_days``.
@@ -81,6 +82,7 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
     ws, we = trailing_window(as_of, cfg["window_quarters"])
     pace_from = as_of - timedelta(days=cfg["pace_days"])
     nxt = {s: config.next_stage(s) for s in stages}
+    maturity = config["funnel"]["maturity_quantile"]  # as the funnel judges cohorts
 
     def in_window(s: str) -> ir.BooleanValue:
         col = tl[reached(s)]
@@ -91,7 +93,7 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
         to_next = days_between(tl[reached(s)], tl[reached(nxt[s])])
         to_won = days_between(tl[reached(s)], tl[reached(won)])
         both = in_window(s) & tl[reached(nxt[s])].notnull()
-        aggs[f"{s}__maturity"] = to_next.quantile(0.9, where=both)
+        aggs[f"{s}__maturity"] = to_next.quantile(maturity, where=both)
         did_win = in_window(s) & tl[reached(won)].notnull()
         aggs[f"{s}__won_n"] = tl.count(where=did_win)
         for name, q in VELOCITY_Q.items():

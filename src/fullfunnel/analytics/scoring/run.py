@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from fullfunnel.analytics.scoring.features import (
     feature_frame,
     features,
     label,
+    open_contacts,
     vocabulary,
 )
 from fullfunnel.analytics.scoring.model import (
@@ -46,6 +48,7 @@ from fullfunnel.analytics.scoring.reasons import (
 )
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError
+from fullfunnel.lifecycle import timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -74,6 +77,8 @@ class ScoreResult(Result):
     validation_cutoffs: list[str]
     model_path: str | None
     note: str = ""
+    explained: int = 0  # contacts whose reasons are stored (those in [scoring] reason_tiers)
+    reason_tiers: str = ""
 
     def headline(self) -> list[str]:
         if not self.model_version:
@@ -105,6 +110,12 @@ class ScoreResult(Result):
         if not self.importance.empty:
             top = ", ".join(factor_label(g) for g in self.importance["feature"].head(4))
             lines.append(f"Strongest signals: {top}.")
+        if self.explained < self.scored:
+            lines.append(
+                f"Reasons stored for the {self.explained:,} contacts in tiers "
+                f"{self.reason_tiers or '(none)'}; 'fullfunnel score --explain CONTACT' "
+                "explains any contact."
+            )
         return lines
 
 
@@ -193,11 +204,13 @@ def score(
     h = timedelta(days=horizon_days)
     val_cuts = [as_of - h - j * step for j in range(sc["validation_cutoffs"])]
     train_cuts = [min(val_cuts) - h - k * step for k in range(sc["cutoffs"])]
-    train = _examples(wh, train_cuts, config, target, horizon_days, vocab)
+    within = _sample_contacts(wh, train_cuts, config, target, sc["max_train_rows"], seed)
+    train = _examples(wh, train_cuts, config, target, horizon_days, vocab, within)
     train = _sample(train, sc["max_train_rows"], seed)
     try:
         _check(train, "training", train_cuts, target, horizon_days)
-        valid = _examples(wh, val_cuts, config, target, horizon_days, vocab)
+        within = _sample_contacts(wh, val_cuts, config, target, sc["max_validation_rows"], seed + 1)
+        valid = _examples(wh, val_cuts, config, target, horizon_days, vocab, within)
         _check(valid, "held-out", val_cuts, target, horizon_days)
     except InputError as exc:
         if strict:
@@ -256,8 +269,13 @@ def score(
     reason_groups = {
         g: groups[g] for g in importance["feature"].head(sc["reason_factors"]) if g in groups
     }
-    effects = contributions(final, current, reason_groups) if len(current) else pd.DataFrame()
-    reasons = top_reasons(effects, current, n=sc["reasons"], groups=reason_groups)
+    # reasons for the contacts that will be worked (the tiers in reason_tiers); the rest
+    # get an empty list and are explained on demand (fullfunnel score --explain)
+    worked = np.isin(tier, _reason_tiers(sc["reason_tiers"]))
+    picked = current[worked]
+    effects = contributions(final, picked, reason_groups) if len(picked) else pd.DataFrame()
+    reasons = np.full(len(current), "[]", dtype=object)
+    reasons[worked] = top_reasons(effects, picked, n=sc["reasons"], groups=reason_groups)
     version = _version(target, horizon_days, as_of, seed, train, valid, params)
     scored_at = as_of
     scores = pd.DataFrame(
@@ -312,6 +330,8 @@ def score(
         as_of=as_of,
         model_version=version,
         scored=len(scores),
+        explained=int(worked.sum()),
+        reason_tiers=", ".join(t for t in TIERS if t in sc["reason_tiers"]),
         train_rows=len(train),
         validation_rows=len(valid),
         train_cutoffs=[c.date().isoformat() for c in sorted(train_cuts)],
@@ -422,11 +442,13 @@ def _examples(
     target: str,
     horizon_days: int,
     vocab: Vocabulary,
+    within: ir.Table | None = None,
 ) -> pd.DataFrame:
-    """Feature rows with labels, for every cut-off (oldest first)."""
+    """Feature rows with labels, for every cut-off (oldest first), of the contacts
+    in ``within`` (None: all)."""
     parts = []
     for cut in sorted(cutoffs):
-        feats = features(wh, cutoff=cut, config=config, target=target, vocab=vocab)
+        feats = features(wh, cutoff=cut, config=config, target=target, vocab=vocab, within=within)
         lab = label(wh, cutoff=cut, horizon_days=horizon_days, config=config, target=target)
         joined = feats.left_join(lab, "contact_id")
         frame = feature_frame(joined.select(*feats.columns, "label"))
@@ -434,6 +456,38 @@ def _examples(
         frame.insert(1, "cutoff", pd.Timestamp(cut))
         parts.append(frame)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+# Sampling contacts in the engine: a contact's rank in contact_id order, times an odd
+# constant, modulo 2**32 (multiplicative hashing: integer arithmetic that every engine
+# computes alike, unlike their hash functions), kept when below a share of 2**32.
+_HASH_MULTIPLIER = 2654435761
+_HASH_RANGE = 2**32
+
+
+def _sample_contacts(
+    wh: Warehouse,
+    cutoffs: list[datetime],
+    config: Config,
+    target: str,
+    limit: int,
+    seed: int,
+) -> ir.Table | None:
+    """A seeded sample of contacts (a ``contact_id`` table) sized so that their rows at
+    ``cutoffs`` number about ``limit``, chosen in the engine before any row is pulled;
+    None when every open contact fits."""
+    opened = 0
+    for cut in cutoffs:
+        tl = timeline(wh, config, as_of=cut)
+        opened += int(tl.filter(open_contacts(tl, config, target)).count().execute())
+    if opened <= limit:
+        return None
+    keep = int(_HASH_RANGE * limit / opened)
+    offset = (seed * 2246822519) % _HASH_RANGE  # a seed shifts the sequence by far
+    c = wh.table("contacts").select("contact_id")
+    c = c.mutate(rank=ibis.row_number().over(order_by=c.contact_id))
+    hashed = (c["rank"] * _HASH_MULTIPLIER + offset) % _HASH_RANGE
+    return c.filter(hashed < keep).select("contact_id")
 
 
 def _sample(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
@@ -454,6 +508,15 @@ def _check(
             f"least {MIN_POSITIVES}, and some that did not). Load more history, or lower "
             "[scoring] horizon_days, cutoffs or cutoff_step_days"
         )
+
+
+def _reason_tiers(tiers: list[str]) -> list[str]:
+    if not set(tiers) <= set(TIERS):
+        raise ConfigError(
+            f"[scoring] reason_tiers must name tiers among {', '.join(TIERS)}, not {tiers!r}; "
+            'e.g. ["A", "B", "C"]'
+        )
+    return list(tiers)
 
 
 def _tiers(prob: np.ndarray, shares: list[float]) -> np.ndarray:

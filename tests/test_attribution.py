@@ -438,3 +438,19 @@ def test_demo_channel_with_largest_lift_gets_most_credit_per_journey(demo_wh, mo
     c = r.credits
     assert c.loc[c["per_1k_journeys"].idxmax(), "channel"] == best
     assert c["conversions"].sum() == pytest.approx(r.total_conversions)
+
+
+def test_paths_split_in_slices_equal_one_split(monkeypatch):
+    from fullfunnel.analytics.attribution import models
+
+    # slices whose labels differ (and come in another order) must share one coding
+    paths = ["b > a", "c", "a > c > b", "d > d", "a", "c > a", "b", "d > b > a"] * 3
+    frame = pd.DataFrame({"path": paths})
+    whole = models.split_touches(frame)
+    monkeypatch.setattr(models, "_SPLIT_SLICE", 2)
+    monkeypatch.setattr(models.os, "cpu_count", lambda: 4)
+    sliced = models.split_touches(frame)
+    assert list(sliced.labels) == list(whole.labels) == ["a", "b", "c", "d"]
+    assert np.array_equal(sliced.code, whole.code)
+    assert np.array_equal(sliced.lengths, whole.lengths)
+    assert list(whole.labels[whole.code[:2]]) == ["b", "a"]

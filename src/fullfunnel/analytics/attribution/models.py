@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import weakref
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -106,14 +108,39 @@ def remember_touches(paths: Paths, t: Touches) -> None:
 
 
 def split_touches(frame: pd.DataFrame) -> Touches:
-    """Split path text into a flat touch table (vectorised in Arrow, no loop over rows)."""
-    lists = pc.split_pattern(pa.array(frame["path"].astype(str), pa.large_string()), SEP)
-    if isinstance(lists, pa.ChunkedArray):
-        lists = lists.combine_chunks()
+    """Split path text into a flat touch table (vectorised in Arrow, no loop over rows).
+
+    Millions of paths are split in slices on every core (Arrow releases the GIL);
+    each slice's labels are then mapped onto one shared list of names.
+    """
+    text = pa.array(frame["path"].astype(str), pa.large_string())
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    workers = min(os.cpu_count() or 1, max(1, len(text) // _SPLIT_SLICE))
+    step = -(-len(text) // workers) if len(text) else 1
+    slices = [text.slice(lo, step) for lo in range(0, max(len(text), 1), step)]
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(_split_slice, slices))
+    names = sorted({name for _, _, dictionary in parts for name in dictionary})
+    position = {name: i for i, name in enumerate(names)}
+    codes = [
+        np.asarray([position[n] for n in dictionary], dtype=np.int64)[indices]
+        for _, indices, dictionary in parts
+    ]
+    lengths = np.concatenate([lengths for lengths, _, _ in parts])
+    return touches_from_codes(np.concatenate(codes), lengths, np.asarray(names, dtype=object))
+
+
+_SPLIT_SLICE = 250_000  # paths per slice worth a thread of its own
+
+
+def _split_slice(text: pa.Array) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """One slice of path text: touches per path, each touch's label index, the labels."""
+    lists = pc.split_pattern(text, SEP)
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     encoded = pc.dictionary_encode(pc.list_flatten(lists))
-    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    return touches_from_codes(encoded.indices.to_numpy(zero_copy_only=False), lengths, names)
+    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return lengths, indices, encoded.dictionary.to_pylist()
 
 
 def touches_from_codes(codes: np.ndarray, lengths: np.ndarray, names: np.ndarray) -> Touches:

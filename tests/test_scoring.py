@@ -317,3 +317,14 @@ def test_cli_score_and_explain(tmp_path):
     assert out.exit_code == 1 and "not in the contacts table" in out.output
     out = runner.invoke(app, [*base, "score", "--horizon", "soon"])
     assert out.exit_code == 1 and "90d" in out.output
+
+
+def test_refit_scores_with_a_model_trained_on_held_out_cutoffs_too(demo_scored, tmp_path):
+    wh, first = demo_scored
+    again = score(wh, as_of=AS_OF, config=fast_config(refit=True), model_dir=tmp_path, write=False)
+    assert again.scored == first.scored
+    # the same validation (metrics), but the final model saw more examples: other scores
+    assert again.metrics.equals(first.metrics)
+    stored = wh.table("scores").to_pandas().set_index("contact_id")["score"]
+    top = again.top_leads.set_index("contact_id")["score"]
+    assert not np.allclose(top.to_numpy(), stored.reindex(top.index).to_numpy())

@@ -219,17 +219,20 @@ def score(
 
     params = {k: sc[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes")}
     params |= {k: sc[k] for k in ("min_samples_leaf", "l2_regularization")}
-    folds = sc["calibration_folds"]
-    model = LeadModel.fit(
-        train,
-        train["label"].to_numpy(),
-        groups=train["contact_id"].to_numpy(),
-        params=params,
-        seed=seed,
-        folds=folds,
-        threads=sc["threads"],
-        calibration=sc["calibration"],
-    )
+
+    def fit(examples: pd.DataFrame) -> LeadModel:
+        return LeadModel.fit(
+            examples,
+            examples["label"].to_numpy(),
+            groups=examples["contact_id"].to_numpy(),
+            params=params,
+            seed=seed,
+            folds=sc["calibration_folds"],
+            threads=sc["threads"],
+            calibration=sc["calibration"],
+        )
+
+    model = fit(train)
     yv = valid["label"].to_numpy()
     p_model = model.predict(valid)
     # the points baseline, mapped to probabilities on the training rows for calibration
@@ -250,16 +253,8 @@ def score(
 
     final = model
     if sc["refit"]:
-        both = _sample(pd.concat([train, valid], ignore_index=True), sc["max_train_rows"], seed)
-        final = LeadModel.fit(
-            both,
-            both["label"].to_numpy(),
-            groups=both["contact_id"].to_numpy(),
-            params=params,
-            seed=seed,
-            folds=folds,
-            threads=sc["threads"],
-            calibration=sc["calibration"],
+        final = fit(
+            _sample(pd.concat([train, valid], ignore_index=True), sc["max_train_rows"], seed)
         )
 
     # --- score every open contact as of now --------------------------------------------

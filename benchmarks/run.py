@@ -22,6 +22,7 @@ Peak memory is the high-water mark of resident memory during the step (Linux
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -40,6 +41,9 @@ HERE = Path(__file__).resolve().parent
 AS_OF = datetime(2026, 11, 23)
 # Touchpoints per contact of the balanced demo (measured: 6,438,824 for 1M contacts).
 TOUCHES_PER_CONTACT = 6.44
+# Touchpoints per contact that one more unit of the scenario's ``tofu_touches`` adds:
+# a Poisson count per lead, 1.5x for the 15% of high-intent contacts.
+TOUCHES_PER_TOFU_UNIT = 1 + 0.5 * 0.15
 TABLES = (
     "accounts",
     "contacts",
@@ -141,6 +145,13 @@ def child_generate(spec: dict[str, Any]) -> dict[str, Any]:
     from fullfunnel.demo import SCENARIOS, _simulate
     from fullfunnel.schema import table_spec
 
+    scenario = SCENARIOS[spec["scenario"]]
+    if spec.get("touches_per_contact"):
+        # more (or fewer) top-of-funnel marketing touches per lead: the same company
+        # with the touch density of the size asked for
+        extra = (spec["touches_per_contact"] - TOUCHES_PER_CONTACT) / TOUCHES_PER_TOFU_UNIT
+        scenario = dataclasses.replace(scenario, tofu_touches=scenario.tofu_touches + extra)
+
     out = Path(spec["data"])
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps()
@@ -152,7 +163,7 @@ def child_generate(spec: dict[str, Any]) -> dict[str, Any]:
         for part in range(parts):
             size = n // parts + (part < n % parts)
             seed = spec["seed"] if parts == 1 else spec["seed"] * 1000 + part
-            tables = _simulate(SCENARIOS[spec["scenario"]], size, seed, AS_OF)
+            tables = _simulate(scenario, size, seed, AS_OF)
             for name in TABLES:
                 table = tables[name]
                 if parts > 1:
@@ -305,8 +316,10 @@ def db_url(template: str, data: Path, threads: int | None, memory_limit: str | N
 
 
 def one_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    data = args.data_dir / f"{args.scenario}-{n}-{args.seed}"
+    density = f"-{args.touches_per_contact:g}tpc" if args.touches_per_contact else ""
+    data = args.data_dir / f"{args.scenario}-{n}-{args.seed}{density}"
     spec = {"contacts": n, "seed": args.seed, "scenario": args.scenario, "data": str(data)}
+    spec["touches_per_contact"] = args.touches_per_contact
     spec["skip"] = args.skip
     out: dict[str, Any] = {"contacts": n}
     if args.reuse and (data / "rows.json").exists():
@@ -424,6 +437,12 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         help=f"sizes in touchpoints (≈{TOUCHES_PER_CONTACT} per contact in the demo)",
     )
+    parser.add_argument(
+        "--touches-per-contact",
+        type=float,
+        help=f"touchpoints per contact (default: the demo's ≈{TOUCHES_PER_CONTACT}); "
+        "more top-of-funnel touches per lead",
+    )
     parser.add_argument("--db", default="duckdb", help="duckdb (a fresh file), or a URL")
     parser.add_argument("--threads", type=int, help="DuckDB threads")
     parser.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 4GB")
@@ -439,7 +458,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     sizes = list(args.contacts or [])
-    sizes += [round(t / TOUCHES_PER_CONTACT) for t in args.touchpoints or []]
+    per_contact = args.touches_per_contact or TOUCHES_PER_CONTACT
+    sizes += [round(t / per_contact) for t in args.touchpoints or []]
     sizes = sorted(set(sizes or [100_000, 1_000_000]))
     print(f"machine: {machine()}", file=sys.stderr)
     runs = []

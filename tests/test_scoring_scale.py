@@ -41,7 +41,7 @@ def many_contacts(n: int = 400) -> dict[str, pd.DataFrame]:
 
 
 def sampled(wh, limit: int, seed: int) -> set[str]:
-    table = _sample_contacts(wh, [CUT, CUT], default_config(), "sql", limit, seed)
+    table = _sample_contacts(wh, [CUT, CUT], default_config(), "sql", limit, seed, known_at=AS_OF)
     return set() if table is None else set(table.execute()["contact_id"])
 
 
@@ -54,7 +54,8 @@ def test_engine_sample_is_seeded_sized_and_the_same_on_every_engine(engine_wh):
     assert got == sampled(ref, 200, 7)
     assert 80 <= len(got) <= 120
     assert got != sampled(ref, 200, 8)
-    assert _sample_contacts(ref, [CUT], default_config(), "sql", 1000, 7) is None  # all fit
+    everyone = _sample_contacts(ref, [CUT], default_config(), "sql", 1000, 7, known_at=AS_OF)
+    assert everyone is None  # all fit
 
 
 def test_features_within_a_sample_equal_the_full_rows(wh):

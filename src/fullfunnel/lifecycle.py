@@ -57,8 +57,12 @@ def timeline(
     return wh.shared(key, build, reads=("stage_events", "contacts"))
 
 
-def timeline_expr(wh: Warehouse, config: Config, *, as_of: datetime) -> ir.Table:
-    """The expression behind :func:`timeline`, not materialised."""
+def timeline_expr(
+    wh: Warehouse, config: Config, *, as_of: datetime, within: ir.Table | None = None
+) -> ir.Table:
+    """The expression behind :func:`timeline`, not materialised; ``within`` (a table
+    with a ``contact_id`` column) limits it to those contacts, and the engine reads
+    only their events."""
     stages = config.stage_names
     exits = config.exits
     cutoff = literal(as_of)
@@ -67,6 +71,9 @@ def timeline_expr(wh: Warehouse, config: Config, *, as_of: datetime) -> ir.Table
 
     events = wh.table("stage_events").select("contact_id", "stage", "ts")
     contacts = wh.table("contacts")
+    if within is not None:
+        events = events.semi_join(within, "contact_id").select(*events.columns)
+        contacts = contacts.semi_join(within, "contact_id").select(*contacts.columns)
     created = contacts.select("contact_id", stage=ibis.literal(stages[0]), ts=contacts.created_at)
     ev = events.union(created)
     ev = ev.filter(ev.ts <= cutoff, ev.stage.isin(list(rank)))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -44,6 +44,8 @@ WINDOWS: dict[str, tuple[int, ...]] = {
     "team": (7, 30),
     "tactic": (30, 0),
 }
+# The longest window: touches older than this only count towards "ever" columns.
+RECENT_DAYS = max(w for windows in WINDOWS.values() for w in windows)
 # Values per dimension that get their own columns (the most frequent ones).
 VOCAB_SIZE = {"kind": 12, "channel": 12, "team": 6, "tactic": 15}
 
@@ -132,6 +134,20 @@ def vocabulary(
     return Vocabulary(touches, tuple(cats), tuple(nums))
 
 
+def _count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
+    """How many rows meet ``condition`` (null counts as not)."""
+    return ibis.ifelse(condition, 1, ibis.null("int8")).count()
+
+
+def sample_touches(wh: Warehouse, within: ir.Table) -> ir.Table:
+    """The touchpoints that the features of the contacts in ``within`` read: their own
+    and every touch on their accounts (for the account aggregates)."""
+    tp = wh.table("touchpoints")
+    accounts = wh.table("contacts").semi_join(within, "contact_id").select("account_id")
+    mine = tp.contact_id.isin(within.contact_id) | tp.account_id.isin(accounts.account_id)
+    return tp.filter(mine)
+
+
 def open_contacts(tl: ir.Table, config: Config, target: str) -> ir.BooleanValue:
     """Contacts not yet at ``target`` and not exited, per a timeline row."""
     return tl[reached(target)].isnull() & tl.exit.isnull()
@@ -156,6 +172,7 @@ def features(
     vocab: Vocabulary | None = None,
     contact_ids: list[str] | None = None,
     within: ir.Table | None = None,
+    touches: ir.Table | None = None,
 ) -> ir.Table:
     """The feature table (an Ibis expression) of the contacts open at ``cutoff``.
 
@@ -163,13 +180,20 @@ def features(
     cut-off); ``contact_ids`` restricts the rows (for one lead's explanation), and so
     does ``within``, a table with a ``contact_id`` column (a training sample): the
     per-contact touch counts are then only aggregated for those contacts.
+    ``touches`` replaces the touchpoints table: for a sample, the touches of its
+    contacts and of their accounts (:func:`sample_touches`, materialised once for
+    every cut-off).
     """
     vocab = vocab or vocabulary(wh, before=cutoff)
     at = literal(cutoff)
     stages = config.stage_names
     before_target = stages[: config.index(target)]
 
-    tl = timeline(wh, config, as_of=cutoff)
+    # a sample's timeline is its own (small) query; everyone's is the shared one
+    if within is not None:
+        tl = timeline_expr(wh, config, as_of=cutoff, within=within)
+    else:
+        tl = timeline(wh, config, as_of=cutoff)
     tl = tl.filter(open_contacts(tl, config, target))
     contacts = wh.table("contacts")
     contacts = contacts.filter(contacts.created_at <= at)
@@ -185,30 +209,48 @@ def features(
     )
 
     # --- behaviour: touches strictly before the cut-off ------------------------------
-    tp = wh.table("touchpoints")
+    tp = wh.table("touchpoints") if touches is None else touches
     tp = tp.filter(tp.ts < at)
-    age = days_between(tp.ts, at)
     mine = tp  # the touches of the contacts asked for (the account aggregates read all)
     if contact_ids is not None:
         mine = mine.filter(mine.contact_id.isin(contact_ids))
     if within is not None:
         mine = mine.semi_join(within, "contact_id").select(*tp.columns)
-    mage = days_between(mine.ts, at)
-    # counts as count(where=…), not sum(bool): DuckDB sums into 128-bit integers,
-    # which doubles the aggregation's memory (~90 counts per contact)
-    aggs: dict[str, ir.Value] = {}
+
+    def since(t: ir.Table, days: int) -> ir.BooleanValue:
+        # "at most `days` whole days before the cut-off" as one timestamp comparison
+        # (the same rows as days_between(ts, at) <= days, without per-row arithmetic)
+        return t.ts >= literal(cutoff - timedelta(days=days))
+
+    # ~90 counts per contact, each as count(CASE WHEN … THEN 1 END): on DuckDB several
+    # times faster than count(*) FILTER (WHERE …), and unlike sum(bool) it does not
+    # widen to 128-bit integers (twice the aggregation's memory)
+    # The windowed counts only read the touches of the longest window, most of them
+    # in one aggregation over those (a fraction of all touches); the lifetime counts
+    # are a second, narrow one over every touch.
+    ever: dict[str, ir.Value] = {
+        "touches_ever": mine.count(),
+        "_last_touch": mine.ts.max(),
+        "_first_touch": mine.ts.min(),
+    }
+    recent = mine.filter(since(mine, RECENT_DAYS))
+    windowed: dict[str, ir.Value] = {}
     for w in (7, 30, 90):
-        aggs[f"touches_{w}d"] = mine.count(where=mage <= w)
-    aggs["touches_ever"] = mine.count()
-    aggs["last_touch_days"] = mage.min()
-    aggs["first_touch_days"] = mage.max()
-    aggs["inbound_30d"] = mine.count(where=(mage <= 30) & (mine.direction == "inbound"))
-    aggs["outbound_30d"] = mine.count(where=(mage <= 30) & (mine.direction == "outbound"))
+        windowed[f"touches_{w}d"] = _count_if(since(recent, w))
+    windowed["inbound_30d"] = _count_if(since(recent, 30) & (recent.direction == "inbound"))
+    windowed["outbound_30d"] = _count_if(since(recent, 30) & (recent.direction == "outbound"))
     for dim in WINDOWS:
         for value, w, name in vocab.columns(dim):
-            hit = mine[dim] == value
-            aggs[name] = mine.count(where=hit & (mage <= w) if w else hit)
-    per_contact = mine.group_by("contact_id").aggregate(**aggs)
+            if w:
+                windowed[name] = _count_if((recent[dim] == value) & since(recent, w))
+            else:
+                ever[name] = _count_if(mine[dim] == value)
+    per_contact = (
+        mine.group_by("contact_id")
+        .aggregate(**ever)
+        .left_join(recent.group_by("contact_id").aggregate(**windowed), "contact_id")
+        .drop("contact_id_right")
+    )
 
     # --- account aggregates (contacts created and touches made before the cut-off) ---
     all_contacts = wh.table("contacts")
@@ -216,13 +258,10 @@ def features(
         all_contacts.created_at <= at, all_contacts.account_id.notnull()
     )
     acc_size = all_contacts.group_by("account_id").aggregate(account_contacts=all_contacts.count())
-    acc_tp = (
-        tp.filter(tp.account_id.notnull())
-        .group_by("account_id")
-        .aggregate(
-            account_touches_30d=(age <= 30).sum(),
-            account_active_contacts_30d=tp.contact_id.nunique(where=age <= 30),
-        )
+    acc = tp.filter(tp.account_id.notnull())
+    acc_tp = acc.group_by("account_id").aggregate(
+        account_touches_30d=_count_if(since(acc, 30)),
+        account_active_contacts_30d=acc.contact_id.nunique(where=since(acc, 30)),
     )
 
     c = contacts.left_join(accounts, "account_id")
@@ -242,15 +281,23 @@ def features(
     j = j.left_join(per_contact, "contact_id")
     j = j.left_join(acc_size, "account_id")
     j = j.left_join(acc_tp, "account_id")
+    # the title patterns are matched once per distinct title, not once per contact
+    titles = contacts.select("title").distinct()
+    titles = titles.filter(titles.title.notnull()).select(
+        _title=titles.title,
+        _title_level=_title_level(titles.title).cast("float64"),
+        _title_function=_title_function(titles.title),
+    )
+    j = j.left_join(titles, j.title == titles._title)
 
-    counts = [n for n in per_contact.columns if n != "contact_id" and "touch_days" not in n]
+    counts = [f"touches_{w}d" for w in (7, 30, 90)]
+    counts += ["touches_ever", "inbound_30d", "outbound_30d"]
+    counts += [name for dim in WINDOWS for _, _, name in vocab.columns(dim)]
     out: dict[str, ir.Value] = {
         "contact_id": j.contact_id,
         "title": j.title,
-        "title_level": _title_level(j.title).cast("float64"),
-        "title_function": ibis.ifelse(
-            j.title.isnull(), ibis.null("string"), _title_function(j.title)
-        ),
+        "title_level": j._title_level,
+        "title_function": j._title_function,
         "industry": j.industry,
         "employees": j.employees.cast("float64"),
         "country": j.country,
@@ -265,8 +312,8 @@ def features(
         out[f"entries_{s}"] = j[f"entries_{s}"].cast("float64")
     for name in counts:
         out[name] = j[name].coalesce(0).cast("float64")
-    out["last_touch_days"] = j.last_touch_days
-    out["first_touch_days"] = j.first_touch_days
+    out["last_touch_days"] = days_between(j._last_touch, at)
+    out["first_touch_days"] = days_between(j._first_touch, at)
     # touches per week in the last 30 days minus the 60 before; integer literals only
     # (Spark reads decimal literals as DECIMAL and rounds)
     t30 = j.touches_30d.coalesce(0).cast("float64")
@@ -314,13 +361,27 @@ def feature_frame(expr: ir.Table) -> pd.DataFrame:
 
 
 def label(
-    wh: Warehouse, *, cutoff: datetime, horizon_days: int, config: Config, target: str
+    wh: Warehouse,
+    *,
+    cutoff: datetime,
+    horizon_days: int,
+    config: Config,
+    target: str,
+    known_at: datetime,
 ) -> ir.Table:
     """contact_id, and 1 if the contact reached ``target`` within the horizon after
-    ``cutoff`` (only events up to cutoff + horizon are read)."""
-    end = cutoff + pd.Timedelta(days=horizon_days).to_pytimedelta()
-    tl = timeline_expr(wh, config, as_of=end)  # read once: not worth materialising
-    hit = tl[reached(target)].notnull() & (tl[reached(target)] > literal(cutoff))
+    ``cutoff``, read off the run's shared timeline as of ``known_at``.
+
+    A first reach is the earliest of some events, so the reach known at any date
+    up to ``known_at`` is the one known at ``known_at`` when it falls by then:
+    "reached by cutoff + horizon" needs no timeline of its own.
+    """
+    end = cutoff + timedelta(days=horizon_days)
+    if end > known_at:
+        raise ValueError(f"a label at {cutoff:%Y-%m-%d} needs data known at {end:%Y-%m-%d}")
+    tl = timeline(wh, config, as_of=known_at)
+    at = tl[reached(target)]
+    hit = at.notnull() & (at > literal(cutoff)) & (at <= literal(end))
     return tl.select("contact_id", label=hit.cast("int8"))
 
 

@@ -256,15 +256,25 @@ def group_importance(
         keep = np.sort(np.concatenate([pos[:sample], take_neg]))
         frame, y = frame.iloc[keep], y[keep]
     X = model.matrix(frame)
-    d = model.decision(X)
+    # binned once: shuffling a column's bins is binning its shuffled values
+    binned = _can_bin(model.booster)
+    Xb = model.binned(X) if binned else None
+    position = {c: i for i, c in enumerate(model.binned_columns())}
+    d = model.decision_binned(Xb) if binned else model.decision(X)
     base_auc, base_ap = roc_auc_score(y, d), average_precision_score(y, d)
     rows = []
     for name, cols in groups.items():
         perm = rng.permutation(len(X))
-        Xp = X.copy()
-        for c in cols:
-            Xp[c] = X[c].iloc[perm].set_axis(X.index)
-        dp = model.decision(Xp)
+        if binned:
+            at = [position[c] for c in cols]
+            Xp = Xb.copy()
+            Xp[:, at] = Xb[perm][:, at]
+            dp = model.decision_binned(Xp)
+        else:
+            Xp = X.copy()
+            for c in cols:
+                Xp[c] = X[c].iloc[perm].set_axis(X.index)
+            dp = model.decision(Xp)
         rows.append(
             {
                 "feature": name,

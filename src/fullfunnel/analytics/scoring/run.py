@@ -23,14 +23,14 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from fullfunnel._dates import now, to_datetime
+from fullfunnel._dates import literal, now, to_datetime
 from fullfunnel.analytics.scoring import baseline
 from fullfunnel.analytics.scoring.features import (
     Vocabulary,
     feature_frame,
     features,
     label,
-    open_contacts,
+    sample_touches,
     vocabulary,
 )
 from fullfunnel.analytics.scoring.model import (
@@ -48,7 +48,7 @@ from fullfunnel.analytics.scoring.reasons import (
 )
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError
-from fullfunnel.lifecycle import timeline
+from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -204,13 +204,21 @@ def score(
     h = timedelta(days=horizon_days)
     val_cuts = [as_of - h - j * step for j in range(sc["validation_cutoffs"])]
     train_cuts = [min(val_cuts) - h - k * step for k in range(sc["cutoffs"])]
-    within = _sample_contacts(wh, train_cuts, config, target, sc["max_train_rows"], seed)
-    train = _examples(wh, train_cuts, config, target, horizon_days, vocab, within)
-    train = _sample(train, sc["max_train_rows"], seed)
+
+    def examples(cuts: list[datetime], limit: int, seed: int) -> pd.DataFrame:
+        within = _sample_contacts(wh, cuts, config, target, limit, seed, known_at=as_of)
+        if within is None:
+            return _examples(wh, cuts, config, target, horizon_days, vocab, known_at=as_of)
+        within = wh.cache(within)  # drawn once, read at every cut-off
+        try:
+            return _examples(wh, cuts, config, target, horizon_days, vocab, within, known_at=as_of)
+        finally:
+            within.release()
+
+    train = _sample(examples(train_cuts, sc["max_train_rows"], seed), sc["max_train_rows"], seed)
     try:
         _check(train, "training", train_cuts, target, horizon_days)
-        within = _sample_contacts(wh, val_cuts, config, target, sc["max_validation_rows"], seed + 1)
-        valid = _examples(wh, val_cuts, config, target, horizon_days, vocab, within)
+        valid = examples(val_cuts, sc["max_validation_rows"], seed + 1)
         _check(valid, "held-out", val_cuts, target, horizon_days)
     except InputError as exc:
         if strict:
@@ -438,18 +446,39 @@ def _examples(
     horizon_days: int,
     vocab: Vocabulary,
     within: ir.Table | None = None,
+    *,
+    known_at: datetime,
 ) -> pd.DataFrame:
     """Feature rows with labels, for every cut-off (oldest first), of the contacts
-    in ``within`` (None: all)."""
+    in ``within`` (None: all); labels as known at ``known_at``."""
     parts = []
+    # a sample's touches are read once for all its cut-offs
+    touches = None if within is None else wh.cache(sample_touches(wh, within))
     for cut in sorted(cutoffs):
-        feats = features(wh, cutoff=cut, config=config, target=target, vocab=vocab, within=within)
-        lab = label(wh, cutoff=cut, horizon_days=horizon_days, config=config, target=target)
+        feats = features(
+            wh,
+            cutoff=cut,
+            config=config,
+            target=target,
+            vocab=vocab,
+            within=within,
+            touches=touches,
+        )
+        lab = label(
+            wh,
+            cutoff=cut,
+            horizon_days=horizon_days,
+            config=config,
+            target=target,
+            known_at=known_at,
+        )
         joined = feats.left_join(lab, "contact_id")
         frame = feature_frame(joined.select(*feats.columns, "label"))
         frame["label"] = frame["label"].fillna(0).astype(int)
         frame.insert(1, "cutoff", pd.Timestamp(cut))
         parts.append(frame)
+    if touches is not None:
+        touches.release()
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -467,14 +496,28 @@ def _sample_contacts(
     target: str,
     limit: int,
     seed: int,
+    *,
+    known_at: datetime,
 ) -> ir.Table | None:
     """A seeded sample of contacts (a ``contact_id`` table) sized so that their rows at
     ``cutoffs`` number about ``limit``, chosen in the engine before any row is pulled;
-    None when every open contact fits."""
-    opened = 0
-    for cut in cutoffs:
-        tl = timeline(wh, config, as_of=cut)
-        opened += int(tl.filter(open_contacts(tl, config, target)).count().execute())
+    None when every open contact fits.
+
+    The rows are counted in one query on the shared timeline as of ``known_at``: a
+    contact is open at a cut-off when it was created by then and had neither reached
+    ``target`` nor ended its journey by then. (A journey ended and later resumed
+    counts as open: this only sizes the sample; the rows themselves come from the
+    timeline as of each cut-off.)
+    """
+    tl = timeline(wh, config, as_of=known_at)
+    counts = {}
+    for i, cut in enumerate(cutoffs):
+        at = literal(cut)
+        done = tl[reached(target)] <= at
+        ended = tl.exited_at <= at
+        open_then = (tl[reached(config.stage_names[0])] <= at) & ~done.fill_null(False)
+        counts[f"c{i}"] = tl.count(where=open_then & ~ended.fill_null(False))
+    opened = int(sum(tl.aggregate(**counts).execute().iloc[0])) if counts else 0
     if opened <= limit:
         return None
     keep = int(_HASH_RANGE * limit / opened)

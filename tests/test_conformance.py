@@ -421,19 +421,19 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
     from fullfunnel.analytics.scoring.model import LeadModel
 
     seen: dict[str, list] = {"features": [], "predictions": []}
-    feature_frame, predict = scoring.feature_frame, LeadModel.predict
+    feature_frame, calibrate = scoring.feature_frame, LeadModel.calibrate
 
     def record_features(expr):
         seen["features"].append(feature_frame(expr))
         return seen["features"][-1].copy()
 
-    def record_predict(self, frame):
-        seen["predictions"].append(predict(self, frame))
+    def record_predict(self, decision):  # every probability goes through calibrate
+        seen["predictions"].append(calibrate(self, decision))
         return seen["predictions"][-1].copy()
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scoring, "feature_frame", record_features)
-        patch.setattr(LeadModel, "predict", record_predict)
+        patch.setattr(LeadModel, "calibrate", record_predict)
         result = run(name, wh, _config(), DEMO_AS_OF)
     return result, seen
 

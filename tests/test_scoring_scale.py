@@ -17,9 +17,12 @@ from fullfunnel.analytics.scoring import explain, latest_scores, score
 from fullfunnel.analytics.scoring.features import feature_frame, features, vocabulary
 from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
+    MIN_EFFECT,
     _contributions_by_value,
     contributions,
+    describe,
     feature_groups,
+    top_reasons,
 )
 from fullfunnel.analytics.scoring.run import _sample_contacts
 from fullfunnel.config import default_config
@@ -120,3 +123,68 @@ def test_reasons_for_the_worked_tiers_and_any_lead_explained(tmp_path):
     e = explain(wh, d, config=cfg)
     assert e.contact_id == d and len(e.factors) > 0
     assert e.score == pytest.approx(float(s.set_index("contact_id").loc[d, "score"]))
+
+
+def test_reasons_written_once_per_value_equal_row_by_row_sentences():
+    """top_reasons writes each factor's sentence once per distinct value; the result is
+    the same as describing every row on its own."""
+    rng = np.random.default_rng(5)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "contact_id": [f"c{i}" for i in range(n)],
+            "title": rng.choice(["VP Sales", "Analyst", None], n).astype(object),
+            "title_level": rng.choice([4.0, 1.0, np.nan], n),
+            "current_stage": rng.choice(["lead", "mql"], n).astype(object),
+            "days_in_stage": rng.uniform(0, 40, n).round(1),
+            "touches_30d": rng.poisson(2, n).astype(float),
+            "last_touch_days": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 30, n)),
+            "kind__web_visit__7d": rng.poisson(1, n).astype(float),
+            "kind__web_visit__30d": rng.poisson(3, n).astype(float),
+            "industry": rng.choice(["software", "retail", None], n).astype(object),
+            "days_since_mql": np.where(rng.random(n) < 0.5, np.nan, rng.uniform(0, 90, n)),
+            "recycled_count": rng.integers(0, 2, n).astype(float),
+            "x__plan": rng.choice(["pro", "free"], n).astype(object),
+        }
+    )
+    groups = feature_groups([c for c in frame.columns if c not in ("contact_id", "title")])
+    effects = pd.DataFrame(rng.normal(0, 0.3, (n, len(groups))), columns=list(groups))
+    got = top_reasons(effects, frame, n=3, groups=groups)
+    values = effects.to_numpy()
+    want = []
+    for i, row in enumerate(frame.to_dict(orient="records")):
+        best = np.argsort(-values[i], kind="stable")[:3]
+        picked = [effects.columns[j] for j in best if values[i, j] >= MIN_EFFECT]
+        want.append(json.dumps([describe(g, row) for g in picked]))
+    assert got == want
+    assert any(json.loads(r) for r in got) and any(not json.loads(r) for r in got)
+
+
+def test_permutation_importance_on_bins_equals_on_values(monkeypatch):
+    """Shuffling a factor's bins gives the importance that shuffling its values gives."""
+    from fullfunnel.analytics.scoring import model as model_module
+
+    rng = np.random.default_rng(2)
+    n = 2000
+    frame = pd.DataFrame(
+        {
+            "contact_id": [f"c{i}" for i in range(n)],
+            "industry": rng.choice(["software", "retail", None], n).astype(object),
+            "touches_30d": rng.poisson(2, n).astype(float),
+            "days_in_stage": rng.uniform(0, 90, n),
+        }
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(3 - frame["touches_30d"]))).astype(int)
+    params = {
+        "max_iter": 20,
+        "learning_rate": 0.1,
+        "max_leaf_nodes": 15,
+        "min_samples_leaf": 20,
+        "l2_regularization": 1.0,
+    }
+    model = LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=params, seed=3)
+    groups = feature_groups(model.columns)
+    on_bins = model_module.group_importance(model, frame, y, groups, seed=4, sample=1500)
+    monkeypatch.setattr(model_module, "_can_bin", lambda booster: False)
+    on_values = model_module.group_importance(model, frame, y, groups, seed=4, sample=1500)
+    pd.testing.assert_frame_equal(on_bins, on_values)

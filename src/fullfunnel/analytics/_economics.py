@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import ibis.expr.types as ir
 import pandas as pd
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import DAYS_PER_QUARTER, days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError, did_you_mean
@@ -75,14 +76,14 @@ def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
 
         in_window = between(window, 0)
         recent, prior = between(trend, 0), between(2 * trend, trend)
-        aggs[f"{s}__n"] = tl.count(where=in_window)
-        aggs[f"{s}__conv"] = tl.count(where=in_window & conv)
-        aggs[f"{s}__all_n"] = tl.count(where=at < literal(end))
-        aggs[f"{s}__all_conv"] = tl.count(where=(at < literal(end)) & conv)
-        aggs[f"{s}__recent_n"] = tl.count(where=recent)
-        aggs[f"{s}__recent_conv"] = tl.count(where=recent & conv)
-        aggs[f"{s}__prior_n"] = tl.count(where=prior)
-        aggs[f"{s}__prior_conv"] = tl.count(where=prior & conv)
+        aggs[f"{s}__n"] = count_if(in_window)
+        aggs[f"{s}__conv"] = count_if(in_window & conv)
+        aggs[f"{s}__all_n"] = count_if(at < literal(end))
+        aggs[f"{s}__all_conv"] = count_if((at < literal(end)) & conv)
+        aggs[f"{s}__recent_n"] = count_if(recent)
+        aggs[f"{s}__recent_conv"] = count_if(recent & conv)
+        aggs[f"{s}__prior_n"] = count_if(prior)
+        aggs[f"{s}__prior_conv"] = count_if(prior & conv)
     row = tl.aggregate(**aggs).execute().iloc[0] if steps else pd.Series()
     min_n = settings["min_contacts"]
     rows = []
@@ -146,11 +147,11 @@ def _deals(wh: Warehouse, as_of: datetime, window: float) -> tuple[float | None,
     is_won = closed.status == "won"
     row = (
         closed.aggregate(
-            won=closed.count(where=recent & is_won),
-            lost=closed.count(where=recent & ~is_won),
+            won=count_if(recent & is_won),
+            lost=count_if(recent & ~is_won),
             amount=closed.amount.mean(where=recent & is_won),
-            all_won=closed.count(where=is_won),
-            all_lost=closed.count(where=~is_won),
+            all_won=count_if(is_won),
+            all_lost=count_if(~is_won),
             all_amount=closed.amount.mean(where=is_won),
         )
         .execute()

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import DAYS_PER_QUARTER, days_between, literal, now, to_datetime
 from fullfunnel.analytics.plan import current_quarter, in_flight, open_or_known
 from fullfunnel.analytics.rates import trailing_window
@@ -239,13 +240,13 @@ def new_pipeline(
     won_at = days_between(opps.created_at, opps.close_date)
     is_won = opps._known & (opps.status == "won")
     lately = opps.created_at > literal(as_of - timedelta(days=cfg["pace_days"]))
-    aggs = {"pace": opps.count(where=lately)}
+    aggs = {"pace": count_if(lately)}
     for j, x in enumerate(xs):
         cohort = (opps.created_at >= literal(as_of - timedelta(days=window + x))) & (
             opps.created_at <= literal(as_of - timedelta(days=x))
         )
-        aggs[f"n_{j}"] = opps.count(where=cohort)
-        aggs[f"w_{j}"] = opps.count(where=cohort & is_won & (won_at <= x))
+        aggs[f"n_{j}"] = count_if(cohort)
+        aggs[f"w_{j}"] = count_if(cohort & is_won & (won_at <= x))
     row = opps.aggregate(**aggs).execute().iloc[0]
     n = np.array([count(row[f"n_{j}"]) for j in range(xs.size)])
     w = np.array([count(row[f"w_{j}"]) for j in range(xs.size)])

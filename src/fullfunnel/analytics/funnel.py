@@ -24,6 +24,7 @@ import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal, now, to_datetime
 from fullfunnel.analytics.velocity import velocity_aggregates
 from fullfunnel.config import Config, default_config
@@ -160,11 +161,11 @@ def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, i
         r = in_period(tl[reached(s)])
         cohort_of[s] = r
         here = (tl.current_stage == s) & tl.exit.isnull()
-        aggs[f"{s}__reached"] = tl.count(where=r)
-        aggs[f"{s}__implied"] = tl.count(where=r & tl[f"{s}_implied"])
+        aggs[f"{s}__reached"] = count_if(r)
+        aggs[f"{s}__implied"] = count_if(r & tl[f"{s}_implied"])
         aggs[f"{s}__entries"] = tl[f"entries_{s}"].sum(where=r)
-        aggs[f"{s}__in_stage"] = tl.count(where=here)
-        aggs[f"{s}__cumulative"] = tl.count(where=first & tl[reached(s)].notnull())
+        aggs[f"{s}__in_stage"] = count_if(here)
+        aggs[f"{s}__cumulative"] = count_if(first & tl[reached(s)].notnull())
         nxt = config.next_stage(s)
         if nxt is None:
             continue
@@ -173,13 +174,13 @@ def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, i
         sla = config.stage(s).sla_days
         stalled = lost & tl.exit.isnull() & (tl.current_stage == s)
         stalled = stalled & (tl.days_in_stage > sla) if sla else stalled & ibis.literal(False)
-        aggs[f"{s}__converted"] = tl.count(where=r & conv)
-        aggs[f"{s}__exited"] = tl.count(where=lost & tl.exit.notnull())
-        aggs[f"{s}__recycled"] = tl.count(where=lost & tl.exit.isnull() & (idx < i))
-        aggs[f"{s}__stalled"] = tl.count(where=stalled)
+        aggs[f"{s}__converted"] = count_if(r & conv)
+        aggs[f"{s}__exited"] = count_if(lost & tl.exit.notnull())
+        aggs[f"{s}__recycled"] = count_if(lost & tl.exit.isnull() & (idx < i))
+        aggs[f"{s}__stalled"] = count_if(stalled)
         if within_days is not None:
             fast = days_between(tl[reached(s)], tl[reached(nxt)]) <= within_days
-            aggs[f"{s}__within"] = tl.count(where=r & conv & fast)
+            aggs[f"{s}__within"] = count_if(r & conv & fast)
     aggs.update(velocity_aggregates(tl, config.steps(), where=cohort_of))
     # maturity is judged on all history, not just the period
     for s, t in config.steps():
@@ -295,7 +296,7 @@ def _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity) -> pd.
         if key:
             groups[key] = sub[key]
         agg = sub.group_by(**groups).aggregate(
-            entered=sub.count(), converted=sub.count(where=sub[reached(t)].notnull())
+            entered=sub.count(), converted=count_if(sub[reached(t)].notnull())
         )
         parts.append(agg.mutate(stage=ibis.literal(s), next_stage=ibis.literal(t)))
     frame = ibis.union(*parts).execute() if parts else pd.DataFrame()

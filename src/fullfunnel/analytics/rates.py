@@ -25,6 +25,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError
@@ -95,11 +96,11 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
         both = in_window(s) & tl[reached(nxt[s])].notnull()
         aggs[f"{s}__maturity"] = to_next.quantile(maturity, where=both)
         did_win = in_window(s) & tl[reached(won)].notnull()
-        aggs[f"{s}__won_n"] = tl.count(where=did_win)
+        aggs[f"{s}__won_n"] = count_if(did_win)
         for name, q in VELOCITY_Q.items():
             aggs[f"{s}__{name}"] = to_won.quantile(q, where=did_win)
         recent = tl[reached(s)].notnull() & (tl[reached(s)] > literal(pace_from))
-        aggs[f"{s}__pace"] = tl.count(where=recent & (tl[reached(s)] <= literal(as_of)))
+        aggs[f"{s}__pace"] = count_if(recent & (tl[reached(s)] <= literal(as_of)))
     first = tl.aggregate(**aggs).execute().iloc[0]
 
     maturity = {}
@@ -109,8 +110,8 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
     conv: dict[str, ir.Value] = {}
     for s in stages:
         mature = in_window(s) & (tl[reached(s)] <= literal(as_of - timedelta(days=maturity[s])))
-        conv[f"{s}__entered"] = tl.count(where=mature)
-        conv[f"{s}__converted"] = tl.count(where=mature & tl[reached(nxt[s])].notnull())
+        conv[f"{s}__entered"] = count_if(mature)
+        conv[f"{s}__converted"] = count_if(mature & tl[reached(nxt[s])].notnull())
     second = tl.aggregate(**conv).execute().iloc[0]
 
     rows = []
@@ -217,9 +218,8 @@ def conditional_yield(
         hit = t._won.notnull() & (t._won > a + from_days) & (t._won <= offset)
         if valid is not None:
             cohort = cohort & (t._from <= a) & (t._until.isnull() | (t._until > a))
-        # count(where=…), not sum(bool): a sum widens to a 128-bit accumulator on DuckDB
-        aggs[f"at_risk_{i}"] = t.count(where=cohort & still)
-        aggs[f"won_{i}"] = t.count(where=cohort & still & hit)
+        aggs[f"at_risk_{i}"] = count_if(cohort & still)
+        aggs[f"won_{i}"] = count_if(cohort & still & hit)
     raw = t.group_by("_group").aggregate(**aggs).execute()
     if groups is not None:  # a group with no row in any cohort still has its zero rows
         missing = pd.DataFrame({"_group": groups[~groups.isin(raw["_group"])]})

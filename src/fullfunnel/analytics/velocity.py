@@ -8,6 +8,7 @@ from datetime import datetime
 import ibis.expr.types as ir
 import pandas as pd
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, now
 from fullfunnel.config import Config, default_config
 from fullfunnel.lifecycle import reached, timeline
@@ -50,7 +51,7 @@ def velocity_aggregates(
         ok = tl[reached(s)].notnull() & tl[reached(t)].notnull()
         if where and s in where:
             ok = ok & where[s]
-        aggs[f"{s}__{t}__contacts"] = tl.count(where=ok)
+        aggs[f"{s}__{t}__contacts"] = count_if(ok)
         aggs[f"{s}__{t}__mean_days"] = days.mean(where=ok)
         for name, q in QUANTILES.items():
             aggs[f"{s}__{t}__{name}"] = days.quantile(q, where=ok)

@@ -31,6 +31,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.lifecycle import reached, timeline, timeline_expr
@@ -134,11 +135,6 @@ def vocabulary(
     return Vocabulary(touches, tuple(cats), tuple(nums))
 
 
-def _count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
-    """How many rows meet ``condition`` (null counts as not)."""
-    return ibis.ifelse(condition, 1, ibis.null("int8")).count()
-
-
 def sample_touches(wh: Warehouse, within: ir.Table) -> ir.Table:
     """The touchpoints that the features of the contacts in ``within`` read: their own
     and every touch on their accounts (for the account aggregates)."""
@@ -236,15 +232,15 @@ def features(
     recent = mine.filter(since(mine, RECENT_DAYS))
     windowed: dict[str, ir.Value] = {}
     for w in (7, 30, 90):
-        windowed[f"touches_{w}d"] = _count_if(since(recent, w))
-    windowed["inbound_30d"] = _count_if(since(recent, 30) & (recent.direction == "inbound"))
-    windowed["outbound_30d"] = _count_if(since(recent, 30) & (recent.direction == "outbound"))
+        windowed[f"touches_{w}d"] = count_if(since(recent, w))
+    windowed["inbound_30d"] = count_if(since(recent, 30) & (recent.direction == "inbound"))
+    windowed["outbound_30d"] = count_if(since(recent, 30) & (recent.direction == "outbound"))
     for dim in WINDOWS:
         for value, w, name in vocab.columns(dim):
             if w:
-                windowed[name] = _count_if((recent[dim] == value) & since(recent, w))
+                windowed[name] = count_if((recent[dim] == value) & since(recent, w))
             else:
-                ever[name] = _count_if(mine[dim] == value)
+                ever[name] = count_if(mine[dim] == value)
     per_contact = (
         mine.group_by("contact_id")
         .aggregate(**ever)
@@ -260,7 +256,7 @@ def features(
     acc_size = all_contacts.group_by("account_id").aggregate(account_contacts=all_contacts.count())
     acc = tp.filter(tp.account_id.notnull())
     acc_tp = acc.group_by("account_id").aggregate(
-        account_touches_30d=_count_if(since(acc, 30)),
+        account_touches_30d=count_if(since(acc, 30)),
         account_active_contacts_30d=acc.contact_id.nunique(where=since(acc, 30)),
     )
 

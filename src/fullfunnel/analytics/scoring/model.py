@@ -93,6 +93,11 @@ class LeadModel:
         X = pd.DataFrame(cols, index=frame.index)
         return X
 
+    @property
+    def can_bin(self) -> bool:
+        """Whether :meth:`binned` and :meth:`decision_binned` work for this booster."""
+        return _can_bin(self.booster)
+
     def decision(self, X: pd.DataFrame) -> np.ndarray:
         """Raw log-odds of a matrix from :meth:`matrix` (what reasons decompose)."""
         if not _can_bin(self.booster):

@@ -67,19 +67,23 @@ def feature_groups(columns: list[str]) -> dict[str, list[str]]:
 
 
 def contributions(
-    model: LeadModel, frame: pd.DataFrame, groups: Mapping[str, list[str]]
+    model: LeadModel,
+    frame: pd.DataFrame,
+    groups: Mapping[str, list[str]],
+    *,
+    binned: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Effect (log-odds) of each factor in ``groups`` on each row of ``frame``.
 
     Evaluated on the model's binned matrix (a byte a value; the same log-odds as the
-    values give), and only the rows whose factor differs from the reference are
-    predicted again: the others' effect is exactly 0 (most leads have none of a given
-    tactic or channel, so a sparse factor costs a fraction of a full pass).
+    values give; pass it as ``binned`` when it is at hand), and only the rows whose
+    factor differs from the reference are predicted again: the others' effect is
+    exactly 0 (most leads have none of a given tactic or channel, so a sparse factor
+    costs a fraction of a full pass).
     """
-    X = model.matrix(frame)
     if not _can_bin(model.booster):
-        return _contributions_by_value(model, X, groups)
-    Xb = model.binned(X)
+        return _contributions_by_value(model, model.matrix(frame), groups)
+    Xb = model.binned(model.matrix(frame)) if binned is None else binned
     base = model.decision_binned(Xb)
     reference = pd.DataFrame({c: [model.reference[c]] for c in model.columns})
     ref = model.binned(model.matrix(reference))[0]
@@ -88,7 +92,7 @@ def contributions(
     for name, cols in groups.items():
         at = [position[c] for c in cols]
         rows = np.flatnonzero((Xb[:, at] != ref[at]).any(axis=1))
-        effect = np.zeros(len(X))
+        effect = np.zeros(len(Xb))
         if rows.size:
             Xr = Xb[rows]
             Xr[:, at] = ref[at]
@@ -127,24 +131,45 @@ def top_reasons(
 ) -> list[str]:
     """Each row's ``n`` strongest positive factors as a JSON list of plain sentences.
 
-    With ``groups`` only the columns those factors read are converted to records
-    (the text is written row by row; this keeps it light on a million leads).
+    A factor's sentence reads only that factor's columns (``groups``; without it,
+    every column), so it is written once per distinct value of those columns and
+    shared by every lead that has it: on a million leads most factors (title,
+    channel, counts) take a few thousand distinct values.
     """
     if effects.empty:
         return ["[]"] * len(frame)
     values = effects.to_numpy()
-    names = np.array(effects.columns)
     order = np.argsort(-values, axis=1, kind="stable")[:, :n]
-    if groups is not None:
-        needed = {"title", "current_stage", "days_in_stage"}
-        needed |= {c for g in effects.columns for c in groups.get(g, [])}
-        frame = frame[[c for c in frame.columns if c in needed]]
-    out = []
-    records = frame.to_dict(orient="records")
-    for i, row in enumerate(records):
-        picked = [names[j] for j in order[i] if values[i, j] >= min_effect]
-        out.append(json.dumps([describe(g, row) for g in picked]))
-    return out
+    kept = np.take_along_axis(values, order, axis=1) >= min_effect
+    sentences = np.full(order.shape, "", dtype=object)
+    for g, name in enumerate(effects.columns):
+        hit = kept & (order == g)
+        rows = np.flatnonzero(hit.any(axis=1))
+        if not rows.size:
+            continue
+        cols = _reads(name, groups, frame)
+        columns = [frame[c].to_numpy(dtype=object)[rows] for c in cols]
+        written: dict[tuple, str] = {}
+        texts = []
+        for key in zip(*columns, strict=True) if columns else [()] * rows.size:
+            text = written.get(key)
+            if text is None:
+                text = written[key] = json.dumps(describe(name, dict(zip(cols, key, strict=True))))
+            texts.append(text)
+        sentences[rows, hit[rows].argmax(axis=1)] = texts  # a factor fills one slot a row
+    return ["[" + ", ".join(t for t in row if t) + "]" for row in sentences]
+
+
+def _reads(group: str, groups: Mapping[str, list[str]] | None, frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` that the sentence of ``group`` reads."""
+    if groups is None or group not in groups:
+        return list(frame.columns)
+    cols = list(groups[group])
+    if group == "title":
+        cols.append("title")
+    elif group == "stage":
+        cols += ["current_stage", "days_in_stage"]
+    return [c for c in dict.fromkeys(cols) if c in frame.columns]
 
 
 def _num(v: object) -> float | None:

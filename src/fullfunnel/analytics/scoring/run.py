@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import literal, now, to_datetime
 from fullfunnel.analytics.scoring import baseline
 from fullfunnel.analytics.scoring.features import (
@@ -267,7 +268,12 @@ def score(
 
     # --- score every open contact as of now --------------------------------------------
     current = feature_frame(features(wh, cutoff=as_of, config=config, target=target, vocab=vocab))
-    prob = final.predict(current) if len(current) else np.array([])
+    # binned once: the scores and the reasons are both read off the booster's bins
+    binned = final.binned(final.matrix(current)) if len(current) and final.can_bin else None
+    if binned is not None:
+        prob = final.calibrate(final.decision_binned(binned))
+    else:
+        prob = final.predict(current) if len(current) else np.array([])
     tier = _tiers(prob, sc["tier_shares"])
     reason_groups = {
         g: groups[g] for g in importance["feature"].head(sc["reason_factors"]) if g in groups
@@ -276,7 +282,16 @@ def score(
     # get an empty list and are explained on demand (fullfunnel score --explain)
     worked = np.isin(tier, _reason_tiers(sc["reason_tiers"]))
     picked = current[worked]
-    effects = contributions(final, picked, reason_groups) if len(picked) else pd.DataFrame()
+    effects = (
+        contributions(
+            final,
+            picked,
+            reason_groups,
+            binned=None if binned is None else binned[worked],
+        )
+        if len(picked)
+        else pd.DataFrame()
+    )
     reasons = np.full(len(current), "[]", dtype=object)
     reasons[worked] = top_reasons(effects, picked, n=sc["reasons"], groups=reason_groups)
     version = _version(target, horizon_days, as_of, seed, train, valid, params)
@@ -516,7 +531,7 @@ def _sample_contacts(
         done = tl[reached(target)] <= at
         ended = tl.exited_at <= at
         open_then = (tl[reached(config.stage_names[0])] <= at) & ~done.fill_null(False)
-        counts[f"c{i}"] = tl.count(where=open_then & ~ended.fill_null(False))
+        counts[f"c{i}"] = count_if(open_then & ~ended.fill_null(False))
     opened = int(sum(tl.aggregate(**counts).execute().iloc[0])) if counts else 0
     if opened <= limit:
         return None

@@ -218,12 +218,9 @@ def features(
         # (the same rows as days_between(ts, at) <= days, without per-row arithmetic)
         return t.ts >= literal(cutoff - timedelta(days=days))
 
-    # ~90 counts per contact, each as count(CASE WHEN … THEN 1 END): on DuckDB several
-    # times faster than count(*) FILTER (WHERE …), and unlike sum(bool) it does not
-    # widen to 128-bit integers (twice the aggregation's memory)
-    # The windowed counts only read the touches of the longest window, most of them
-    # in one aggregation over those (a fraction of all touches); the lifetime counts
-    # are a second, narrow one over every touch.
+    # ~95 counts per contact. The windowed ones read only the touches of the longest
+    # window (a fraction of all touches), in one aggregation; the lifetime ones are a
+    # second, narrow aggregation over every touch.
     ever: dict[str, ir.Value] = {
         "touches_ever": mine.count(),
         "_last_touch": mine.ts.max(),

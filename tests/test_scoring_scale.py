@@ -188,3 +188,33 @@ def test_permutation_importance_on_bins_equals_on_values(monkeypatch):
     monkeypatch.setattr(model_module, "_can_bin", lambda booster: False)
     on_values = model_module.group_importance(model, frame, y, groups, seed=4, sample=1500)
     pd.testing.assert_frame_equal(on_bins, on_values)
+
+
+def test_labels_from_todays_timeline_equal_a_timeline_as_of_each_horizon():
+    """A first reach known at cut-off + horizon is the one known today when it falls by
+    then: the labels read off today's timeline equal those of a timeline built as of
+    cut-off + horizon (recycled and re-entering contacts included)."""
+    from fullfunnel.analytics.scoring.features import label
+    from fullfunnel.lifecycle import reached, timeline_expr
+
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, contacts=3000, seed=4, as_of=AS_OF)
+    cfg = default_config()
+    hits = 0
+    for target in ("mql", "sql", "customer"):
+        for cut in (datetime(2026, 3, 1), datetime(2026, 6, 15), datetime(2026, 8, 25)):
+            got = label(
+                wh, cutoff=cut, horizon_days=90, config=cfg, target=target, known_at=AS_OF
+            ).execute()
+            then = timeline_expr(wh, cfg, as_of=cut + timedelta(days=90))
+            at = then[reached(target)]
+            want = then.select(
+                "contact_id", label=(at.notnull() & (at > cut)).cast("int8")
+            ).execute()
+            merged = got.merge(want, on="contact_id", how="left", suffixes=("", "_then"))
+            merged["label_then"] = merged["label_then"].fillna(0)
+            assert (merged["label"] == merged["label_then"]).all(), (target, cut)
+            hits += int(merged["label"].sum())
+    assert hits > 100  # the labels are not all zero
+    with pytest.raises(ValueError, match="needs data known"):
+        label(wh, cutoff=AS_OF, horizon_days=90, config=cfg, target="sql", known_at=AS_OF)

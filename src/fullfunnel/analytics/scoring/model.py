@@ -100,7 +100,7 @@ class LeadModel:
 
     def decision(self, X: pd.DataFrame) -> np.ndarray:
         """Raw log-odds of a matrix from :meth:`matrix` (what reasons decompose)."""
-        if not _can_bin(self.booster):
+        if not self.can_bin:
             with self._threads():
                 return self.booster.decision_function(X)
         return self.decision_binned(self.binned(X))
@@ -262,7 +262,7 @@ def group_importance(
         frame, y = frame.iloc[keep], y[keep]
     X = model.matrix(frame)
     # binned once: shuffling a column's bins is binning its shuffled values
-    binned = _can_bin(model.booster)
+    binned = model.can_bin
     Xb = model.binned(X) if binned else None
     position = {c: i for i, c in enumerate(model.binned_columns())}
     d = model.decision_binned(Xb) if binned else model.decision(X)

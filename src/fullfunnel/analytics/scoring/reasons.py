@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel.analytics.scoring.features import WINDOWS, seniority_label
-from fullfunnel.analytics.scoring.model import LeadModel, _can_bin
+from fullfunnel.analytics.scoring.model import LeadModel
 
 ENGAGEMENT = (
     "touches_7d",
@@ -81,7 +81,7 @@ def contributions(
     exactly 0 (most leads have none of a given tactic or channel, so a sparse factor
     costs a fraction of a full pass).
     """
-    if not _can_bin(model.booster):
+    if not model.can_bin:
         return _contributions_by_value(model, model.matrix(frame), groups)
     Xb = model.binned(model.matrix(frame)) if binned is None else binned
     base = model.decision_binned(Xb)

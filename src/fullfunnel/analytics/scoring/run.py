@@ -208,13 +208,7 @@ def score(
 
     def examples(cuts: list[datetime], limit: int, seed: int) -> pd.DataFrame:
         within = _sample_contacts(wh, cuts, config, target, limit, seed, known_at=as_of)
-        if within is None:
-            return _examples(wh, cuts, config, target, horizon_days, vocab, known_at=as_of)
-        within = wh.cache(within)  # drawn once, read at every cut-off
-        try:
-            return _examples(wh, cuts, config, target, horizon_days, vocab, within, known_at=as_of)
-        finally:
-            within.release()
+        return _examples(wh, cuts, config, target, horizon_days, vocab, within, known_at=as_of)
 
     train = _sample(examples(train_cuts, sc["max_train_rows"], seed), sc["max_train_rows"], seed)
     try:
@@ -466,35 +460,41 @@ def _examples(
 ) -> pd.DataFrame:
     """Feature rows with labels, for every cut-off (oldest first), of the contacts
     in ``within`` (None: all); labels as known at ``known_at``."""
-    parts = []
-    # a sample's touches are read once for all its cut-offs
-    touches = None if within is None else wh.cache(sample_touches(wh, within))
-    for cut in sorted(cutoffs):
-        feats = features(
-            wh,
-            cutoff=cut,
-            config=config,
-            target=target,
-            vocab=vocab,
-            within=within,
-            touches=touches,
-        )
-        lab = label(
-            wh,
-            cutoff=cut,
-            horizon_days=horizon_days,
-            config=config,
-            target=target,
-            known_at=known_at,
-        )
-        joined = feats.left_join(lab, "contact_id")
-        frame = feature_frame(joined.select(*feats.columns, "label"))
-        frame["label"] = frame["label"].fillna(0).astype(int)
-        frame.insert(1, "cutoff", pd.Timestamp(cut))
-        parts.append(frame)
-    if touches is not None:
-        touches.release()
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    touches, held = None, []
+    if within is not None:
+        # the sample and the touches it reads are drawn once for all its cut-offs
+        within = wh.cache(within)
+        touches = wh.cache(sample_touches(wh, within))
+        held = [touches, within]
+    try:
+        parts = []
+        for cut in sorted(cutoffs):
+            feats = features(
+                wh,
+                cutoff=cut,
+                config=config,
+                target=target,
+                vocab=vocab,
+                within=within,
+                touches=touches,
+            )
+            lab = label(
+                wh,
+                cutoff=cut,
+                horizon_days=horizon_days,
+                config=config,
+                target=target,
+                known_at=known_at,
+            )
+            joined = feats.left_join(lab, "contact_id")
+            frame = feature_frame(joined.select(*feats.columns, "label"))
+            frame["label"] = frame["label"].fillna(0).astype(int)
+            frame.insert(1, "cutoff", pd.Timestamp(cut))
+            parts.append(frame)
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    finally:
+        for table in held:
+            table.release()
 
 
 # Sampling contacts in the engine: a contact's rank in contact_id order, times an odd

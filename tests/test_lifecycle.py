@@ -90,3 +90,21 @@ def test_timeline_is_materialised_once_per_date_and_refreshed_by_a_load(wh):
     # another stage model gets its own timeline
     config = config_from_dict({"funnel": {"implied_stages": False}})
     assert ff.timeline(wh, config, as_of=SMALL_AS_OF).op() != first.op()
+
+
+def test_timelines_at_several_dates_in_one_query_equal_each_date_alone(engine_wh):
+    """One query for many dates (a training sample at many cut-offs) gives, per date,
+    the timeline as of that date; contacts without anything by a date are absent."""
+    from fullfunnel.lifecycle import timeline_expr
+
+    load_small_funnel(engine_wh)
+    cfg = ff.default_config()
+    dates = [datetime(2024, 1, 5), datetime(2024, 1, 25), SMALL_AS_OF]
+    many = timeline_expr(engine_wh, cfg, as_of=dates).execute()
+    for d in dates:
+        one = timeline_expr(engine_wh, cfg, as_of=d).execute()
+        got = many[many["as_of"] == d].drop(columns="as_of")
+        got = got.sort_values("contact_id").reset_index(drop=True)
+        want = one.sort_values("contact_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert many["as_of"].nunique() == 3

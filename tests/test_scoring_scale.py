@@ -24,7 +24,7 @@ from fullfunnel.analytics.scoring.reasons import (
     feature_groups,
     top_reasons,
 )
-from fullfunnel.analytics.scoring.run import _sample_contacts
+from fullfunnel.analytics.scoring.run import _examples, _sample_contacts
 from fullfunnel.config import default_config
 from test_scoring import fast_config, lead_list, small_tables
 
@@ -73,6 +73,23 @@ def test_features_within_a_sample_equal_the_full_rows(wh):
     assert list(part["contact_id"]) == ["c1", "c2"]
     want = full[full["contact_id"].isin(["c1", "c2"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(part, want)  # account aggregates still count everyone
+
+
+def test_features_at_many_cutoffs_in_one_query_equal_each_cutoff_alone(engine_wh):
+    """The training examples' single query (every cut-off, a sample or everyone) gives
+    the rows that each cut-off's own query gives."""
+    engine_wh.load_many(small_tables())
+    cfg = default_config()
+    vocab = vocabulary(engine_wh, before=CUT)
+    cuts = [CUT - timedelta(days=45), CUT - timedelta(days=4), CUT]
+    within = engine_wh.table("contacts").filter(lambda t: t.contact_id.isin(["c1", "c3"]))
+    for part in (None, within):
+        kw = {"config": cfg, "target": "sql", "vocab": vocab, "within": part}
+        many = feature_frame(features(engine_wh, cutoff=cuts, **kw))
+        alone = [feature_frame(features(engine_wh, cutoff=c, **kw)) for c in cuts]
+        want = pd.concat(alone, ignore_index=True)
+        assert want["cutoff"].nunique() == 3  # every cut-off has open contacts
+        pd.testing.assert_frame_equal(many, want, check_dtype=False)
 
 
 def test_binned_prediction_and_reasons_are_exact():
@@ -194,27 +211,33 @@ def test_labels_from_todays_timeline_equal_a_timeline_as_of_each_horizon():
     """A first reach known at cut-off + horizon is the one known today when it falls by
     then: the labels read off today's timeline equal those of a timeline built as of
     cut-off + horizon (recycled and re-entering contacts included)."""
+    from fullfunnel._dates import literal_table
     from fullfunnel.analytics.scoring.features import label
     from fullfunnel.lifecycle import reached, timeline_expr
 
     wh = ff.connect("duckdb://:memory:")
     ff.generate_demo(wh, contacts=3000, seed=4, as_of=AS_OF)
     cfg = default_config()
+    cuts = (datetime(2026, 3, 1), datetime(2026, 6, 15), datetime(2026, 8, 25))
+    rows = wh.table("contacts").select("contact_id")
+    rows = rows.cross_join(literal_table([{"cutoff": c} for c in cuts]))
     hits = 0
     for target in ("mql", "sql", "customer"):
-        for cut in (datetime(2026, 3, 1), datetime(2026, 6, 15), datetime(2026, 8, 25)):
-            got = label(
-                wh, cutoff=cut, horizon_days=90, config=cfg, target=target, known_at=AS_OF
-            ).execute()
+        got = label(wh, rows, horizon_days=90, config=cfg, target=target, known_at=AS_OF)
+        got = got.execute()
+        assert len(got) == 3 * 3000
+        for cut in cuts:
             then = timeline_expr(wh, cfg, as_of=cut + timedelta(days=90))
             at = then[reached(target)]
             want = then.select(
                 "contact_id", label=(at.notnull() & (at > cut)).cast("int8")
             ).execute()
-            merged = got.merge(want, on="contact_id", how="left", suffixes=("", "_then"))
+            merged = got[got["cutoff"] == cut].merge(
+                want, on="contact_id", how="left", suffixes=("", "_then")
+            )
             merged["label_then"] = merged["label_then"].fillna(0)
             assert (merged["label"] == merged["label_then"]).all(), (target, cut)
             hits += int(merged["label"].sum())
     assert hits > 100  # the labels are not all zero
     with pytest.raises(ValueError, match="needs data known"):
-        label(wh, cutoff=AS_OF, horizon_days=90, config=cfg, target="sql", known_at=AS_OF)
+        _examples(wh, [AS_OF], cfg, "sql", 90, vocabulary(wh, before=AS_OF), known_at=AS_OF)

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from fullfunnel.errors import InputError
 
@@ -48,6 +49,16 @@ def days_between(start: ir.TimestampValue, end: ir.TimestampValue) -> ir.Floatin
 
 def literal(ts: datetime) -> ir.TimestampScalar:
     return ibis.timestamp(ts.replace(microsecond=0))
+
+
+def literal_table(rows: list[dict[str, datetime]]) -> ir.Table:
+    """A small table of timestamps (whole seconds, like :func:`literal`), one row per
+    dict, to cross-join where a query runs at several dates at once."""
+    columns = {
+        name: pa.array([r[name].replace(microsecond=0) for r in rows], pa.timestamp("us"))
+        for name in rows[0]
+    }
+    return ibis.memtable(pa.table(columns))
 
 
 _PERIOD = re.compile(r"^(?P<y>\d{4})(?:-(?:(?P<q>[Qq][1-4])|(?P<h>[Hh][12])|(?P<m>\d{1,2})))?$")

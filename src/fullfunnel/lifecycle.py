@@ -17,13 +17,14 @@ Every contact in ``contacts`` has reached the first stage at ``created_at``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import days_between, epoch_seconds, literal, now
+from fullfunnel._dates import days_between, epoch_seconds, literal, literal_table, now
 from fullfunnel.config import Config, default_config
 from fullfunnel.warehouse import Warehouse
 
@@ -59,14 +60,22 @@ def timeline(
 
 
 def timeline_expr(
-    wh: Warehouse, config: Config, *, as_of: datetime, within: ir.Table | None = None
+    wh: Warehouse,
+    config: Config,
+    *,
+    as_of: datetime | Sequence[datetime],
+    within: ir.Table | None = None,
 ) -> ir.Table:
     """The expression behind :func:`timeline`, not materialised; ``within`` (a table
     with a ``contact_id`` column) limits it to those contacts, and the engine reads
-    only their events."""
+    only their events.
+
+    Several dates give every contact's timeline as of each of them in one query: one
+    row per contact and date, the date in an ``as_of`` column (for a sample of
+    contacts at many cut-offs; each event is read once per date).
+    """
     stages = config.stage_names
     exits = config.exits
-    cutoff = literal(as_of)
     rank = {name: i for i, name in enumerate(stages)}
     rank.update({name: len(stages) + i for i, name in enumerate(exits)})
 
@@ -77,6 +86,12 @@ def timeline_expr(
         contacts = contacts.semi_join(within, "contact_id").select(*contacts.columns)
     created = contacts.select("contact_id", stage=ibis.literal(stages[0]), ts=contacts.created_at)
     ev = events.union(created)
+    keys = ["contact_id"]
+    if isinstance(as_of, datetime):
+        cutoff: ir.TimestampValue = literal(as_of)
+    else:
+        ev = ev.cross_join(literal_table([{"as_of": d} for d in as_of]))
+        cutoff, keys = ev.as_of, ["contact_id", "as_of"]
     ev = ev.filter(ev.ts <= cutoff, ev.stage.isin(list(rank)))
     # The order of events as one integer: whole seconds (so that events within a second
     # tie the same way on every engine), then the stage's rank (< 64), which max() keeps:
@@ -97,7 +112,7 @@ def timeline_expr(
     aggs["_last_stage_at"] = ev.ts.max(where=is_stage)
     aggs["_last_exit"] = order.max(where=is_terminal)
     aggs["recycled_count"] = count_if(ev.stage == "recycled")
-    t = ev.group_by("contact_id").aggregate(**aggs)
+    t = ev.group_by(keys).aggregate(**aggs)
     by_rank = [(i, name) for name, i in rank.items()]
     t = t.mutate(
         **{c: (t[c] % 64).cases(*by_rank) for c in ("_last_event", "_last_stage", "_last_exit")}
@@ -125,7 +140,7 @@ def timeline_expr(
     current_at = ibis.ifelse(recycled, t._last_event_at, t._last_stage_at)
     exited_at = ibis.ifelse(terminal, t._last_event_at, ibis.null("timestamp"))
     out = t.select(
-        "contact_id",
+        *keys,
         *[cols[reached(s)].name(reached(s)) for s in stages],
         *[cols[f"{s}_implied"].name(f"{s}_implied") for s in stages],
         *[t[f"entries_{s}"].name(f"entries_{s}") for s in stages],
@@ -135,9 +150,8 @@ def timeline_expr(
         exited_at=exited_at,
         recycled_count=t.recycled_count,
     )
-    return out.mutate(
-        days_in_stage=days_between(out.current_stage_at, out.exited_at.coalesce(cutoff))
-    )
+    end = out.exited_at.coalesce(out.as_of if "as_of" in keys else cutoff)
+    return out.mutate(days_in_stage=days_between(out.current_stage_at, end))
 
 
 def stage_index(config: Config, column: ir.StringValue) -> ir.IntegerValue:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import ibis
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import days_between, literal
+from fullfunnel._dates import days_between, literal, literal_table
 from fullfunnel.config import Config
 from fullfunnel.lifecycle import reached, timeline, timeline_expr
 from fullfunnel.schema import TABLES
@@ -162,7 +163,7 @@ def _title_function(title: ir.StringValue) -> ir.StringValue:
 def features(
     wh: Warehouse,
     *,
-    cutoff: datetime,
+    cutoff: datetime | Sequence[datetime],
     config: Config,
     target: str,
     vocab: Vocabulary | None = None,
@@ -170,29 +171,45 @@ def features(
     within: ir.Table | None = None,
     touches: ir.Table | None = None,
 ) -> ir.Table:
-    """The feature table (an Ibis expression) of the contacts open at ``cutoff``.
+    """The feature table (an Ibis expression) of the contacts open at ``cutoff``, one
+    row per contact; several cut-offs give one row per contact and cut-off, in one
+    query. The cut-off is the ``cutoff`` column.
 
     ``vocab`` fixes the touch columns (default: derived from touches before the
-    cut-off); ``contact_ids`` restricts the rows (for one lead's explanation), and so
-    does ``within``, a table with a ``contact_id`` column (a training sample): the
-    per-contact touch counts are then only aggregated for those contacts.
+    latest cut-off); ``contact_ids`` restricts the rows (for one lead's explanation),
+    and so does ``within``, a table with a ``contact_id`` column (a training sample):
+    the per-contact touch counts are then only aggregated for those contacts.
     ``touches`` replaces the touchpoints table: for a sample, the touches of its
     contacts and of their accounts (:func:`sample_touches`, materialised once for
     every cut-off).
     """
-    vocab = vocab or vocabulary(wh, before=cutoff)
-    at = literal(cutoff)
+    single = isinstance(cutoff, datetime)
+    cutoffs = [cutoff] if single else sorted(cutoff)
+    vocab = vocab or vocabulary(wh, before=max(cutoffs))
     stages = config.stage_names
     before_target = stages[: config.index(target)]
 
+    def at_cutoffs(t: ir.Table) -> ir.Table:
+        """``t`` with its cut-off and window starts as columns: constants for one
+        cut-off, else one copy of ``t`` per cut-off."""
+        if single:
+            return t.mutate(**{k: literal(v) for k, v in _cut_columns(cutoff).items()})
+        return t.cross_join(literal_table([_cut_columns(c) for c in cutoffs]))
+
+    def since(t: ir.Table, days: int) -> ir.BooleanValue:
+        # "at most `days` whole days before the cut-off" as one timestamp comparison
+        # (the same rows as days_between(ts, cutoff) <= days, without per-row arithmetic)
+        return t.ts >= t[f"_since_{days}d"]
+
     # a sample's timeline is its own (small) query; everyone's is the shared one
-    if within is not None:
-        tl = timeline_expr(wh, config, as_of=cutoff, within=within)
+    if single and within is None:
+        tl = timeline(wh, config, as_of=cutoff).mutate(cutoff=literal(cutoff))
+    elif single:
+        tl = timeline_expr(wh, config, as_of=cutoff, within=within).mutate(cutoff=literal(cutoff))
     else:
-        tl = timeline(wh, config, as_of=cutoff)
+        tl = timeline_expr(wh, config, as_of=cutoffs, within=within).rename(cutoff="as_of")
     tl = tl.filter(open_contacts(tl, config, target))
     contacts = wh.table("contacts")
-    contacts = contacts.filter(contacts.created_at <= at)
     if contact_ids is not None:
         contacts = contacts.filter(contacts.contact_id.isin(contact_ids))
     if within is not None:
@@ -205,18 +222,13 @@ def features(
     )
 
     # --- behaviour: touches strictly before the cut-off ------------------------------
-    tp = wh.table("touchpoints") if touches is None else touches
-    tp = tp.filter(tp.ts < at)
+    tp = at_cutoffs(wh.table("touchpoints") if touches is None else touches)
+    tp = tp.filter(tp.ts < tp.cutoff)
     mine = tp  # the touches of the contacts asked for (the account aggregates read all)
     if contact_ids is not None:
         mine = mine.filter(mine.contact_id.isin(contact_ids))
     if within is not None:
         mine = mine.semi_join(within, "contact_id").select(*tp.columns)
-
-    def since(t: ir.Table, days: int) -> ir.BooleanValue:
-        # "at most `days` whole days before the cut-off" as one timestamp comparison
-        # (the same rows as days_between(ts, at) <= days, without per-row arithmetic)
-        return t.ts >= literal(cutoff - timedelta(days=days))
 
     # ~95 counts per contact. The windowed ones read only the touches of the longest
     # window (a fraction of all touches), in one aggregation; the lifetime ones are a
@@ -238,23 +250,27 @@ def features(
                 windowed[name] = count_if((recent[dim] == value) & since(recent, w))
             else:
                 ever[name] = count_if(mine[dim] == value)
-    per_contact = (
-        mine.group_by("contact_id")
-        .aggregate(**ever)
-        .left_join(recent.group_by("contact_id").aggregate(**windowed), "contact_id")
-        .drop("contact_id_right")
-    )
+    by_contact = ["contact_id", "cutoff"]
+    per_contact = mine.group_by(by_contact).aggregate(**ever)
+    per_contact = per_contact.left_join(
+        recent.group_by(by_contact).aggregate(**windowed), by_contact
+    ).drop("contact_id_right", "cutoff_right")
 
     # --- account aggregates (contacts created and touches made before the cut-off) ---
     all_contacts = wh.table("contacts")
-    all_contacts = all_contacts.filter(
-        all_contacts.created_at <= at, all_contacts.account_id.notnull()
-    )
-    acc_size = all_contacts.group_by("account_id").aggregate(account_contacts=all_contacts.count())
-    acc = tp.filter(tp.account_id.notnull())
-    acc_tp = acc.group_by("account_id").aggregate(
-        account_touches_30d=count_if(since(acc, 30)),
-        account_active_contacts_30d=acc.contact_id.nunique(where=since(acc, 30)),
+    all_contacts = all_contacts.filter(all_contacts.account_id.notnull())
+    if contact_ids is not None or within is not None:
+        # only the accounts of the contacts asked for
+        all_contacts = all_contacts.semi_join(contacts.select("account_id"), "account_id")
+    all_contacts = at_cutoffs(all_contacts.select("account_id", "created_at"))
+    all_contacts = all_contacts.filter(all_contacts.created_at <= all_contacts.cutoff)
+    by_account = ["account_id", "cutoff"]
+    acc_size = all_contacts.group_by(by_account).aggregate(account_contacts=all_contacts.count())
+    # both account counts read only the last 30 days' touches: filtered before grouping
+    acc = tp.filter(tp.account_id.notnull(), since(tp, 30))
+    acc_tp = acc.group_by(by_account).aggregate(
+        account_touches_30d=acc.count(),
+        account_active_contacts_30d=acc.contact_id.nunique(),
     )
 
     c = contacts.left_join(accounts, "account_id")
@@ -271,9 +287,10 @@ def features(
         country=c.country.coalesce(c.acc_country),
     )
     j = c.inner_join(tl, "contact_id")
-    j = j.left_join(per_contact, "contact_id")
-    j = j.left_join(acc_size, "account_id")
-    j = j.left_join(acc_tp, "account_id")
+    j = j.filter(j.created_at <= j.cutoff)
+    j = j.left_join(per_contact, by_contact)
+    j = j.left_join(acc_size, by_account)
+    j = j.left_join(acc_tp, by_account)
     # the title patterns are matched once per distinct title, not once per contact
     titles = contacts.select("title").distinct()
     titles = titles.filter(titles.title.notnull()).select(
@@ -283,11 +300,13 @@ def features(
     )
     j = j.left_join(titles, j.title == titles._title)
 
+    at = j.cutoff
     counts = [f"touches_{w}d" for w in (7, 30, 90)]
     counts += ["touches_ever", "inbound_30d", "outbound_30d"]
     counts += [name for dim in WINDOWS for _, _, name in vocab.columns(dim)]
     out: dict[str, ir.Value] = {
         "contact_id": j.contact_id,
+        "cutoff": at,
         "title": j.title,
         "title_level": j._title_level,
         "title_function": j._title_function,
@@ -322,6 +341,13 @@ def features(
     return j.select(**out)
 
 
+def _cut_columns(cutoff: datetime) -> dict[str, datetime]:
+    """A cut-off and the start of each touch window before it (whole seconds)."""
+    cut = cutoff.replace(microsecond=0)
+    windows = sorted({w for ws in WINDOWS.values() for w in ws if w} | {30})
+    return {"cutoff": cut} | {f"_since_{w}d": cut - timedelta(days=w) for w in windows}
+
+
 # Columns that are never model inputs: identity, display text, label and cut-off.
 DISPLAY_ONLY = ("contact_id", "title", "label", "cutoff")
 
@@ -337,9 +363,10 @@ def categorical_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def feature_frame(expr: ir.Table) -> pd.DataFrame:
-    """Execute a feature table into pandas, in a stable row order."""
+    """Execute a feature table into pandas, in a stable row order (by cut-off, then
+    contact)."""
     frame = expr.execute()
-    frame = frame.sort_values("contact_id", kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(["cutoff", "contact_id"], kind="stable").reset_index(drop=True)
     cols = {}
     for col in frame.columns:
         values = frame[col]
@@ -355,27 +382,28 @@ def feature_frame(expr: ir.Table) -> pd.DataFrame:
 
 def label(
     wh: Warehouse,
+    rows: ir.Table,
     *,
-    cutoff: datetime,
     horizon_days: int,
     config: Config,
     target: str,
     known_at: datetime,
 ) -> ir.Table:
-    """contact_id, and 1 if the contact reached ``target`` within the horizon after
-    ``cutoff``, read off the run's shared timeline as of ``known_at``.
+    """``rows`` (a table with ``contact_id`` and ``cutoff``) with ``label``: 1 if the
+    contact reached ``target`` within the horizon after its row's cut-off, read off
+    the run's shared timeline as of ``known_at``. Every cut-off + horizon must fall by
+    ``known_at``.
 
     A first reach is the earliest of some events, so the reach known at any date
     up to ``known_at`` is the one known at ``known_at`` when it falls by then:
     "reached by cutoff + horizon" needs no timeline of its own.
     """
-    end = cutoff + timedelta(days=horizon_days)
-    if end > known_at:
-        raise ValueError(f"a label at {cutoff:%Y-%m-%d} needs data known at {end:%Y-%m-%d}")
     tl = timeline(wh, config, as_of=known_at)
-    at = tl[reached(target)]
-    hit = at.notnull() & (at > literal(cutoff)) & (at <= literal(end))
-    return tl.select("contact_id", label=hit.cast("int8"))
+    tl = tl.select("contact_id", _reached=tl[reached(target)])
+    j = rows.left_join(tl, "contact_id")
+    at, cut = j._reached, j.cutoff
+    hit = at.notnull() & (at > cut) & (at <= cut + ibis.interval(days=horizon_days))
+    return j.select(*rows.columns, label=hit.fill_null(False).cast("int8"))
 
 
 def seniority_label(level: float) -> str | None:

@@ -459,7 +459,10 @@ def _examples(
     known_at: datetime,
 ) -> pd.DataFrame:
     """Feature rows with labels, for every cut-off (oldest first), of the contacts
-    in ``within`` (None: all); labels as known at ``known_at``."""
+    in ``within`` (None: all), in one query; labels as known at ``known_at``."""
+    latest = max(cutoffs) + timedelta(days=horizon_days)
+    if latest > known_at:
+        raise ValueError(f"a label at {max(cutoffs):%Y-%m-%d} needs data known at {latest:%F}")
     touches, held = None, []
     if within is not None:
         # the sample and the touches it reads are drawn once for all its cut-offs
@@ -467,31 +470,21 @@ def _examples(
         touches = wh.cache(sample_touches(wh, within))
         held = [touches, within]
     try:
-        parts = []
-        for cut in sorted(cutoffs):
-            feats = features(
-                wh,
-                cutoff=cut,
-                config=config,
-                target=target,
-                vocab=vocab,
-                within=within,
-                touches=touches,
-            )
-            lab = label(
-                wh,
-                cutoff=cut,
-                horizon_days=horizon_days,
-                config=config,
-                target=target,
-                known_at=known_at,
-            )
-            joined = feats.left_join(lab, "contact_id")
-            frame = feature_frame(joined.select(*feats.columns, "label"))
-            frame["label"] = frame["label"].fillna(0).astype(int)
-            frame.insert(1, "cutoff", pd.Timestamp(cut))
-            parts.append(frame)
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        feats = features(
+            wh,
+            cutoff=cutoffs,
+            config=config,
+            target=target,
+            vocab=vocab,
+            within=within,
+            touches=touches,
+        )
+        labelled = label(
+            wh, feats, horizon_days=horizon_days, config=config, target=target, known_at=known_at
+        )
+        frame = feature_frame(labelled)
+        frame["label"] = frame["label"].astype(int)
+        return frame
     finally:
         for table in held:
             table.release()

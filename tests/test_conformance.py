@@ -447,15 +447,17 @@ def test_every_analysis(company, expected, name):
     assert_same_value(got.to_dict(), want.to_dict(), f"{name}.to_dict()")
     json.dumps(got.to_dict(), allow_nan=False)  # JSON-safe on every engine
     if name == "scoring":
-        # the small company does train and score a model: 2 training cut-offs, 1
-        # held out, then the open contacts; predicted on held-out and open contacts
+        # the small company does train and score a model: 2 training cut-offs (one
+        # query), 1 held out, then the open contacts; predicted on held-out and open
+        # contacts
         assert want.scored > 0 and not want.top_leads.empty, want.note
         frames = want_inputs["features"]
-        assert [len(f) > 500 for f in frames] == [True] * 4
-        assert int(pd.concat(frames[:2])["label"].sum()) >= 20  # training positives
-        assert int(frames[2]["label"].sum()) >= 20  # held-out positives
+        assert [len(f) > 500 for f in frames] == [True] * 3
+        assert [f["cutoff"].nunique() for f in frames] == [2, 1, 1]
+        assert int(frames[0]["label"].sum()) >= 20  # training positives
+        assert int(frames[1]["label"].sum()) >= 20  # held-out positives
         for i, (g, w) in enumerate(zip(got_inputs["features"], frames, strict=True)):
-            # feature_frame orders rows by contact: the model sees the same order
+            # feature_frame orders rows by cut-off and contact: the model sees the same order
             assert list(g["contact_id"]) == list(w["contact_id"]), f"features[{i}]"
             assert_same_table(g, w, f"features[{i}]")
         assert len(want_inputs["predictions"]) == 2

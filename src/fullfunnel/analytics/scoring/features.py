@@ -31,6 +31,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal, literal_table
@@ -362,21 +363,34 @@ def categorical_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
+_NUMERIC_TYPES = (
+    pa.types.is_integer,
+    pa.types.is_floating,
+    pa.types.is_boolean,
+    pa.types.is_decimal,
+)
+
+
 def feature_frame(expr: ir.Table) -> pd.DataFrame:
     """Execute a feature table into pandas, in a stable row order (by cut-off, then
-    contact)."""
-    frame = expr.execute()
-    frame = frame.sort_values(["cutoff", "contact_id"], kind="stable").reset_index(drop=True)
-    cols = {}
+    contact): numbers and booleans as float64, text as objects with None for missing.
+
+    Sorted and cast in Arrow, then converted in one pass (converting and stacking
+    column by column in pandas took longer than the query at a million leads).
+    """
+    table = expr.to_pyarrow().combine_chunks()  # one chunk: a faster take when sorting
+    table = table.sort_by([("cutoff", "ascending"), ("contact_id", "ascending")])
+    as_float = {
+        f.name
+        for f in table.schema
+        if f.name not in DISPLAY_ONLY and any(is_(f.type) for is_ in _NUMERIC_TYPES)
+    }
+    schema = [f.with_type(pa.float64()) if f.name in as_float else f for f in table.schema]
+    frame = table.cast(pa.schema(schema)).to_pandas()
     for col in frame.columns:
-        values = frame[col]
-        if col in DISPLAY_ONLY:
-            cols[col] = values
-        elif pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            cols[col] = values.astype("float64")
-        else:
-            cols[col] = values.astype(object).where(values.notna(), None)
-    frame = pd.DataFrame(cols, index=frame.index)
+        if col not in DISPLAY_ONLY and col not in as_float:
+            values = frame[col]
+            frame[col] = values.astype(object).where(values.notna(), None)
     return frame
 
 

@@ -148,16 +148,22 @@ def top_reasons(
         if not rows.size:
             continue
         cols = _reads(name, groups, frame)
-        columns = [frame[c].to_numpy(dtype=object)[rows] for c in cols]
-        written: dict[tuple, str] = {}
-        texts = []
-        for key in zip(*columns, strict=True) if columns else [()] * rows.size:
-            text = written.get(key)
-            if text is None:
-                text = written[key] = json.dumps(describe(name, dict(zip(cols, key, strict=True))))
-            texts.append(text)
+        if cols:
+            # one sentence per distinct value of the columns it reads
+            sub = frame[cols].iloc[rows]
+            ids = sub.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
+            first = np.unique(ids, return_index=True)[1]  # a row of each value, by id
+            written = [json.dumps(describe(name, r)) for r in sub.iloc[first].to_dict("records")]
+            texts = np.array(written, dtype=object)[ids]
+        else:
+            texts = json.dumps(describe(name, {}))
         sentences[rows, hit[rows].argmax(axis=1)] = texts  # a factor fills one slot a row
-    return ["[" + ", ".join(t for t in row if t) + "]" for row in sentences]
+    # the kept factors are the strongest ones, so a row's sentences fill its first slots
+    lists = np.full(len(sentences), "[", dtype=object)
+    for k in range(order.shape[1]):
+        filled = sentences[:, k] != ""
+        lists[filled] += (", " if k else "") + sentences[filled, k]
+    return list(lists + "]")
 
 
 def _reads(group: str, groups: Mapping[str, list[str]] | None, frame: pd.DataFrame) -> list[str]:

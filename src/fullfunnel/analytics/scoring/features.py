@@ -223,23 +223,36 @@ def features(
     )
 
     # --- behaviour: touches strictly before the cut-off ------------------------------
-    tp = at_cutoffs(wh.table("touchpoints") if touches is None else touches)
-    tp = tp.filter(tp.ts < tp.cutoff)
+    # Each set of touches is narrowed to its columns and to the span of its windows
+    # before it is crossed with the cut-offs: DuckDB materialises a crossed table that
+    # several aggregations read, so it is kept small.
+    tp = wh.table("touchpoints") if touches is None else touches
+    tp = tp.filter(tp.ts < literal(max(cutoffs)))
     mine = tp  # the touches of the contacts asked for (the account aggregates read all)
     if contact_ids is not None:
         mine = mine.filter(mine.contact_id.isin(contact_ids))
     if within is not None:
         mine = mine.semi_join(within, "contact_id").select(*tp.columns)
+    mine = mine.select("contact_id", "ts", "direction", *WINDOWS)
+
+    def crossed(t: ir.Table, days: int | None = None) -> ir.Table:
+        """``t`` at every cut-off: its touches before it (and at most ``days`` before)."""
+        if days is not None:
+            t = t.filter(t.ts >= literal(min(cutoffs) - timedelta(days=days)))
+        t = at_cutoffs(t)
+        t = t.filter(t.ts < t.cutoff)
+        return t if days is None else t.filter(since(t, days))
 
     # ~95 counts per contact. The windowed ones read only the touches of the longest
     # window (a fraction of all touches), in one aggregation; the lifetime ones are a
     # second, narrow aggregation over every touch.
+    recent = crossed(mine, RECENT_DAYS)
+    mine = crossed(mine)
     ever: dict[str, ir.Value] = {
         "touches_ever": mine.count(),
         "_last_touch": mine.ts.max(),
         "_first_touch": mine.ts.min(),
     }
-    recent = mine.filter(since(mine, RECENT_DAYS))
     windowed: dict[str, ir.Value] = {}
     for w in (7, 30, 90):
         windowed[f"touches_{w}d"] = count_if(since(recent, w))
@@ -268,7 +281,7 @@ def features(
     by_account = ["account_id", "cutoff"]
     acc_size = all_contacts.group_by(by_account).aggregate(account_contacts=all_contacts.count())
     # both account counts read only the last 30 days' touches: filtered before grouping
-    acc = tp.filter(tp.account_id.notnull(), since(tp, 30))
+    acc = crossed(tp.filter(tp.account_id.notnull()).select("account_id", "contact_id", "ts"), 30)
     acc_tp = acc.group_by(by_account).aggregate(
         account_touches_30d=acc.count(),
         account_active_contacts_30d=acc.contact_id.nunique(),
@@ -386,7 +399,10 @@ def feature_frame(expr: ir.Table) -> pd.DataFrame:
         if f.name not in DISPLAY_ONLY and any(is_(f.type) for is_ in _NUMERIC_TYPES)
     }
     schema = [f.with_type(pa.float64()) if f.name in as_float else f for f in table.schema]
-    frame = table.cast(pa.schema(schema)).to_pandas()
+    table = table.cast(pa.schema(schema))
+    # column by column, each Arrow buffer released once converted: one copy at a time
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
     for col in frame.columns:
         if col not in DISPLAY_ONLY and col not in as_float:
             values = frame[col]

@@ -47,8 +47,11 @@ WINDOWS: dict[str, tuple[int, ...]] = {
     "team": (7, 30),
     "tactic": (30, 0),
 }
+# Windows (days) of the all-touch counts; 30 is also the inbound/outbound and
+# account window.
+TOUCH_WINDOWS = (7, 30, 90)
 # The longest window: touches older than this only count towards "ever" columns.
-RECENT_DAYS = max(w for windows in WINDOWS.values() for w in windows)
+RECENT_DAYS = max(*TOUCH_WINDOWS, *(w for windows in WINDOWS.values() for w in windows))
 # Values per dimension that get their own columns (the most frequent ones).
 VOCAB_SIZE = {"kind": 12, "channel": 12, "team": 6, "tactic": 15}
 
@@ -203,10 +206,12 @@ def features(
         return t.ts >= t[f"_since_{days}d"]
 
     # a sample's timeline is its own (small) query; everyone's is the shared one
-    if single and within is None:
-        tl = timeline(wh, config, as_of=cutoff).mutate(cutoff=literal(cutoff))
-    elif single:
-        tl = timeline_expr(wh, config, as_of=cutoff, within=within).mutate(cutoff=literal(cutoff))
+    if single:
+        if within is None:
+            tl = timeline(wh, config, as_of=cutoff)
+        else:
+            tl = timeline_expr(wh, config, as_of=cutoff, within=within)
+        tl = tl.mutate(cutoff=literal(cutoff))
     else:
         tl = timeline_expr(wh, config, as_of=cutoffs, within=within).rename(cutoff="as_of")
     tl = tl.filter(open_contacts(tl, config, target))
@@ -254,7 +259,7 @@ def features(
         "_first_touch": mine.ts.min(),
     }
     windowed: dict[str, ir.Value] = {}
-    for w in (7, 30, 90):
+    for w in TOUCH_WINDOWS:
         windowed[f"touches_{w}d"] = count_if(since(recent, w))
     windowed["inbound_30d"] = count_if(since(recent, 30) & (recent.direction == "inbound"))
     windowed["outbound_30d"] = count_if(since(recent, 30) & (recent.direction == "outbound"))
@@ -315,7 +320,7 @@ def features(
     j = j.left_join(titles, j.title == titles._title)
 
     at = j.cutoff
-    counts = [f"touches_{w}d" for w in (7, 30, 90)]
+    counts = [f"touches_{w}d" for w in TOUCH_WINDOWS]
     counts += ["touches_ever", "inbound_30d", "outbound_30d"]
     counts += [name for dim in WINDOWS for _, _, name in vocab.columns(dim)]
     out: dict[str, ir.Value] = {
@@ -358,7 +363,7 @@ def features(
 def _cut_columns(cutoff: datetime) -> dict[str, datetime]:
     """A cut-off and the start of each touch window before it (whole seconds)."""
     cut = cutoff.replace(microsecond=0)
-    windows = sorted({w for ws in WINDOWS.values() for w in ws if w} | {30})
+    windows = sorted({*TOUCH_WINDOWS, *(w for ws in WINDOWS.values() for w in ws if w)})
     return {"cutoff": cut} | {f"_since_{w}d": cut - timedelta(days=w) for w in windows}
 
 

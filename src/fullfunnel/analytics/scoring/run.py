@@ -462,7 +462,9 @@ def _examples(
     in ``within`` (None: all), in one query; labels as known at ``known_at``."""
     latest = max(cutoffs) + timedelta(days=horizon_days)
     if latest > known_at:
-        raise ValueError(f"a label at {max(cutoffs):%Y-%m-%d} needs data known at {latest:%F}")
+        raise ValueError(
+            f"a label at {max(cutoffs):%Y-%m-%d} needs data known at {latest:%Y-%m-%d}"
+        )
     touches, held = None, []
     if within is not None:
         # the sample and the touches it reads are drawn once for all its cut-offs

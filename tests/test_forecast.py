@@ -71,3 +71,30 @@ def test_forecast_empty_warehouse(wh):
     f = forecast(wh, period="2026-Q4", as_of="2026-11-01", sims=200)
     assert f.p10 == f.p50 == f.p90 == 0.0
     assert f.probability_hit is None
+
+
+def test_forecasts_at_several_dates_equal_each_forecast_alone(demo_wh):
+    """The backtest's one set of queries over many dates gives each date's own forecast:
+    the same open deals, probabilities, new pipeline and so the same draws."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    from fullfunnel.analytics.forecast import forecasts
+    from fullfunnel.analytics.rates import Vantage
+
+    q3, q4, next_q = datetime(2026, 7, 1), datetime(2026, 10, 1), datetime(2027, 1, 1)
+    at = [
+        Vantage(datetime(2026, 8, 15), q3, q4),
+        Vantage(datetime(2026, 9, 20), q4, next_q),  # before its period starts
+        Vantage(datetime(2026, 11, 1), q4, next_q),
+    ]
+    together = forecasts(demo_wh, at, sims=1000, seed=3)
+    for v, f in zip(at, together, strict=True):
+        period = f"{v.start:%Y-%m-%d}..{v.end - pd.Timedelta(days=1):%Y-%m-%d}"
+        alone = forecast(demo_wh, period=period, as_of=v.as_of, sims=1000, seed=3)
+        assert f.booked == alone.booked and f.expected_new_wins == alone.expected_new_wins
+        assert (f.p10, f.p50, f.p90, f.mean) == (alone.p10, alone.p50, alone.p90, alone.mean)
+        for name in ("commit", "by_team", "by_segment", "distribution"):
+            pd.testing.assert_frame_equal(getattr(f, name), getattr(alone, name))
+    assert len({f.p50 for f in together}) == 3  # three different answers

@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fullfunnel.analytics.rates import conditional_yield
+from fullfunnel.analytics.rates import Vantage, conditional_yield
 
 AS_OF = datetime(2026, 11, 23)
 EDGES = [0.0, 7.0, 30.0, 90.0]
 HORIZON, WINDOW, FROM = 38.0, 200.0, 5.0
+# as of AS_OF, the period FROM days ahead and HORIZON days to its end
+AT = Vantage(AS_OF, AS_OF + timedelta(days=FROM), AS_OF + timedelta(days=HORIZON))
 
 
 def _items(seed: int = 3, n: int = 400) -> pd.DataFrame:
@@ -71,8 +73,9 @@ def _days(a: pd.Series, b: pd.Series) -> pd.Series:
     return (sec(b) - sec(a)) / 86400
 
 
-def _reference(frame: pd.DataFrame, valid: bool) -> pd.DataFrame:
+def _reference(frame: pd.DataFrame, valid: bool, at: Vantage = AT) -> pd.DataFrame:
     """The definition, row by row in pandas."""
+    as_of, horizon, skip = at.as_of, at.horizon_days, at.skip_days
     e = frame["entered"]
     d_left, d_won = _days(e, frame["left"]), _days(e, frame["won"])
     d_from, d_until = _days(e, frame["valid_from"]), _days(e, frame["valid_until"])
@@ -80,16 +83,16 @@ def _reference(frame: pd.DataFrame, valid: bool) -> pd.DataFrame:
     for g in sorted(frame["group"].unique()):
         mine = frame["group"] == g
         for i, a in enumerate(EDGES):
-            offset = a + HORIZON
+            offset = a + horizon
             cohort = (
                 e.notna()
-                & (e >= pd.Timestamp(AS_OF - timedelta(days=WINDOW + offset)).floor("s"))
-                & (e <= pd.Timestamp(AS_OF - timedelta(days=offset)).floor("s"))
+                & (e >= pd.Timestamp(as_of - timedelta(days=WINDOW + offset)).floor("s"))
+                & (e <= pd.Timestamp(as_of - timedelta(days=offset)).floor("s"))
             )
             if valid:
                 cohort &= (d_from <= a) & (d_until.isna() | (d_until > a))
             still = (d_left.isna() | (d_left > a)) & (d_won.isna() | (d_won > a))
-            hit = d_won.notna() & (d_won > a + FROM) & (d_won <= offset)
+            hit = d_won.notna() & (d_won > a + skip) & (d_won <= offset)
             at_risk = mine & cohort & still
             rows.append((g, i, a, int(at_risk.sum()), int((at_risk & hit).sum())))
     return pd.DataFrame(rows, columns=["group", "bucket", "age_from", "at_risk", "won"])
@@ -105,11 +108,9 @@ def test_counts_match_the_definition(valid, sparse):
         entered="entered",
         left="left",
         won="won",
-        as_of=AS_OF,
-        horizon_days=HORIZON,
+        at=AT,
         window_days=WINDOW,
         edges=EDGES,
-        from_days=FROM,
         valid=("valid_from", "valid_until") if valid else None,
         sparse=sparse,
     )
@@ -119,3 +120,34 @@ def test_counts_match_the_definition(valid, sparse):
     # "late" has rows but none in any cohort: reported with zeros, sparse or not
     assert (got.loc[got["group"] == "late", ["at_risk", "won"]] == 0).all().all()
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+@pytest.mark.parametrize("valid", [False, True])
+def test_several_vantages_count_as_each_alone(valid):
+    """One query over several dates (the backtest's) gives each date's own counts."""
+    from fullfunnel.analytics.rates import at_vantages
+
+    frame = _items()
+    at = [
+        AT,
+        Vantage(AS_OF - timedelta(days=45), AS_OF - timedelta(days=60), AS_OF + timedelta(days=30)),
+        Vantage(AS_OF - timedelta(days=100), AS_OF - timedelta(days=90), AS_OF),
+    ]
+    got = conditional_yield(
+        at_vantages(ibis.memtable(frame), at),
+        group="group",
+        entered="entered",
+        left="left",
+        won="won",
+        at=at,
+        window_days=WINDOW,
+        edges=EDGES,
+        valid=("valid_from", "valid_until") if valid else None,
+    )
+    assert sorted(got["vantage"].unique()) == [0, 1, 2]
+    for k, v in enumerate(at):
+        mine = got[got["vantage"] == k].drop(columns="vantage")
+        mine = mine.sort_values(["group", "bucket"], ignore_index=True)
+        want = _reference(frame, valid, v)
+        assert want["at_risk"].sum() > 20  # each date has cohorts of its own
+        pd.testing.assert_frame_equal(mine, want, check_dtype=False)

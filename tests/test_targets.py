@@ -118,3 +118,11 @@ def test_import_targets_names_the_bad_row(wh, tmp_path):
     with pytest.raises(InputError, match=r"targets.csv row 3: period '2026-Q9'"):
         import_targets(wh, f)
     assert list_targets(wh).targets.empty  # nothing loaded
+
+
+def test_a_win_closed_at_as_of_itself_is_booked(wh):
+    # CRMs store close dates as dates: a deal won on the as-of day counts that day
+    _opps(wh)
+    start, end = datetime(2026, 10, 1), datetime(2027, 1, 1)
+    assert booked(wh, start, end, as_of=datetime(2026, 10, 5)) == (100.0, 1)
+    assert booked(wh, start, end, as_of=datetime(2026, 10, 4, 23, 59)) == (0.0, 0)

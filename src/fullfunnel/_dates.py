@@ -51,14 +51,35 @@ def literal(ts: datetime) -> ir.TimestampScalar:
     return ibis.timestamp(ts.replace(microsecond=0))
 
 
-def literal_table(rows: list[dict[str, datetime]]) -> ir.Table:
-    """A small table of timestamps (whole seconds, like :func:`literal`), one row per
-    dict, to cross-join where a query runs at several dates at once."""
-    columns = {
-        name: pa.array([r[name].replace(microsecond=0) for r in rows], pa.timestamp("us"))
-        for name in rows[0]
-    }
+def literal_table(rows: list[dict[str, datetime | float]]) -> ir.Table:
+    """A small table of timestamps (whole seconds, like :func:`literal`) and numbers,
+    one row per dict, to cross-join where a query runs at several dates at once."""
+    columns = {}
+    for name in rows[0]:
+        values = [r[name] for r in rows]
+        if isinstance(values[0], datetime):
+            columns[name] = pa.array([v.replace(microsecond=0) for v in values], pa.timestamp("us"))
+        else:
+            columns[name] = pa.array(values)
     return ibis.memtable(pa.table(columns))
+
+
+def at_each(
+    t: ir.Table, rows: list[dict[str, datetime | float]], *, on: str | None = None
+) -> ir.Table:
+    """``t`` with the values of ``rows`` as columns: constants for one row; for several,
+    one copy of ``t`` per row (a cross join with a :func:`literal_table`), or, ``on``
+    naming a column ``t`` and the rows share, each row of ``t`` with its own."""
+    if len(rows) == 1:
+        values = {
+            k: literal(v) if isinstance(v, datetime) else ibis.literal(v)
+            for k, v in rows[0].items()
+        }
+        return t.mutate(**{k: v for k, v in values.items() if k != on})
+    table = literal_table(rows)
+    if on is None:
+        return t.cross_join(table)
+    return t.inner_join(table, on)
 
 
 _PERIOD = re.compile(r"^(?P<y>\d{4})(?:-(?:(?P<q>[Qq][1-4])|(?P<h>[Hh][12])|(?P<m>\d{1,2})))?$")

@@ -1,9 +1,9 @@
 """How far to trust the forecast: rerun it as of past dates and compare with what happened.
 
 For each of the last ``periods`` complete quarters and each horizon (as of the
-quarter's first day, one month in, two months in), the forecast (and with it the
-plan's in-flight yields, which it shares) is rerun with only the data known then
-(the timeline and the opportunities are read as of that date). The actual is
+quarter's first day, one month in, two months in), the forecast is rerun with only
+the data known then (the opportunities and their history are read as of that
+date); every rerun is read from the same few queries. The actual is
 what the quarter booked, as known at ``as_of``. Reported: forecast error (MAPE
 and bias of the P50) and calibration (the share of actuals inside P10–P90, by
 horizon; about 80% when calibrated).
@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel._dates import now, to_datetime
-from fullfunnel.analytics.forecast import forecast
-from fullfunnel.analytics.rates import quarter_start
-from fullfunnel.analytics.targets import booked
+from fullfunnel.analytics.forecast import forecasts
+from fullfunnel.analytics.rates import Vantage, quarter_start
+from fullfunnel.analytics.targets import booked_by
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result
@@ -75,29 +75,36 @@ def backtest(
         raise InputError("--periods must be 1 or more")
     sims = sims or min(config["forecast"]["sims"], 5000)
     end = quarter_start(as_of_dt)
-    rows = []
+    quarters = []
     for _ in range(periods):
         start = quarter_start(end - timedelta(days=1))
-        period = f"{start:%Y-%m-%d}..{end - timedelta(days=1):%Y-%m-%d}"
-        actual, actual_n = booked(wh, start, end, as_of=as_of_dt)
-        for offset in HORIZON_OFFSETS_DAYS:
-            at = start + timedelta(days=offset)
-            f = forecast(wh, period=period, as_of=at, sims=sims, seed=seed, config=config)
-            rows.append(
-                {
-                    "period_start": pd.Timestamp(start),
-                    "as_of": pd.Timestamp(at),
-                    "days_left": (end - at).days,
-                    "p10": f.p10,
-                    "p50": f.p50,
-                    "p90": f.p90,
-                    "actual": actual,
-                    "actual_wins": actual_n,
-                    "inside": bool(f.p10 <= actual <= f.p90),
-                    "error": (f.p50 - actual) / actual if actual else float("nan"),
-                }
-            )
+        quarters.append((start, end))
         end = start
+    # what each quarter booked as known now, and every past forecast: one set of queries
+    actuals = booked_by(wh, [Vantage(as_of_dt, start, end) for start, end in quarters])
+    at = [
+        Vantage(start + timedelta(days=offset), start, end)
+        for start, end in quarters
+        for offset in HORIZON_OFFSETS_DAYS
+    ]
+    past = forecasts(wh, at, sims=sims, seed=seed, config=config)
+    rows = []
+    for v, f in zip(at, past, strict=True):
+        actual, actual_n = actuals[quarters.index((v.start, v.end))]
+        rows.append(
+            {
+                "period_start": pd.Timestamp(v.start),
+                "as_of": pd.Timestamp(v.as_of),
+                "days_left": (v.end - v.as_of).days,
+                "p10": f.p10,
+                "p50": f.p50,
+                "p90": f.p90,
+                "actual": actual,
+                "actual_wins": actual_n,
+                "inside": bool(f.p10 <= actual <= f.p90),
+                "error": (f.p50 - actual) / actual if actual else float("nan"),
+            }
+        )
     runs = pd.DataFrame(rows)
     if runs.empty:
         by_h = pd.DataFrame(columns=["days_left", "runs", "mape", "bias", "coverage"])

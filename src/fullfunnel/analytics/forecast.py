@@ -18,16 +18,18 @@ seeded with ``numpy.random.default_rng(seed)``, in chunks to bound memory.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import DAYS_PER_QUARTER, days_between, literal, now, to_datetime
-from fullfunnel.analytics.plan import current_quarter, in_flight, open_or_known
-from fullfunnel.analytics.rates import trailing_window
-from fullfunnel.analytics.targets import booked, parse_amount, period_bounds, target_for
+from fullfunnel._dates import DAYS_PER_QUARTER, at_each, days_between, now, to_datetime
+from fullfunnel.analytics.deals import open_deals, open_or_known
+from fullfunnel.analytics.plan import current_quarter
+from fullfunnel.analytics.rates import Vantage, trailing_window
+from fullfunnel.analytics.targets import booked_by, parse_amount, period_bounds, target_for
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
@@ -157,32 +159,60 @@ def forecast(
     >>> ff.forecast(ff.connect("duckdb://:memory:"), period="2026-Q4", as_of="2026-11-01").p50
     0.0
     """
-    config = config or default_config()
-    cfg = config["forecast"]
     as_of_dt = to_datetime(as_of, name="as-of") or now()
     period = period or current_quarter(as_of_dt)
     start, end = period_bounds(period)
     if as_of_dt >= end:
         raise InputError(f"period {period} ended before --as-of {as_of_dt:%Y-%m-%d}")
+    goal = parse_amount(target) if target is not None else target_for(wh, start, end)
+    at = Vantage(as_of_dt, start, end)
+    return forecasts(wh, [at], sims=sims, seed=seed, config=config, targets=[goal])[0]
+
+
+def forecasts(
+    wh: Warehouse,
+    at: Sequence[Vantage],
+    *,
+    sims: int | None = None,
+    seed: int | None = None,
+    config: Config | None = None,
+    targets: Sequence[float | None] | None = None,
+) -> list[ForecastResult]:
+    """The forecast at each vantage (its period, as of its date), every one read from
+    the same few queries; ``targets`` (one per vantage) give P(hit target)."""
+    config = config or default_config()
+    cfg = config["forecast"]
     sims = sims or cfg["sims"]
     seed = cfg["seed"] if seed is None else seed
     if not 100 <= sims <= 10_000_000:  # the totals of every run are held in memory
         raise InputError(f"--sims {sims}: use 100 to 10,000,000 runs")
     if seed < 0:  # numpy seeds are non-negative
         raise InputError(f"--seed {seed}: use a whole number 0 or above")
-    goal = parse_amount(target) if target is not None else target_for(wh, start, end)
-    booked_amt, booked_n = booked(wh, start, end, as_of=as_of_dt)
-    flight = in_flight(
-        wh,
-        None,
-        as_of=as_of_dt,
-        start=start,
-        end=end,
-        config=config,
-        segment_column=cfg["segment_column"] or None,
-    )
-    deals = flight.opportunities
-    new_wins, pool = new_pipeline(wh, as_of=as_of_dt, start=start, end=end, config=config)
+    booked = booked_by(wh, at)
+    deals, _ = open_deals(wh, at, config=config, segment_column=cfg["segment_column"] or None)
+    by_vantage = dict(tuple(deals.groupby("vantage")))
+    arrivals = new_pipeline(wh, at, config=config)
+    out = []
+    for k, v in enumerate(at):
+        mine = by_vantage.get(k, deals.iloc[:0]).drop(columns="vantage")
+        goal = targets[k] if targets is not None else None
+        out.append(_simulated(v, booked[k], mine, arrivals[k], goal, sims, seed, cfg))
+    return out
+
+
+def _simulated(
+    at: Vantage,
+    booked: tuple[float, int],
+    deals: pd.DataFrame,
+    arrivals: tuple[float, np.ndarray],
+    goal: float | None,
+    sims: int,
+    seed: int,
+    cfg: dict,
+) -> ForecastResult:
+    """One vantage's forecast from what the engine returned for it."""
+    booked_amt, booked_n = booked
+    new_wins, pool = arrivals
     totals = booked_amt + simulate(
         deals["amount"].to_numpy(),
         deals["probability"].to_numpy(),
@@ -206,9 +236,9 @@ def forecast(
                 "bookings": np.quantile(totals, np.arange(0.05, 1.0, 0.05)),
             }
         ),
-        period_start=start,
-        period_end=end,
-        as_of=as_of_dt,
+        period_start=at.start,
+        period_end=at.end,
+        as_of=at.as_of,
         target=goal,
         booked=booked_amt,
         p10=float(q[0]),
@@ -223,46 +253,66 @@ def forecast(
 
 
 def new_pipeline(
-    wh: Warehouse, *, as_of: datetime, start: datetime, end: datetime, config: Config
-) -> tuple[float, np.ndarray]:
-    """Expected wins inside [start, end) from deals created after ``as_of``, and the
-    recent won amounts to draw theirs from.
+    wh: Warehouse, at: Sequence[Vantage], *, config: Config
+) -> list[tuple[float, np.ndarray]]:
+    """At each vantage: expected wins inside its period from deals created after its
+    ``as_of``, and the recent won amounts to draw theirs from.
 
     Pace λ (deals created per day, recent) × ∫ P(created on day u wins in the
     period) du, where P comes from the time-to-win curve G(x) = share of deals
     that won within x days of creation, over cohorts old enough to know.
     """
     cfg = config["plan"]
-    horizon = (end - as_of).total_seconds() / 86400
-    xs = np.arange(0.0, horizon + CURVE_STEP_DAYS, CURVE_STEP_DAYS)
     window = cfg["window_quarters"] * DAYS_PER_QUARTER
-    opps = open_or_known(wh, as_of)
+    longest = max(v.horizon_days for v in at)
+    xs = np.arange(0.0, longest + CURVE_STEP_DAYS, CURVE_STEP_DAYS)
+    bounds = []
+    for k, v in enumerate(at):
+        row: dict[str, datetime | float] = {
+            "_v": k,
+            "_lately": v.as_of - timedelta(days=cfg["pace_days"]),
+            "_recent": trailing_window(v.as_of, cfg["window_quarters"])[0],
+        }
+        for j, x in enumerate(xs):
+            row[f"_lo_{j}"] = v.as_of - timedelta(days=window + x)
+            row[f"_hi_{j}"] = v.as_of - timedelta(days=x)
+        bounds.append(row)
+    opps = at_each(open_or_known(wh, at), bounds, on="_v")
     won_at = days_between(opps.created_at, opps.close_date)
     is_won = opps._known & (opps.status == "won")
-    lately = opps.created_at > literal(as_of - timedelta(days=cfg["pace_days"]))
-    aggs = {"pace": count_if(lately)}
+    aggs = {"pace": count_if(opps.created_at > opps._lately)}
     for j, x in enumerate(xs):
-        cohort = (opps.created_at >= literal(as_of - timedelta(days=window + x))) & (
-            opps.created_at <= literal(as_of - timedelta(days=x))
-        )
+        cohort = (opps.created_at >= opps[f"_lo_{j}"]) & (opps.created_at <= opps[f"_hi_{j}"])
         aggs[f"n_{j}"] = count_if(cohort)
         aggs[f"w_{j}"] = count_if(cohort & is_won & (won_at <= x))
-    row = opps.aggregate(**aggs).execute().iloc[0]
-    n = np.array([count(row[f"n_{j}"]) for j in range(xs.size)])
-    w = np.array([count(row[f"w_{j}"]) for j in range(xs.size)])
+    rows = opps.group_by("_v").aggregate(**aggs).execute()
+    by = {int(r["_v"]): r for r in rows.to_dict(orient="records")}
+    recent = opps.filter(is_won, opps.close_date >= opps._recent).select("_v", "amount").execute()
+    amounts = dict(tuple(recent.groupby("_v")["amount"]))
+    out = []
+    for k, v in enumerate(at):
+        r = by.get(k, {})
+        steps = np.arange(0.0, v.horizon_days + CURVE_STEP_DAYS, CURVE_STEP_DAYS).size
+        n = np.array([count(r.get(f"n_{j}")) for j in range(steps)])
+        w = np.array([count(r.get(f"w_{j}")) for j in range(steps)])
+        pace = count(r.get("pace")) / cfg["pace_days"]
+        # sorted: draws index into the pool, so its order must not depend on the engine
+        pool = np.sort(amounts.get(k, pd.Series(dtype=float)).to_numpy(dtype=float))
+        out.append((_expected_new_wins(v, xs[:steps], n, w, pace), pool))
+    return out
+
+
+def _expected_new_wins(
+    at: Vantage, xs: np.ndarray, n: np.ndarray, w: np.ndarray, pace: float
+) -> float:
+    """λ × ∫ (G(end − u) − G(start − u)) du over the creation days u after ``as_of``."""
     curve = np.maximum.accumulate(np.where(n > 0, w / np.maximum(n, 1), 0.0))
-    pace = count(row["pace"]) / cfg["pace_days"]
-    # creation day u after as_of: wins in [start, end) need G(end-u) - G(start-u)
+    horizon = at.horizon_days
     u = np.linspace(0.0, horizon, 200, endpoint=False) + horizon / 400
-    skip = (start - as_of).total_seconds() / 86400
+    skip = (at.start - at.as_of).total_seconds() / 86400
     g_end = np.interp(horizon - u, xs, curve)
     g_start = np.where(skip - u > 0, np.interp(np.maximum(skip - u, 0), xs, curve), 0.0)
-    expected = pace * float(np.mean(g_end - g_start)) * horizon
-    ws, _ = trailing_window(as_of, cfg["window_quarters"])
-    recent = opps.filter(is_won, opps.close_date >= literal(ws))
-    # sorted: draws index into the pool, so its order must not depend on the engine
-    pool = np.sort(recent.select("amount").execute()["amount"].to_numpy(dtype=float))
-    return expected, pool
+    return pace * float(np.mean(g_end - g_start)) * horizon
 
 
 def _commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg) -> pd.DataFrame:

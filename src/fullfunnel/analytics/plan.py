@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pandas as pd
 
-from fullfunnel._dates import DAYS_PER_QUARTER, days_between, literal, now, to_datetime
+from fullfunnel._dates import DAYS_PER_QUARTER, literal, now, to_datetime
+from fullfunnel.analytics.deals import open_deals
 from fullfunnel.analytics.rates import (
+    Vantage,
     age_bucket,
     conditional_yield,
     count,
@@ -34,7 +35,7 @@ from fullfunnel.analytics.rates import (
 )
 from fullfunnel.analytics.targets import booked, parse_amount, period_bounds, target_for
 from fullfunnel.config import Config, default_config
-from fullfunnel.errors import ConfigError, InputError
+from fullfunnel.errors import InputError
 from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
@@ -196,79 +197,47 @@ def in_flight(
     start: datetime,
     end: datetime,
     config: Config,
-    segment_column: str | None = None,
 ) -> InFlight:
     """Expected wins inside [start, end) of every contact and open opportunity now in play.
 
-    ``tl`` is the timeline as of ``as_of``; ``None`` leaves out the contacts (the
-    forecast needs only the opportunities). An open deal's chance comes from its
-    pipeline stage (``opportunity_history`` as of ``as_of``) and age where that
-    cell has ``min_observations`` past deals, else from its age alone.
+    ``tl`` is the timeline as of ``as_of``; ``None`` leaves out the contacts. An open
+    deal's chance comes from :func:`fullfunnel.analytics.deals.open_deals`; a
+    contact's from past contacts of its stage and days in it.
     """
     cfg = config["plan"]
     stages, won, opp_stage = funnel_stages(config)
     early = stages[: stages.index(opp_stage)] if tl is not None else []
     edges = [float(x) for x in cfg["age_buckets"]]
-    horizon = (end - as_of).total_seconds() / 86400
-    skip = max(0.0, (start - as_of).total_seconds() / 86400)
-    window = cfg["window_quarters"] * DAYS_PER_QUARTER
-
-    parts = []
-    for s in early:
-        nxt, ex = tl[reached(config.next_stage(s))], tl.exited_at
-        left = ibis.least(nxt.coalesce(ex), ex.coalesce(nxt))
-        parts.append(
-            tl.select(
-                group=ibis.literal(s),
-                entered=tl[reached(s)],
-                left=left,
-                won=tl[reached(won)],
-            )
-        )
-    opps = open_or_known(wh, as_of)
-    parts.append(
-        opps.select(
-            group=ibis.literal(opp_stage),
-            entered=opps.created_at,
-            left=ibis.ifelse(opps._known & (opps.status == "lost"), opps.close_date, None),
-            won=ibis.ifelse(opps._known & (opps.status == "won"), opps.close_date, None),
-        )
-    )
-    history = ibis.union(*parts)
-    raw = conditional_yield(
-        history,
-        group="group",
-        entered="entered",
-        left="left",
-        won="won",
-        as_of=as_of,
-        horizon_days=horizon,
-        window_days=window,
-        edges=edges,
-        from_days=skip,
-        sparse=tl is not None,
-    )
-    probs = pooled_probability(raw, cfg["min_observations"])
-    hist = opportunity_stages(wh, as_of)
-    joined = opps.inner_join(hist, opps.opportunity_id == hist._oid)
-    by_stage = conditional_yield(
-        joined.mutate(
-            left=ibis.ifelse(joined._known & (joined.status == "lost"), joined.close_date, None),
-            won=ibis.ifelse(joined._known & (joined.status == "won"), joined.close_date, None),
-        ),
-        group="pipeline_stage",
-        entered="created_at",
-        left="left",
-        won="won",
-        as_of=as_of,
-        horizon_days=horizon,
-        window_days=window,
-        edges=edges,
-        from_days=skip,
-        valid=("_from", "_until"),
-    )
-
+    at = Vantage(as_of, start, end)
+    deals, opp_probs = open_deals(wh, [at], config=config)
+    deals = deals.drop(columns="vantage")
+    probs = [opp_probs.drop(columns="vantage")]
+    counts = pd.DataFrame(columns=["stage", "bucket", "items", "amount"])
     if early:
+        parts = []
+        for s in early:
+            nxt, ex = tl[reached(config.next_stage(s))], tl.exited_at
+            left = ibis.least(nxt.coalesce(ex), ex.coalesce(nxt))
+            parts.append(
+                tl.select(
+                    group=ibis.literal(s),
+                    entered=tl[reached(s)],
+                    left=left,
+                    won=tl[reached(won)],
+                )
+            )
+        raw = conditional_yield(
+            ibis.union(*parts),
+            group="group",
+            entered="entered",
+            left="left",
+            won="won",
+            at=at,
+            window_days=cfg["window_quarters"] * DAYS_PER_QUARTER,
+            edges=edges,
+            sparse=True,
+        )
+        probs.insert(0, pooled_probability(raw, cfg["min_observations"]))
         live = tl.filter(tl.exit.isnull(), tl.current_stage.isin(early))
         live = live.mutate(bucket=age_bucket(live.days_in_stage, edges))
         counts = (
@@ -277,44 +246,10 @@ def in_flight(
             .execute()
             .assign(amount=0.0)
         )
-    else:
-        counts = pd.DataFrame(columns=["stage", "bucket", "items", "amount"])
-    current = hist.group_by("_oid").aggregate(pipeline_stage=hist.pipeline_stage.argmax(hist._from))
-    open_ = opps.filter(~opps._known)
-    open_ = open_.left_join(current, open_.opportunity_id == current._oid).drop("_oid")
-    age = days_between(open_.created_at, literal(as_of))
-    cols = {
-        "amount": open_.amount,
-        "age_days": age,
-        "owner_team": open_.owner_team,
-        "pipeline_stage": open_.pipeline_stage,
-    }
-    if segment_column is not None:
-        acc = wh.table("accounts")
-        if segment_column not in acc.columns:
-            raise ConfigError(
-                f"forecast.segment_column '{segment_column}' is not an accounts column; "
-                f"use one of {', '.join(acc.columns)}"
-            )
-        acc = acc.select(_acc=acc.account_id, segment=acc[segment_column].cast("string"))
-        open_ = open_.left_join(acc, open_.account_id == acc._acc)
-        cols = {**{k: open_[v.get_name()] for k, v in cols.items() if k != "age_days"}}
-        cols["age_days"] = days_between(open_.created_at, literal(as_of))
-        cols["segment"] = open_.segment
-    deals = open_.select(**cols).execute()
-    deals["bucket"] = np.searchsorted(np.asarray(edges), deals["age_days"].to_numpy(), "right") - 1
-    p = probs[probs["group"] == opp_stage].set_index("bucket")["probability"]
-    by_age = deals["bucket"].map(p).fillna(0.0).astype(float)
-    cells = by_stage[by_stage["at_risk"] >= cfg["min_observations"]]
-    cell_p = pd.Series(
-        (cells["won"] / cells["at_risk"]).to_numpy(),
-        index=pd.MultiIndex.from_frame(cells[["group", "bucket"]]),
-    )
-    keys = pd.MultiIndex.from_arrays([deals["pipeline_stage"], deals["bucket"]])
-    own = cell_p.reindex(keys).to_numpy() if len(cell_p) else np.full(len(deals), np.nan)
-    deals["probability"] = np.where(np.isnan(own), by_age.to_numpy(), own)
+    probabilities = pd.concat(probs, ignore_index=True)
+    pooled = probabilities[probabilities["group"].isin(early)]
     merged = counts.merge(
-        probs.rename(columns={"group": "stage"})[["stage", "bucket", "probability"]],
+        pooled.rename(columns={"group": "stage"})[["stage", "bucket", "probability"]],
         on=["stage", "bucket"],
         how="left",
     )
@@ -344,31 +279,9 @@ def in_flight(
     return InFlight(
         yields=yields,
         opportunities=deals,
-        probabilities=pd.concat([probs, by_stage.assign(pooled=False)], ignore_index=True),
+        probabilities=probabilities,
         open_amount=float(deals["amount"].sum()),
     )
-
-
-def opportunity_stages(wh: Warehouse, as_of: datetime) -> ir.Table:
-    """Each pipeline stage an opportunity was in, from when until when, as known at ``as_of``."""
-    h = wh.table("opportunity_history")
-    h = h.filter(h.ts <= literal(as_of))
-    w = ibis.window(group_by=h.opportunity_id, order_by=h.ts)
-    return h.select(
-        _oid=h.opportunity_id, pipeline_stage=h.stage, _from=h.ts, _until=h.ts.lead().over(w)
-    )
-
-
-def open_or_known(wh: Warehouse, as_of: datetime) -> ir.Table:
-    """Opportunities created by ``as_of``; ``_known`` marks those closed by then."""
-    opp = wh.table("opportunities")
-    opp = opp.filter(opp.created_at <= literal(as_of))
-    known = (
-        opp.status.isin(["won", "lost"])
-        & opp.close_date.notnull()
-        & (opp.close_date <= literal(as_of))
-    )
-    return opp.mutate(_known=known)
 
 
 def waterfall(

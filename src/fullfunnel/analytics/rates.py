@@ -17,6 +17,8 @@ A rate resting on fewer than ``min_observations`` contacts is flagged.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from statistics import NormalDist
 
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import days_between, literal
+from fullfunnel._dates import SECONDS_PER_DAY, at_each, days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError
 from fullfunnel.lifecycle import reached
@@ -154,6 +156,31 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Vantage:
+    """A date the data is read as of, and the period [start, end) asked about."""
+
+    as_of: datetime
+    start: datetime
+    end: datetime
+
+    @property
+    def horizon_days(self) -> float:
+        """Days from ``as_of`` to the period end."""
+        return (self.end - self.as_of).total_seconds() / SECONDS_PER_DAY
+
+    @property
+    def skip_days(self) -> float:
+        """Days from ``as_of`` to the period start (0 once it has started)."""
+        return max(0.0, (self.start - self.as_of).total_seconds() / SECONDS_PER_DAY)
+
+
+def at_vantages(t: ir.Table, at: Sequence[Vantage]) -> ir.Table:
+    """``t`` once per vantage, with its position ``_v`` and its ``_as_of`` as columns
+    (constants for one vantage)."""
+    return at_each(t, [{"_v": k, "_as_of": v.as_of} for k, v in enumerate(at)])
+
+
 def conditional_yield(
     table: ir.Table,
     *,
@@ -161,39 +188,47 @@ def conditional_yield(
     entered: str,
     left: str,
     won: str,
-    as_of: datetime,
-    horizon_days: float,
+    at: Vantage | Sequence[Vantage],
     window_days: float,
     edges: list[float],
-    from_days: float = 0.0,
     valid: tuple[str, str] | None = None,
     sparse: bool = False,
 ) -> pd.DataFrame:
     """Per group and age bucket: how many past items of that age were still in play,
-    and how many of them closed won within the following ``horizon_days``.
+    and how many of them closed won inside the period asked about.
 
     ``table`` has the columns named by ``group``, ``entered`` (when the item
     entered play), ``left`` (when it left play without winning or moved on; null:
-    never) and ``won`` (when it closed won; null: not). Each bucket counts the
-    cohort that entered during ``window_days`` ending ``edge + horizon_days``
-    before ``as_of``, so every outcome counted is known at ``as_of``. A win counts
-    when it falls between ``from_days`` and ``horizon_days`` after the item's age.
+    never) and ``won`` (when it closed won; null: not). With ``h`` the days from
+    ``as_of`` to the period end, each bucket counts the cohort that entered during
+    ``window_days`` ending ``edge + h`` before ``as_of``, so every outcome counted
+    is known at ``as_of``. A win counts when it falls between ``skip_days`` (to
+    the period start) and ``h`` after the item's age.
     ``valid`` optionally names the columns (from, until; null: still) between which
     a row holds: at age ``a`` only the rows valid at that age count (e.g. the row
     of the pipeline stage the item was in then).
 
-    ``sparse``: most rows of ``table`` enter no cohort (e.g. a row per contact and
-    stage, most of them never reached): those are dropped first and the groups
-    are read apart (cheap when ``group`` is a literal per part of a union).
+    Several vantages (``at`` a sequence) are counted in one query: ``table`` then
+    has a ``_v`` column, the vantage's position in ``at`` (see :func:`at_vantages`),
+    and the result a ``vantage`` column.
+
+    ``sparse`` (one vantage): most rows of ``table`` enter no cohort (e.g. a row per
+    contact and stage, most of them never reached): those are dropped first and the
+    groups are read apart (cheap when ``group`` is a literal per part of a union).
     """
+    several = not isinstance(at, Vantage)
+    vantages = list(at) if several else [at]
     groups = None
     if sparse:
+        if several:
+            raise ValueError("conditional_yield: sparse reads one vantage")
+        v = vantages[0]
         groups = table.select(_group=table[group]).distinct().execute()["_group"]
         e = table[entered]
-        longest = max(edges) + horizon_days
+        longest = max(edges) + v.horizon_days
         table = table.filter(
-            e >= literal(as_of - timedelta(days=window_days + longest)),
-            e <= literal(as_of - timedelta(days=min(edges) + horizon_days)),
+            e >= literal(v.as_of - timedelta(days=window_days + longest)),
+            e <= literal(v.as_of - timedelta(days=min(edges) + v.horizon_days)),
         )
     e = table[entered]
     # every age once per row, then plain comparisons per bucket: the engine does not
@@ -205,27 +240,39 @@ def conditional_yield(
     if valid is not None:
         ages["_from"] = days_between(e, table[valid[0]])
         ages["_until"] = days_between(e, table[valid[1]])
-    t = table.select(_group=table[group], _entered=e, **ages)
+    keep = {"_v": table._v} if several else {}
+    t = table.select(_group=table[group], _entered=e, **keep, **ages)
+    # each vantage's cohort bounds (dates) and win bounds (days) per bucket, as columns
+    bounds = []
+    for k, v in enumerate(vantages):
+        row: dict[str, datetime | float] = {"_v": k}
+        for i, a in enumerate(edges):
+            offset = a + v.horizon_days
+            row[f"_lo_{i}"] = v.as_of - timedelta(days=window_days + offset)
+            row[f"_hi_{i}"] = v.as_of - timedelta(days=offset)
+            row[f"_after_{i}"] = a + v.skip_days
+            row[f"_by_{i}"] = offset
+        bounds.append(row)
+    t = at_each(t, bounds, on="_v" if several else None)
     aggs: dict[str, ir.Value] = {}
     for i, a in enumerate(edges):
-        offset = a + horizon_days
         cohort = (
-            t._entered.notnull()
-            & (t._entered >= literal(as_of - timedelta(days=window_days + offset)))
-            & (t._entered <= literal(as_of - timedelta(days=offset)))
+            t._entered.notnull() & (t._entered >= t[f"_lo_{i}"]) & (t._entered <= t[f"_hi_{i}"])
         )
         still = (t._left.isnull() | (t._left > a)) & (t._won.isnull() | (t._won > a))
-        hit = t._won.notnull() & (t._won > a + from_days) & (t._won <= offset)
+        hit = t._won.notnull() & (t._won > t[f"_after_{i}"]) & (t._won <= t[f"_by_{i}"])
         if valid is not None:
             cohort = cohort & (t._from <= a) & (t._until.isnull() | (t._until > a))
         aggs[f"at_risk_{i}"] = count_if(cohort & still)
         aggs[f"won_{i}"] = count_if(cohort & still & hit)
-    raw = t.group_by("_group").aggregate(**aggs).execute()
+    raw = t.group_by(["_v", "_group"] if several else "_group").aggregate(**aggs).execute()
     if groups is not None:  # a group with no row in any cohort still has its zero rows
         missing = pd.DataFrame({"_group": groups[~groups.isin(raw["_group"])]})
         raw = pd.concat([raw, missing], ignore_index=True) if len(missing) else raw
+    columns = ["group", "bucket", "age_from", "at_risk", "won"]
     rows = [
         {
+            **({"vantage": int(r["_v"])} if several else {}),
             "group": r["_group"],
             "bucket": i,
             "age_from": float(a),
@@ -235,7 +282,7 @@ def conditional_yield(
         for r in raw.to_dict(orient="records")
         for i, a in enumerate(edges)
     ]
-    return pd.DataFrame(rows, columns=["group", "bucket", "age_from", "at_risk", "won"])
+    return pd.DataFrame(rows, columns=["vantage", *columns] if several else columns)
 
 
 def pooled_probability(frame: pd.DataFrame, min_observations: int) -> pd.DataFrame:

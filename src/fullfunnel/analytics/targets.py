@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
-from fullfunnel._dates import literal, now, parse_period, to_datetime
+from fullfunnel._dates import at_each, now, parse_period, to_datetime
+from fullfunnel.analytics.rates import Vantage
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
@@ -54,18 +56,30 @@ def booked(
     wh: Warehouse, start: datetime, end: datetime, *, as_of: datetime | None = None
 ) -> tuple[float, int]:
     """Amount and count of opportunities won in [start, end) and known won by ``as_of``."""
-    as_of = as_of or now()
+    return booked_by(wh, [Vantage(as_of or now(), start, end)])[0]
+
+
+def booked_by(wh: Warehouse, at: Sequence[Vantage]) -> list[tuple[float, int]]:
+    """:func:`booked` at each vantage, in one query."""
     opp = wh.table("opportunities")
-    stop = min(end, as_of + timedelta(microseconds=1))
-    won = opp.filter(
-        opp.status == "won",
-        opp.created_at <= literal(as_of),
-        opp.close_date >= literal(start),
-        opp.close_date < literal(stop),
+    opp = opp.filter(opp.status == "won")
+    bounds = [
+        {"_v": k, "_as_of": v.as_of, "_start": v.start, "_end": v.end} for k, v in enumerate(at)
+    ]
+    won = at_each(opp, bounds)
+    won = won.filter(
+        won.created_at <= won._as_of,
+        won.close_date >= won._start,
+        won.close_date < won._end,
+        won.close_date <= won._as_of,  # a win closed at as_of itself is known then
     )
-    row = won.aggregate(amount=won.amount.sum(), deals=won.count()).execute().iloc[0]
-    amount = float(row["amount"]) if pd.notna(row["amount"]) else 0.0
-    return amount, count(row["deals"])
+    rows = won.group_by("_v").aggregate(amount=won.amount.sum(), deals=won.count()).execute()
+    by = {int(r["_v"]): r for r in rows.to_dict(orient="records")}
+    out = []
+    for k in range(len(at)):
+        r = by.get(k, {"amount": None, "deals": 0})
+        out.append((float(r["amount"]) if pd.notna(r["amount"]) else 0.0, count(r["deals"])))
+    return out
 
 
 def target_for(

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import days_between, literal, literal_table
+from fullfunnel._dates import at_each, days_between, literal
 from fullfunnel.config import Config
 from fullfunnel.lifecycle import reached, timeline, timeline_expr
 from fullfunnel.schema import TABLES
@@ -196,9 +196,7 @@ def features(
     def at_cutoffs(t: ir.Table) -> ir.Table:
         """``t`` with its cut-off and window starts as columns: constants for one
         cut-off, else one copy of ``t`` per cut-off."""
-        if single:
-            return t.mutate(**{k: literal(v) for k, v in _cut_columns(cutoff).items()})
-        return t.cross_join(literal_table([_cut_columns(c) for c in cutoffs]))
+        return at_each(t, [_cut_columns(c) for c in cutoffs])
 
     def since(t: ir.Table, days: int) -> ir.BooleanValue:
         # "at most `days` whole days before the cut-off" as one timestamp comparison

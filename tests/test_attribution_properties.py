@@ -9,11 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fullfunnel.analytics.attribution import get_model, model_names
+from fullfunnel.analytics.attribution.heuristics import ANCHORS
 from fullfunnel.analytics.attribution.paths import Paths
 from fullfunnel.config import default_config
 
 SETTINGS = default_config()["attribution"]
 MODELS = [*model_names(), "markov_3"]
+ANCHOR_MODELS = list(ANCHORS)
 
 
 @st.composite
@@ -89,3 +91,41 @@ def test_a_channel_that_never_appears_changes_nothing(model, p, where):
         after.loc[common, "conversions"], before["conversions"], rtol=1e-9, atol=1e-9
     )
     np.testing.assert_allclose(after.loc[common, "value"], before["value"], rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["first_touch", "last_touch", "linear", *ANCHOR_MODELS])
+@FAST
+@given(p=journeys())
+def test_rule_based_credit_is_the_per_touch_definition(model, p):
+    """Credits worked out per path equal the definition touch by touch: each anchor's
+    share to its touch, the rest split over the other touches, scaled to sum to 1."""
+    anchors, shares = ANCHORS.get(model, ()), SETTINGS.get(f"{model}_weights", [])
+    want: dict[str, list[float]] = {}
+    for r in p.frame.itertuples():
+        chans = r.path.split(" > ")
+        n = len(chans)
+        weight = np.zeros(n)
+        if model == "first_touch":
+            weight[0] = 1
+        elif model == "last_touch":
+            weight[-1] = 1
+        elif model == "linear":
+            weight[:] = 1 / n
+        else:
+            pos = {"first": 0, "lead": r.lead_pos, "opp": r.opp_pos, "won": r.won_pos}
+            hit = np.zeros(n, dtype=bool)
+            for name, share in zip(anchors, shares, strict=False):
+                if 0 <= pos[name] < n:
+                    weight[pos[name]] += share
+                    hit[pos[name]] = True
+            if (~hit).any():
+                weight[~hit] += shares[-1] / (~hit).sum()
+            weight /= weight.sum()
+        for c, w in zip(chans, weight, strict=True):
+            got = want.setdefault(c, [0.0, 0.0])
+            got[0] += w * r.conversions
+            got[1] += w * r.value
+    out = run(model, p).set_index("label")
+    for c, (conv, value) in want.items():
+        assert out.loc[c, "conversions"] == pytest.approx(conv, abs=1e-9)
+        assert out.loc[c, "value"] == pytest.approx(value, rel=1e-9, abs=1e-6)

@@ -43,19 +43,21 @@ def _by_weights(paths: Paths, weights_of) -> pd.DataFrame:
 @register("first_touch")
 def first_touch(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """All credit to the journey's first touch."""
-    return _by_weights(paths, lambda t: (t.pos == 0).astype(float))
+    t = flat_touches(paths)
+    return by_anchors(paths, t, [np.zeros(t.lengths.size, dtype=np.int64)], [1.0], rest=0.0)
 
 
 @register("last_touch")
 def last_touch(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """All credit to the last touch before the conversion."""
-    return _by_weights(paths, lambda t: (t.pos == t.n - 1).astype(float))
+    t = flat_touches(paths)
+    return by_anchors(paths, t, [t.lengths - 1], [1.0], rest=0.0)
 
 
 @register("linear")
 def linear(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """An equal share to every touch."""
-    return _by_weights(paths, lambda t: 1.0 / t.n)
+    return by_anchors(paths, flat_touches(paths), [], [], rest=1.0)
 
 
 @register("time_decay")
@@ -90,27 +92,53 @@ def _ages(paths: Paths, t: Touches) -> np.ndarray:
     return age
 
 
-def position_weights(
-    t: Touches, frame: pd.DataFrame, anchors: Sequence[str], shares: Sequence[float]
-) -> np.ndarray:
-    """Per-touch shares for anchor touches plus an equal split of the middle."""
-    at = {
-        "first": np.zeros(t.code.size, dtype=np.int64),
-        "lead": frame["lead_pos"].to_numpy()[t.path],
-        "opp": frame["opp_pos"].to_numpy()[t.path],
-        "won": frame["won_pos"].to_numpy()[t.path],
-    }
-    raw = np.zeros(t.code.size)
-    is_anchor = np.zeros(t.code.size, dtype=bool)
-    for name, share in zip(anchors, shares, strict=False):
-        hit = t.pos == at[name]
-        raw += share * hit
-        is_anchor |= hit
-    n_paths = len(frame)
-    middle = ~is_anchor
-    n_mid = np.bincount(t.path, middle.astype(float), minlength=n_paths)[t.path]
-    raw += np.where(middle, shares[-1] / np.maximum(n_mid, 1), 0.0)
-    return raw / np.bincount(t.path, raw, minlength=n_paths)[t.path]
+def by_anchors(
+    paths: Paths,
+    t: Touches,
+    anchors: Sequence[np.ndarray],
+    shares: Sequence[float],
+    *,
+    rest: float,
+) -> pd.DataFrame:
+    """Credits when each path gives ``shares`` to its anchor touches (``anchors``: one
+    position per path, -1 where it has none) and spreads ``rest`` equally over its
+    other touches, normalised to sum to 1 per path.
+
+    A touch that is several anchors gets each anchor's share. Worked out per path
+    (which anchors it has, how many other touches): only the spread of ``rest``
+    reads every touch, in one pass.
+    """
+    n = t.lengths
+    frame = paths.frame
+    conv = frame["conversions"].to_numpy(dtype=float)
+    value = frame["value"].to_numpy(dtype=float)
+    anchored = np.zeros(n.size)  # the anchors' shares a path has
+    distinct = np.zeros(n.size, dtype=np.int64)  # touches that are an anchor
+    present = []
+    for pos, share in zip(anchors, shares, strict=True):
+        ok = (pos >= 0) & (pos < n)
+        new = ok.copy()
+        for earlier, had in present:
+            new &= ~(had & (earlier == pos))
+        distinct += new
+        anchored += share * ok
+        present.append((pos, ok))
+    middle = n - distinct
+    total = anchored + np.where(middle > 0, rest, 0.0)
+    total = np.where(total > 0, total, 1.0)
+    each = np.where(middle > 0, rest / np.maximum(middle, 1), 0.0) / total
+    k = len(t.labels)
+    spread_c, spread_v = (each * conv)[t.path], (each * value)[t.path]
+    credit_c, credit_v = np.zeros(k), np.zeros(k)
+    for (pos, ok), share in zip(present, shares, strict=True):
+        at = t.starts[ok] + pos[ok]
+        spread_c[at] = spread_v[at] = 0.0  # an anchor touch is not in the spread
+        w = share / total[ok]
+        credit_c += np.bincount(t.code[at], w * conv[ok], minlength=k)
+        credit_v += np.bincount(t.code[at], w * value[ok], minlength=k)
+    credit_c += np.bincount(t.code, spread_c, minlength=k)
+    credit_v += np.bincount(t.code, spread_v, minlength=k)
+    return pd.DataFrame({"label": t.labels, "conversions": credit_c, "value": credit_v})
 
 
 def _shares(params: Mapping[str, Any], model: str) -> list[float]:
@@ -128,9 +156,15 @@ def _shares(params: Mapping[str, Any], model: str) -> list[float]:
 def _position_model(model: str):
     def fn(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
         shares = _shares(params, model)
-        return _by_weights(
-            paths, lambda t: position_weights(t, paths.frame, ANCHORS[model], shares)
-        )
+        t = flat_touches(paths)
+        at = {
+            "first": np.zeros(t.lengths.size, dtype=np.int64),
+            "lead": paths.frame["lead_pos"].to_numpy(),
+            "opp": paths.frame["opp_pos"].to_numpy(),
+            "won": paths.frame["won_pos"].to_numpy(),
+        }
+        anchors = [at[name] for name in ANCHORS[model]]
+        return by_anchors(paths, t, anchors, shares[:-1], rest=shares[-1])
 
     fn.__name__ = model
     fn.__doc__ = f"Position-based: fixed shares for {', '.join(ANCHORS[model])}, rest spread."

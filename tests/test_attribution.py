@@ -138,8 +138,8 @@ def load_small(wh) -> None:
     touches = [
         ("T0", "C1", "2024-06-01", "partner", None),  # older than the lookback
         ("T1", "C1", "2025-12-31", "seo", None),  # before lead creation: the lead touch
-        ("T2", "C1", "2026-01-05", "email", 5.0),
-        ("T3", "C1", "2026-01-05", "webinar", None),  # same time as T2: after it by id
+        ("T2", "C1", "2026-01-05", "webinar", None),
+        ("T3", "C1", "2026-01-05", "email", 5.0),  # same time as T2: before it by label
         ("T4", "C1", "2026-01-10", "paid_search", 4.0),  # at the conversion: not before it
         ("T5", "C1", "2026-01-20", "events", None),  # after the conversion
         ("T6", "C2", "2026-01-06", "seo", None),

@@ -86,6 +86,20 @@ class Touches:
         """Length of each touch's path."""
         return np.repeat(self.lengths, self.lengths)
 
+    @functools.cached_property
+    def first(self) -> np.ndarray:
+        """Mask of the first touch of each label within each path."""
+        # touches grouped by label, each group in path order (a stable sort of small
+        # integers is a radix sort, linear); a first is where the path changes
+        small = self.code.astype(np.int16) if len(self.labels) < 2**15 else self.code
+        order = np.argsort(small, kind="stable")
+        path, code = self.path[order], self.code[order]
+        new = np.ones(order.size, dtype=bool)
+        new[1:] = (path[1:] != path[:-1]) | (code[1:] != code[:-1])
+        mask = np.zeros(self.code.size, dtype=bool)
+        mask[order[new]] = True
+        return mask
+
 
 _TOUCHES: weakref.WeakKeyDictionary[Paths, Touches] = weakref.WeakKeyDictionary()
 
@@ -191,9 +205,4 @@ def exposure(paths: Paths, t: Touches) -> pd.DataFrame:
 
 def first_of_label(t: Touches) -> np.ndarray:
     """Mask of the first occurrence of each label within each path."""
-    k = max(len(t.labels), 1)
-    pair = t.path.astype(np.int64) * k + t.code
-    _, idx = np.unique(pair, return_index=True)
-    mask = np.zeros(t.code.size, dtype=bool)
-    mask[idx] = True
-    return mask
+    return t.first

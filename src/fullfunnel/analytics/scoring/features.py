@@ -391,11 +391,11 @@ def feature_frame(expr: ir.Table) -> pd.DataFrame:
     """Execute a feature table into pandas, in a stable row order (by cut-off, then
     contact): numbers and booleans as float64, text as objects with None for missing.
 
-    Sorted and cast in Arrow, then converted in one pass (converting and stacking
-    column by column in pandas took longer than the query at a million leads).
+    Sorted by the engine (in parallel; sorting in Arrow added up to 1.8 s at 700k
+    leads), cast in Arrow, then converted in one pass (converting and stacking column
+    by column in pandas took longer than the query at a million leads).
     """
-    table = expr.to_pyarrow().combine_chunks()  # one chunk: a faster take when sorting
-    table = table.sort_by([("cutoff", "ascending"), ("contact_id", "ascending")])
+    table = expr.order_by(["cutoff", "contact_id"]).to_pyarrow()
     as_float = {
         f.name
         for f in table.schema

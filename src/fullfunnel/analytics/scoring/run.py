@@ -310,19 +310,17 @@ def score(
             model_path = str(
                 _save(folder, version, final, vocab, target, horizon_days, as_of, metrics_frame)
             )
-    top_leads = (
-        scores.assign(
-            title=current["title"].to_numpy(),
-            current_stage=current["current_stage"].to_numpy(),
-            days_in_stage=current["days_in_stage"].round(1).to_numpy(),
-            reasons=[", ".join(json.loads(r)) for r in reasons],
-        )
-        .sort_values(["score", "contact_id"], ascending=[False, True])
-        .head(top)[
-            ["contact_id", "score", "tier", "title", "current_stage", "days_in_stage", "reasons"]
-        ]
-        .reset_index(drop=True)
-    )
+    # the best leads, their reasons in words: picked first, so only their rows are read
+    best = scores.sort_values(["score", "contact_id"], ascending=[False, True]).head(top)
+    shown = current.iloc[best.index.to_numpy()]
+    top_leads = best.assign(
+        title=shown["title"].to_numpy(),
+        current_stage=shown["current_stage"].to_numpy(),
+        days_in_stage=shown["days_in_stage"].round(1).to_numpy(),
+        reasons=[", ".join(json.loads(r)) for r in best["reasons"]],
+    )[
+        ["contact_id", "score", "tier", "title", "current_stage", "days_in_stage", "reasons"]
+    ].reset_index(drop=True)
     tiers = (
         scores.groupby("tier")
         .agg(contacts=("score", "size"), mean_score=("score", "mean"), min_score=("score", "min"))

@@ -5,8 +5,8 @@ inside the lookback window. A converting journey holds the touches strictly
 before the conversion (the moment the contact reached the stage) and at most
 ``lookback_days`` before it; a journey that has not converted by ``as_of`` holds
 its touches up to ``as_of``, at most ``lookback_days`` before its latest touch,
-and counts as a *null* for the data-driven models. Touches at the same time are ordered by
-label (their order is unknown; this keeps it the same on every engine).
+and counts as a *null* for the data-driven models. Touches at the same time are
+ordered by label (their order is unknown; this keeps it the same on every engine).
 
 The engine groups journeys into distinct paths and returns one row per path:
 ``path`` (labels joined by ``" > "``), ``conversions``, ``value``, ``nulls`` and
@@ -321,9 +321,10 @@ def _journey_touches(
     journey by time, then label, with no window function. Labels travel as small
     integers (their rank by name), so the lists are cheap to sort and the paths
     short to group; the names come back in Python. (A tie-break on the
-    ``touchpoint_id`` text made the lists 2.4× slower to build at 100M touches.) Both tables are
-    materialised once per warehouse, breakdown, level and date and shared by every
-    attribution asking for them (a model comparison after a single model, say).
+    ``touchpoint_id`` text made the lists 2.4× slower to build at 100M touches.)
+    Both tables are materialised once per warehouse, breakdown, level and date and
+    shared by every attribution asking for them (a model comparison after a single
+    model, say).
     """
     reads = ("touchpoints", "contacts")
     shared = ("attribution", key, by, as_of)

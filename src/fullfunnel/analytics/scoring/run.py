@@ -312,7 +312,7 @@ def score(
             )
     # the best leads, their reasons in words: picked first, so only their rows are read
     best = scores.sort_values(["score", "contact_id"], ascending=[False, True]).head(top)
-    shown = current.iloc[best.index.to_numpy()]
+    shown = current.loc[best.index]
     top_leads = best.assign(
         title=shown["title"].to_numpy(),
         current_stage=shown["current_stage"].to_numpy(),

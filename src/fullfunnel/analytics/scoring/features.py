@@ -236,6 +236,9 @@ def features(
         mine = mine.filter(mine.contact_id.isin(contact_ids))
     if within is not None:
         mine = mine.semi_join(within, "contact_id").select(*tp.columns)
+    if single and within is None and contact_ids is None:
+        # every open contact: only their touches are counted (3.5 -> 3.1 s at 676k of 1M)
+        mine = mine.semi_join(tl.select("contact_id"), "contact_id").select(*tp.columns)
     mine = mine.select("contact_id", "ts", "direction", *WINDOWS)
 
     def crossed(t: ir.Table, days: int | None = None) -> ir.Table:

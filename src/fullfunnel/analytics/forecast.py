@@ -28,7 +28,7 @@ from fullfunnel._aggregates import count_if
 from fullfunnel._dates import DAYS_PER_QUARTER, at_each, days_between, now, to_datetime
 from fullfunnel.analytics.deals import open_deals, open_or_known
 from fullfunnel.analytics.plan import current_quarter
-from fullfunnel.analytics.rates import Vantage, trailing_window
+from fullfunnel.analytics.rates import Vantage, by_vantage, trailing_window
 from fullfunnel.analytics.targets import booked_by, parse_amount, period_bounds, target_for
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
@@ -190,14 +190,10 @@ def forecasts(
         raise InputError(f"--seed {seed}: use a whole number 0 or above")
     booked = booked_by(wh, at)
     deals, _ = open_deals(wh, at, config=config, segment_column=cfg["segment_column"] or None)
-    by_vantage = dict(tuple(deals.groupby("vantage")))
     arrivals = new_pipeline(wh, at, config=config)
-    out = []
-    for k, v in enumerate(at):
-        mine = by_vantage.get(k, deals.iloc[:0]).drop(columns="vantage")
-        goal = targets[k] if targets is not None else None
-        out.append(_simulated(v, booked[k], mine, arrivals[k], goal, sims, seed, cfg))
-    return out
+    goals = targets if targets is not None else [None] * len(at)
+    parts = zip(at, booked, by_vantage(deals, len(at), "vantage"), arrivals, goals, strict=True)
+    return [_simulated(*part, sims, seed, cfg) for part in parts]
 
 
 def _simulated(
@@ -285,20 +281,17 @@ def new_pipeline(
         cohort = (opps.created_at >= opps[f"_lo_{j}"]) & (opps.created_at <= opps[f"_hi_{j}"])
         aggs[f"n_{j}"] = count_if(cohort)
         aggs[f"w_{j}"] = count_if(cohort & is_won & (won_at <= x))
-    rows = opps.group_by("_v").aggregate(**aggs).execute()
-    by = {int(r["_v"]): r for r in rows.to_dict(orient="records")}
-    recent = opps.filter(is_won, opps.close_date >= opps._recent).select("_v", "amount").execute()
-    amounts = dict(tuple(recent.groupby("_v")["amount"]))
+    counts = by_vantage(opps.group_by("_v").aggregate(**aggs).execute(), len(at))
+    recent = opps.filter(is_won, opps.close_date >= opps._recent).select("_v", "amount")
     out = []
-    for k, v in enumerate(at):
-        r = by.get(k, {})
-        steps = np.arange(0.0, v.horizon_days + CURVE_STEP_DAYS, CURVE_STEP_DAYS).size
-        n = np.array([count(r.get(f"n_{j}")) for j in range(steps)])
-        w = np.array([count(r.get(f"w_{j}")) for j in range(steps)])
-        pace = count(r.get("pace")) / cfg["pace_days"]
+    for v, r, won in zip(at, counts, by_vantage(recent.execute(), len(at)), strict=True):
+        mine = xs[xs < v.horizon_days + CURVE_STEP_DAYS]  # this vantage's curve points
+        n = np.array([count(r[f"n_{j}"].sum()) for j in range(mine.size)])  # one row or none
+        w = np.array([count(r[f"w_{j}"].sum()) for j in range(mine.size)])
+        pace = count(r["pace"].sum()) / cfg["pace_days"]
         # sorted: draws index into the pool, so its order must not depend on the engine
-        pool = np.sort(amounts.get(k, pd.Series(dtype=float)).to_numpy(dtype=float))
-        out.append((_expected_new_wins(v, xs[:steps], n, w, pace), pool))
+        pool = np.sort(won["amount"].to_numpy(dtype=float))
+        out.append((_expected_new_wins(v, mine, n, w, pace), pool))
     return out
 
 
@@ -307,9 +300,8 @@ def _expected_new_wins(
 ) -> float:
     """λ × ∫ (G(end − u) − G(start − u)) du over the creation days u after ``as_of``."""
     curve = np.maximum.accumulate(np.where(n > 0, w / np.maximum(n, 1), 0.0))
-    horizon = at.horizon_days
+    horizon, skip = at.horizon_days, at.skip_days
     u = np.linspace(0.0, horizon, 200, endpoint=False) + horizon / 400
-    skip = (at.start - at.as_of).total_seconds() / 86400
     g_end = np.interp(horizon - u, xs, curve)
     g_start = np.where(skip - u > 0, np.interp(np.maximum(skip - u, 0), xs, curve), 0.0)
     return pace * float(np.mean(g_end - g_start)) * horizon

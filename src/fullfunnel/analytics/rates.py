@@ -181,6 +181,14 @@ def at_vantages(t: ir.Table, at: Sequence[Vantage]) -> ir.Table:
     return at_each(t, [{"_v": k, "_as_of": v.as_of} for k, v in enumerate(at)])
 
 
+def by_vantage(frame: pd.DataFrame, n: int, column: str = "_v") -> list[pd.DataFrame]:
+    """The rows of ``frame`` for each of ``n`` vantages (``column`` holds a vantage's
+    position), without that column: an empty frame where a vantage has none."""
+    parts = dict(tuple(frame.groupby(column)))
+    empty = frame.iloc[:0]
+    return [parts.get(k, empty).drop(columns=column) for k in range(n)]
+
+
 def conditional_yield(
     table: ir.Table,
     *,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from fullfunnel._dates import at_each, now, parse_period, to_datetime
-from fullfunnel.analytics.rates import Vantage
+from fullfunnel.analytics.rates import Vantage, by_vantage
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
@@ -74,12 +74,8 @@ def booked_by(wh: Warehouse, at: Sequence[Vantage]) -> list[tuple[float, int]]:
         won.close_date <= won._as_of,  # a win closed at as_of itself is known then
     )
     rows = won.group_by("_v").aggregate(amount=won.amount.sum(), deals=won.count()).execute()
-    by = {int(r["_v"]): r for r in rows.to_dict(orient="records")}
-    out = []
-    for k in range(len(at)):
-        r = by.get(k, {"amount": None, "deals": 0})
-        out.append((float(r["amount"]) if pd.notna(r["amount"]) else 0.0, count(r["deals"])))
-    return out
+    # a vantage has one row or none; a sum over no amount is 0
+    return [(float(r["amount"].sum()), count(r["deals"].sum())) for r in by_vantage(rows, len(at))]
 
 
 def target_for(

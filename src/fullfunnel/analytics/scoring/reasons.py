@@ -83,10 +83,10 @@ def contributions(
     """
     if not model.can_bin:
         return _contributions_by_value(model, model.matrix(frame), groups)
-    Xb = model.binned(model.matrix(frame)) if binned is None else binned
+    Xb = model.binned(frame) if binned is None else binned
     base = model.decision_binned(Xb)
     reference = pd.DataFrame({c: [model.reference[c]] for c in model.columns})
-    ref = model.binned(model.matrix(reference))[0]
+    ref = model.binned(reference)[0]
     position = {c: i for i, c in enumerate(model.binned_columns())}
     out = {}
     for name, cols in groups.items():

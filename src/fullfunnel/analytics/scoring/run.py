@@ -263,7 +263,7 @@ def score(
     # --- score every open contact as of now --------------------------------------------
     current = feature_frame(features(wh, cutoff=as_of, config=config, target=target, vocab=vocab))
     # binned once: the scores and the reasons are both read off the booster's bins
-    binned = final.binned(final.matrix(current)) if len(current) and final.can_bin else None
+    binned = final.binned(current) if len(current) and final.can_bin else None
     if binned is not None:
         prob = final.calibrate(final.decision_binned(binned))
     else:

@@ -121,6 +121,9 @@ def test_binned_prediction_and_reasons_are_exact():
     got = contributions(model, frame, groups)
     want = _contributions_by_value(model, X, groups)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+    Xb = model.binned(frame)  # as scoring passes them: the bins and log-odds at hand
+    given = contributions(model, frame, groups, binned=Xb, decision=model.decision_binned(Xb))
+    pd.testing.assert_frame_equal(given, want, check_exact=True)
 
 
 def test_bins_read_off_the_frame_equal_scikit_learns():

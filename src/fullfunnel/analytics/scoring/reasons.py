@@ -72,19 +72,20 @@ def contributions(
     groups: Mapping[str, list[str]],
     *,
     binned: np.ndarray | None = None,
+    decision: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Effect (log-odds) of each factor in ``groups`` on each row of ``frame``.
 
     Evaluated on the model's binned matrix (a byte a value; the same log-odds as the
-    values give; pass it as ``binned`` when it is at hand), and only the rows whose
-    factor differs from the reference are predicted again: the others' effect is
-    exactly 0 (most leads have none of a given tactic or channel, so a sparse factor
-    costs a fraction of a full pass).
+    values give; pass it as ``binned``, and its log-odds as ``decision``, when they
+    are at hand), and only the rows whose factor differs from the reference are
+    predicted again: the others' effect is exactly 0 (most leads have none of a
+    given tactic or channel, so a sparse factor costs a fraction of a full pass).
     """
     if not model.can_bin:
         return _contributions_by_value(model, model.matrix(frame), groups)
     Xb = model.binned(frame) if binned is None else binned
-    base = model.decision_binned(Xb)
+    base = model.decision_binned(Xb) if decision is None else decision
     reference = pd.DataFrame({c: [model.reference[c]] for c in model.columns})
     ref = model.binned(reference)[0]
     position = {c: i for i, c in enumerate(model.binned_columns())}

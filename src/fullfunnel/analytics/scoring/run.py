@@ -264,8 +264,9 @@ def score(
     current = feature_frame(features(wh, cutoff=as_of, config=config, target=target, vocab=vocab))
     # binned once: the scores and the reasons are both read off the booster's bins
     binned = final.binned(current) if len(current) and final.can_bin else None
-    if binned is not None:
-        prob = final.calibrate(final.decision_binned(binned))
+    decision = None if binned is None else final.decision_binned(binned)
+    if decision is not None:
+        prob = final.calibrate(decision)
     else:
         prob = final.predict(current) if len(current) else np.array([])
     tier = _tiers(prob, sc["tier_shares"])
@@ -282,6 +283,7 @@ def score(
             picked,
             reason_groups,
             binned=None if binned is None else binned[worked],
+            decision=None if decision is None else decision[worked],
         )
         if len(picked)
         else pd.DataFrame()

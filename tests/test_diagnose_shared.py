@@ -66,3 +66,33 @@ def test_a_load_of_touchpoints_refreshes_the_activity(wh):
     assert first["last_touch_at"].iloc[0] == pd.Timestamp("2026-11-01")
     assert again["last_touch_at"].iloc[0] == pd.Timestamp("2026-11-20")
     assert again["last_bdr_at"].iloc[0] == pd.Timestamp("2026-11-20")
+
+
+def test_the_stuck_set_is_built_once_and_fresh_after_a_load(wh, monkeypatch):
+    from test_stuck import EXPECTED, load_stuck_case
+
+    load_stuck_case(wh)
+    built = []
+    cache = type(wh).cache
+    monkeypatch.setattr(type(wh), "cache", lambda self, expr: built.append(1) or cache(self, expr))
+    d = diagnose(wh, as_of=AS_OF)
+    after_diagnose = len(built)
+    s = stuck(wh, as_of=AS_OF)
+    assert len(built) == after_diagnose  # stuck reused what diagnose built
+    assert set(s.contacts.contact_id) == set(d.stuck.contacts.contact_id) == EXPECTED
+    # a bdr touch today: the breach is no longer stale
+    touch = {"touchpoint_id": ["t-new"], "contact_id": ["breach"], "ts": [pd.Timestamp(AS_OF)]}
+    touch |= {"channel": ["email"], "kind": ["email"], "team": ["bdr"]}
+    wh.load("touchpoints", pd.DataFrame(touch))
+    assert set(stuck(wh, as_of=AS_OF).contacts.contact_id) == EXPECTED - {"breach"}
+    # the open deal grows, then is won and leaves the stuck list
+    opp = {"opportunity_id": ["o1"], "contact_id": ["deal"], "status": ["open"]}
+    opp |= {"created_at": [pd.Timestamp(AS_OF - timedelta(days=100))], "amount": [60_000.0]}
+    wh.load("opportunities", pd.DataFrame(opp))
+    value = stuck(wh, as_of=AS_OF).contacts.set_index("contact_id")["value"]
+    assert value["deal"] == 60_000.0
+    opp |= {"status": ["won"], "close_date": [pd.Timestamp(AS_OF - timedelta(days=1))]}
+    wh.load("opportunities", pd.DataFrame(opp))
+    won = {"contact_id": ["deal"], "stage": ["customer"], "ts": [pd.Timestamp(AS_OF)]}
+    wh.load("stage_events", pd.DataFrame(won))
+    assert set(stuck(wh, as_of=AS_OF).contacts.contact_id) == EXPECTED - {"breach", "deal"}

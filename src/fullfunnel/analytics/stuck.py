@@ -184,12 +184,11 @@ def find_stuck(
             j.current_stage.cases(*[(s, stage_value[s]) for s in limited], else_=0.0)
         ),
     )
-    # counted and ranked from one copy: the joins with every contact run once, not twice
-    stuck_set = j = wh.cache(j)
-    try:
-        return _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, as_of_dt)
-    finally:
-        stuck_set.release()
+    # counted and ranked from one copy: the joins with every contact run once, and
+    # once per run (diagnose and stuck ask for the same expression: it is the key)
+    reads = ("touchpoints", "stage_events", "contacts", "opportunities")
+    j = wh.shared(("stuck_set", j.op()), lambda: j, reads=reads)
+    return _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, as_of_dt)
 
 
 def _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, as_of_dt):

@@ -92,6 +92,13 @@ def test_features_at_many_cutoffs_in_one_query_equal_each_cutoff_alone(engine_wh
         pd.testing.assert_frame_equal(many, want, check_dtype=False)
 
 
+def small_model(frame: pd.DataFrame, y: np.ndarray, *, trees: int, leaves: int, seed: int):
+    """A quick booster on ``frame`` (each contact its own group)."""
+    params = {"max_iter": trees, "learning_rate": 0.1, "max_leaf_nodes": leaves}
+    params |= {"min_samples_leaf": 20, "l2_regularization": 1.0}
+    return LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=params, seed=seed)
+
+
 def test_binned_prediction_and_reasons_are_exact():
     rng = np.random.default_rng(1)
     n = 3000
@@ -107,14 +114,7 @@ def test_binned_prediction_and_reasons_are_exact():
     )
     logit = frame["touches_30d"] - 3 + 2 * frame["tactic__pricing_page__30d"]
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    params = {
-        "max_iter": 30,
-        "learning_rate": 0.1,
-        "max_leaf_nodes": 15,
-        "min_samples_leaf": 20,
-        "l2_regularization": 1.0,
-    }
-    model = LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=params, seed=3)
+    model = small_model(frame, y, trees=30, leaves=15, seed=3)
     X = model.matrix(frame)
     np.testing.assert_array_equal(model.decision(X), model.booster.decision_function(X))
     groups = feature_groups(model.columns)
@@ -142,14 +142,7 @@ def test_bins_read_off_the_frame_equal_scikit_learns():
         }
     )
     y = (rng.random(n) < 1 / (1 + np.exp(3 - train["touches_30d"]))).astype(int)
-    params = {
-        "max_iter": 10,
-        "learning_rate": 0.1,
-        "max_leaf_nodes": 7,
-        "min_samples_leaf": 20,
-        "l2_regularization": 1.0,
-    }
-    model = LeadModel.fit(train, y, groups=train["contact_id"].to_numpy(), params=params, seed=1)
+    model = small_model(train, y, trees=10, leaves=7, seed=1)
     mapper = model.booster._bin_mapper
     edges = mapper.bin_thresholds_[model.binned_columns().index("days_in_stage")]
     rows = pd.DataFrame(
@@ -242,14 +235,7 @@ def test_permutation_importance_on_bins_equals_on_values(monkeypatch):
         }
     )
     y = (rng.random(n) < 1 / (1 + np.exp(3 - frame["touches_30d"]))).astype(int)
-    params = {
-        "max_iter": 20,
-        "learning_rate": 0.1,
-        "max_leaf_nodes": 15,
-        "min_samples_leaf": 20,
-        "l2_regularization": 1.0,
-    }
-    model = LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=params, seed=3)
+    model = small_model(frame, y, trees=20, leaves=15, seed=3)
     groups = feature_groups(model.columns)
     on_bins = model_module.group_importance(model, frame, y, groups, seed=4, sample=1500)
     monkeypatch.setattr(model_module, "_can_bin", lambda booster: False)

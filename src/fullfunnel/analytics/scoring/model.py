@@ -121,8 +121,8 @@ class LeadModel:
         ``matrix(frame)`` (tested), read column by column off the frame: a number's
         bin is the count of the bin edges below it, a category's that of its code
         among those seen in training; missing and unseen values take the missing
-        bin. Without the float matrix and its encoded copy in between, a million
-        leads bin in a tenth of the time and a gigabyte less memory.
+        bin. Without the float matrix and its encoded copy in between (540 MB each
+        at a million leads), they bin in a tenth of the time.
         """
         b = self.booster
         mapper = b._bin_mapper

@@ -422,10 +422,16 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
 
     seen: dict[str, list] = {"features": [], "predictions": []}
     feature_frame, calibrate = scoring.feature_frame, LeadModel.calibrate
+    feature_batches = scoring.feature_batches
 
     def record_features(expr):
         seen["features"].append(feature_frame(expr))
         return seen["features"][-1].copy()
+
+    def record_batches(expr, rows):  # the open contacts, in the engine's order
+        frames = list(feature_batches(expr, rows))
+        seen["features"].append(pd.concat(frames, ignore_index=True))
+        return iter([f.copy() for f in frames])
 
     def record_predict(self, decision):  # every probability goes through calibrate
         seen["predictions"].append(calibrate(self, decision))
@@ -433,8 +439,13 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scoring, "feature_frame", record_features)
+        patch.setattr(scoring, "feature_batches", record_batches)
         patch.setattr(LeadModel, "calibrate", record_predict)
         result = run(name, wh, _config(), DEMO_AS_OF)
+    # the open contacts are scored in batches in the engine's row order: compared by contact
+    order = np.argsort(seen["features"][-1]["contact_id"].to_numpy(dtype=str), kind="stable")
+    seen["features"][-1] = seen["features"][-1].iloc[order].reset_index(drop=True)
+    seen["predictions"][-1] = seen["predictions"][-1][order]
     return result, seen
 
 
@@ -457,7 +468,8 @@ def test_every_analysis(company, expected, name):
         assert int(frames[0]["label"].sum()) >= 20  # training positives
         assert int(frames[1]["label"].sum()) >= 20  # held-out positives
         for i, (g, w) in enumerate(zip(got_inputs["features"], frames, strict=True)):
-            # feature_frame orders rows by cut-off and contact: the model sees the same order
+            # examples ordered by cut-off and contact (the model sees the same order),
+            # the open contacts by contact
             assert list(g["contact_id"]) == list(w["contact_id"]), f"features[{i}]"
             assert_same_table(g, w, f"features[{i}]")
         assert len(want_inputs["predictions"]) == 2

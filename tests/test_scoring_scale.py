@@ -277,3 +277,44 @@ def test_labels_from_todays_timeline_equal_a_timeline_as_of_each_horizon():
     assert hits > 100  # the labels are not all zero
     with pytest.raises(ValueError, match="needs data known"):
         _examples(wh, [AS_OF], cfg, "sql", 90, vocabulary(wh, before=AS_OF), known_at=AS_OF)
+
+
+@pytest.mark.parametrize("can_bin", [True, False])
+def test_open_contacts_scored_in_batches_equal_one_batch(monkeypatch, can_bin):
+    """Scoring the open contacts a few rows at a time keeps only some columns of each
+    batch; the scores, tiers, reasons and top leads are those of one batch."""
+    from fullfunnel.analytics.scoring import model as model_module
+    from fullfunnel.analytics.scoring import run as run_module
+
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, contacts=3000, seed=6, as_of=AS_OF)
+    cfg = fast_config(reason_tiers=["A", "B"])
+    if not can_bin:
+        monkeypatch.setattr(model_module, "_can_bin", lambda booster: False)
+    batches = []
+
+    def counted(expr, rows):
+        for frame in run_module.feature_batches.__wrapped__(expr, rows):
+            batches.append(len(frame))
+            yield frame
+
+    counted.__wrapped__ = run_module.feature_batches
+
+    def run(rows: int):
+        batches.clear()
+        monkeypatch.setattr(run_module, "BATCH_ROWS", rows)
+        with monkeypatch.context() as patch:
+            patch.setattr(run_module, "feature_batches", counted)
+            result = score(wh, as_of=AS_OF, config=cfg)
+        got = latest_scores(wh).execute().sort_values("contact_id", ignore_index=True)
+        return result, got, list(batches)
+
+    one, one_scores, one_batches = run(10**9)
+    many, many_scores, many_batches = run(97)
+    assert len(one_batches) == 1 and len(many_batches) > 5
+    assert sum(many_batches) == one_batches[0] == one.scored == many.scored
+    pd.testing.assert_frame_equal(many_scores, one_scores)
+    given = many_scores["reasons"] != "[]"
+    assert given.any() and not given[~many_scores["tier"].isin(["A", "B"])].any()
+    pd.testing.assert_frame_equal(many.top_leads, one.top_leads)
+    pd.testing.assert_frame_equal(many.tiers, one.tiers)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import ibis
@@ -404,6 +404,21 @@ def feature_frame(expr: ir.Table) -> pd.DataFrame:
     """
     # sorted as fetched: concatenating the chunks first costs a copy of the table
     table = expr.to_pyarrow().sort_by([("cutoff", "ascending"), ("contact_id", "ascending")])
+    return _to_frame(table)
+
+
+def feature_batches(expr: ir.Table, rows: int) -> Iterator[pd.DataFrame]:
+    """Execute a feature table into pandas frames of at most ``rows`` rows each, as
+    :func:`feature_frame` converts them but in the engine's row order: a caller that
+    keeps a few columns of each holds one batch of every feature at a time, however
+    many contacts the company has."""
+    for batch in expr.to_pyarrow_batches(chunk_size=rows):
+        if batch.num_rows:
+            yield _to_frame(pa.Table.from_batches([batch]))
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    """Feature rows as pandas: numbers and booleans float64, text objects or None."""
     as_float = {
         f.name
         for f in table.schema

@@ -171,12 +171,23 @@ def _reads(group: str, groups: Mapping[str, list[str]] | None, frame: pd.DataFra
     """The columns of ``frame`` that the sentence of ``group`` reads."""
     if groups is None or group not in groups:
         return list(frame.columns)
-    cols = list(groups[group])
+    return [c for c in _sentence_columns(group, groups[group]) if c in frame.columns]
+
+
+def reason_columns(groups: Mapping[str, list[str]]) -> list[str]:
+    """Every column that the sentences of ``groups`` read: what :func:`top_reasons`
+    needs of a lead besides its effects."""
+    cols = [c for group, members in groups.items() for c in _sentence_columns(group, members)]
+    return list(dict.fromkeys(cols))
+
+
+def _sentence_columns(group: str, members: list[str]) -> list[str]:
+    cols = list(members)
     if group == "title":
         cols.append("title")
     elif group == "stage":
         cols += ["current_stage", "days_in_stage"]
-    return [c for c in dict.fromkeys(cols) if c in frame.columns]
+    return list(dict.fromkeys(cols))
 
 
 def _num(v: object) -> float | None:

@@ -291,14 +291,12 @@ def test_open_contacts_scored_in_batches_equal_one_batch(monkeypatch, can_bin):
     cfg = fast_config(reason_tiers=["A", "B"])
     if not can_bin:
         monkeypatch.setattr(model_module, "_can_bin", lambda booster: False)
-    batches = []
+    batches, feature_batches = [], run_module.feature_batches
 
     def counted(expr, rows):
-        for frame in run_module.feature_batches.__wrapped__(expr, rows):
+        for frame in feature_batches(expr, rows):
             batches.append(len(frame))
             yield frame
-
-    counted.__wrapped__ = run_module.feature_batches
 
     def run(rows: int):
         batches.clear()

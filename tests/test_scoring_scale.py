@@ -24,7 +24,7 @@ from fullfunnel.analytics.scoring.reasons import (
     feature_groups,
     top_reasons,
 )
-from fullfunnel.analytics.scoring.run import _examples, _sample_contacts
+from fullfunnel.analytics.scoring.run import _best, _examples, _sample_contacts
 from fullfunnel.config import default_config
 from test_scoring import fast_config, lead_list, small_tables
 
@@ -316,3 +316,14 @@ def test_open_contacts_scored_in_batches_equal_one_batch(monkeypatch, can_bin):
     assert given.any() and not given[~many_scores["tier"].isin(["A", "B"])].any()
     pd.testing.assert_frame_equal(many.top_leads, one.top_leads)
     pd.testing.assert_frame_equal(many.tiers, one.tiers)
+
+
+@pytest.mark.parametrize("top", [0, 1, 3, 7, 50])
+def test_best_leads_equal_a_full_sort(top):
+    # ties at the cut (0.5 three times) are broken by contact id, as the full sort does
+    rng = np.random.default_rng(3)
+    score = np.concatenate([[0.9, 0.5, 0.5, 0.5, 0.1], rng.choice([0.2, 0.4, 0.5], 15)])
+    ids = [f"c{i:02d}" for i in rng.permutation(len(score))]
+    scores = pd.DataFrame({"contact_id": ids, "score": score})
+    want = scores.sort_values(["score", "contact_id"], ascending=[False, True]).head(top)
+    pd.testing.assert_frame_equal(_best(scores, top), want)

@@ -314,7 +314,7 @@ def score(
                 _save(folder, version, final, vocab, target, horizon_days, as_of, metrics_frame)
             )
     # the best leads, their reasons in words: picked first, so only their rows are read
-    best = scores.sort_values(["score", "contact_id"], ascending=[False, True]).head(top)
+    best = _best(scores, top)
     shown = leads.rows.loc[best.index]
     top_leads = best.assign(
         title=shown["title"].to_numpy(),
@@ -572,6 +572,16 @@ def _score_open(model: LeadModel, expr: ir.Table, *, keep: list[str]) -> _Leads:
         return _Leads(kept, None, None, np.concatenate(probs))
     decision = np.concatenate(decisions)
     return _Leads(kept, _stack(bins), decision, model.calibrate(decision))
+
+
+def _best(scores: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The ``top`` rows by score (ties by contact id), sorting only the rows that
+    score at least the ``top``-th best, not every open contact."""
+    if len(scores) > top > 0:
+        s = scores["score"].to_numpy()
+        kth = np.partition(s, len(s) - top)[len(s) - top]
+        scores = scores[s >= kth]
+    return scores.sort_values(["score", "contact_id"], ascending=[False, True]).head(top)
 
 
 def _stack(parts: list[np.ndarray]) -> np.ndarray:

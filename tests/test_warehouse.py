@@ -126,3 +126,16 @@ def test_corrupt_file_gives_a_clear_error(tmp_path):
 def test_bad_url(tmp_path):
     with pytest.raises(WarehouseError, match="cannot connect"):
         ff.connect("nosuchengine://x")
+
+
+def test_duckdb_settings_from_the_url_over_our_defaults(tmp_path):
+    def setting(wh, name):
+        return wh.con.con.sql(f"SELECT current_setting('{name}')").fetchone()[0]
+
+    wh = ff.connect(tmp_path / "a.duckdb")
+    assert setting(wh, "allocator_background_threads") is True  # freed memory handed back
+    wh.close()
+    url = f"duckdb://{tmp_path / 'b.duckdb'}?allocator_background_threads=false&threads=1"
+    wh = ff.connect(url)
+    assert setting(wh, "allocator_background_threads") is False
+    assert setting(wh, "threads") == 1

@@ -396,6 +396,10 @@ class _DuckDBEngine(_Engine):
     """The embedded default: one file, real transactions, loads stay in the engine."""
 
     name = "duckdb"
+    # Settings a URL's query may override. DuckDB's allocator keeps the memory its
+    # queries freed; a background thread hands it back, so the pandas work between
+    # queries (scoring's, above all) reuses it instead of adding to the peak.
+    DEFAULTS: Mapping[str, str] = {"allocator_background_threads": "true"}
 
     @classmethod
     def open(cls, path: str, options: Mapping[str, str]) -> _DuckDBEngine:
@@ -404,7 +408,7 @@ class _DuckDBEngine(_Engine):
             path = str(Path(path).expanduser())
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = ibis.duckdb.connect(path, **options)
+            con = ibis.duckdb.connect(path, **{**cls.DEFAULTS, **options})
         except Exception as exc:
             text = str(exc).splitlines()[0]
             if "lock" in text.lower():

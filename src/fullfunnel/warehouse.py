@@ -398,7 +398,8 @@ class _DuckDBEngine(_Engine):
     name = "duckdb"
     # Settings a URL's query may override. DuckDB's allocator keeps the memory its
     # queries freed; a background thread hands it back, so the pandas work between
-    # queries (scoring's, above all) reuses it instead of adding to the peak.
+    # queries (scoring's, above all) reuses it instead of adding to the peak (at the
+    # price of faulting it in again for the next big query: docs/benchmarks.md).
     DEFAULTS: Mapping[str, str] = {"allocator_background_threads": "true"}
 
     @classmethod

@@ -576,11 +576,9 @@ def _score_open(model: LeadModel, expr: ir.Table, *, keep: list[str]) -> _Leads:
 
 def _best(scores: pd.DataFrame, top: int) -> pd.DataFrame:
     """The ``top`` rows by score (ties by contact id), sorting only the rows that
-    score at least the ``top``-th best, not every open contact."""
-    if len(scores) > top > 0:
-        s = scores["score"].to_numpy()
-        kth = np.partition(s, len(s) - top)[len(s) - top]
-        scores = scores[s >= kth]
+    score at least the ``top``-th best (every tie kept), not every open contact."""
+    if top > 0:
+        scores = scores.nlargest(top, "score", keep="all")
     return scores.sort_values(["score", "contact_id"], ascending=[False, True]).head(top)
 
 

@@ -57,25 +57,34 @@ TOUCH_COLUMNS = ("contact_id", "account_id", "ts", "direction", *WINDOWS)
 # Values per dimension that get their own columns (the most frequent ones).
 VOCAB_SIZE = {"kind": 12, "channel": 12, "team": 6, "tactic": 15}
 
+# Whole words by a boundary every engine reads alike (Postgres has no \b): the title
+# is lowercased, so a word is bounded by the text's ends or by anything but a-z, 0-9, _.
+_START, _END = r"(^|[^a-z0-9_])", r"([^a-z0-9_]|$)"
+
+
+def _words(alternatives: str) -> str:
+    return f"{_START}({alternatives}){_END}"
+
+
 SENIORITY = (  # level, label, pattern (first match wins)
-    (5, "C-level", r"\b(chief|ceo|cfo|cmo|cro|cto|coo|cio|president|founder|owner)\b"),
-    (4, "VP", r"\b(vp|svp|evp|vice president)\b"),
-    (3, "director", r"\b(director|head)\b"),
-    (2, "manager", r"\b(manager|lead|principal)\b"),
-    (0, "student", r"\b(student|intern|trainee)\b"),
+    (5, "C-level", _words("chief|ceo|cfo|cmo|cro|cto|coo|cio|president|founder|owner")),
+    (4, "VP", _words("vp|svp|evp|vice president")),
+    (3, "director", _words("director|head")),
+    (2, "manager", _words("manager|lead|principal")),
+    (0, "student", _words("student|intern|trainee")),
     (
         1,
         "individual-contributor",
-        r"\b(analyst|specialist|associate|coordinator|engineer|consultant|rep)",
+        f"{_START}(analyst|specialist|associate|coordinator|engineer|consultant|rep)",
     ),
 )
 FUNCTION = (
-    ("sales", r"(sales|revenue|business development|account exec|\bbdr\b|\bsdr\b)"),
-    ("marketing", r"(marketing|growth|demand|brand|content|\bcmo\b)"),
-    ("operations", r"(operations|\bops\b|\bcoo\b)"),
-    ("technology", r"(engineer|developer|technology|\bit\b|\bcto\b|\bcio\b|data)"),
-    ("finance", r"(finance|\bcfo\b|accounting)"),
-    ("executive", r"(\bceo\b|founder|president|owner)"),
+    ("sales", f"(sales|revenue|business development|account exec|{_words('bdr|sdr')})"),
+    ("marketing", f"(marketing|growth|demand|brand|content|{_words('cmo')})"),
+    ("operations", f"(operations|{_words('ops|coo')})"),
+    ("technology", f"(engineer|developer|technology|data|{_words('it|cto|cio')})"),
+    ("finance", f"(finance|accounting|{_words('cfo')})"),
+    ("executive", f"(founder|president|owner|{_words('ceo')})"),
 )
 SENIORITY_LABELS = {level: label for level, label, _ in SENIORITY}
 
@@ -459,7 +468,8 @@ def label(
     j = rows.left_join(tl, "contact_id")
     at, cut = j._reached, j.cutoff
     hit = at.notnull() & (at > cut) & (at <= cut + ibis.interval(days=horizon_days))
-    return j.select(*rows.columns, label=hit.fill_null(False).cast("int8"))
+    # a CASE, not a cast: Postgres casts no boolean to a small integer
+    return j.select(*rows.columns, label=ibis.ifelse(hit, 1, 0).cast("int8"))
 
 
 def seniority_label(level: float) -> str | None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from conftest import AS_OF as DEMO_AS_OF
 from fullfunnel.analytics.attribution import (
     attribute,
     compare_models,
@@ -307,6 +308,25 @@ def test_unattributed_value_and_the_window_of_a_journey_that_did_not_convert(wh)
     }
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"conversion": "opportunity", "value": "pipeline", "with_days": True},
+        {"conversion": "customer", "level": "account", "value": "bookings", "by": "campaign"},
+        {"conversion": "mql", "lookback_days": 30, "since": datetime(2026, 6, 1)},
+    ],
+    ids=["pipeline-days", "account-bookings", "mql-since"],
+)
+def test_plain_sql_journeys_equal_the_sorted_lists(demo_wh, monkeypatch, options):
+    """Engines without arrays of structs (Postgres) build the same paths in plain SQL."""
+    options = {"lookback_days": 365, "as_of": DEMO_AS_OF, **options}
+    nested = journey_paths(demo_wh, default_config(), **options).frame
+    monkeypatch.setattr(demo_wh.engine, "nested_types", False)
+    flat = journey_paths(demo_wh, default_config(), **options).frame
+    assert len(nested) > 100 and nested["conversions"].sum() > 10
+    pd.testing.assert_frame_equal(flat, nested)
+
+
 def test_engine_paths_with_many_labels_keep_their_order(wh):
     """Twelve labels need two-digit codes: the path comes back in touch order."""
     load_small(wh)
@@ -429,8 +449,6 @@ def test_cli_attribute_on_warehouse(tmp_path):
 
 @pytest.mark.parametrize("model", ["markov", "shapley"])
 def test_demo_channel_with_largest_lift_gets_most_credit_per_journey(demo_wh, model):
-    from conftest import AS_OF as DEMO_AS_OF
-
     truth = demo_wh.table("demo_truth")
     lift = truth.filter(truth.fact == "channel_lift").execute()
     best = lift.loc[lift["value"].idxmax(), "subject"]

@@ -29,6 +29,7 @@ aggregated rows reach Python, so 10M touchpoints are no burden.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -218,58 +219,27 @@ def journey_paths(
         ends = ends.filter(ends.conv_at.isnull() | (ends.conv_at >= literal(since)))
     ends = _with_value(wh, ends, key=key, value=value, as_of=as_of)
 
-    names, journeys = _journey_touches(wh, key=key, by=by, as_of=as_of)
+    names, labels = _labels(wh, key=key, by=by, as_of=as_of)
     width = 1  # digits per code: codes + 10**(width-1) all have width digits
     while len(names) - 1 >= 9 * 10 ** (width - 1):
         width += 1
-    j = journeys.join(ends, key)
-    window_s = lookback_days * SECONDS_PER_DAY
-    converted = j.conv_at.notnull()
-    conv_s = j.conv_at.epoch_seconds()
-    last_s = j._last.epoch_seconds()
-
-    def in_window(x: ir.StructValue) -> ir.BooleanValue:
-        # a converting journey keeps the touches strictly before the conversion and
-        # at most the lookback before it; one that has not converted, those at most
-        # the lookback before its latest touch
-        ts_s = x.ts.epoch_seconds()
-        return ibis.ifelse(
-            converted, (x.ts < j.conv_at) & (conv_s - ts_s <= window_s), last_s - ts_s <= window_s
-        )
-
-    j = j.mutate(_kept=j._touches.filter(in_window))
-    j = j.filter(j._kept.length() > 0)
-    kept = j._kept
-    cols = {
-        # codes of one fixed width, side by side: Python reads them without parsing
-        "path": kept.map(lambda x: (x.code + 10 ** (width - 1)).cast("string")).join(""),
-        "converted": j.conv_at.notnull(),
-        "value": j.value,
-    }
-    # the touches are in time order, so the last touch at or before a moment is at
-    # position (number of touches at or before it) - 1, and -1 when there is none;
-    # anchors matter only to converting journeys, -1 elsewhere keeps paths together
-    for anchor, before in (
-        ("lead_pos", lambda x: x.ts <= j.lead_at),
-        ("opp_pos", lambda x: x.ts < j.opp_at),
-        ("won_pos", lambda x: x.ts < j.won_at),
-    ):
-        cols[anchor] = ibis.ifelse(
-            j.conv_at.notnull(), kept.filter(before).length().fill_null(0) - 1, -1
-        )
-    if with_days:
-        age = lambda x: ((conv_s - x.ts.epoch_seconds()) / SECONDS_PER_DAY).floor()  # noqa: E731
-        cols["days"] = ibis.ifelse(
-            j.conv_at.notnull(),
-            kept.map(lambda x: age(x).cast("int64").cast("string")).join(","),
-            "",
-        )
-    per = j.select(**cols)
+    build = _per_journey_nested if wh.nested_types else _per_journey_flat
+    per = build(
+        wh,
+        ends,
+        labels,
+        key=key,
+        by=by,
+        as_of=as_of,
+        width=width,
+        window_s=lookback_days * SECONDS_PER_DAY,
+        with_days=with_days,
+    )
     groups = ["path", "lead_pos", "opp_pos", "won_pos", *(["days"] if with_days else [])]
     agg = per.group_by(groups).aggregate(
-        conversions=per.converted.cast("int64").sum(),
+        conversions=per.count(where=per.converted),
         value=per.value.sum(where=per.converted),
-        nulls=(~per.converted).cast("int64").sum(),
+        nulls=per.count(where=~per.converted),
     )
     # most converting first, then by path: the codes rank labels by name, so their
     # fixed-width text sorts as the label text does, and is shorter to compare. Sorted
@@ -312,47 +282,181 @@ def journey_paths(
     return paths
 
 
-def _journey_touches(
-    wh: Warehouse, *, key: str, by: str, as_of: datetime
-) -> tuple[np.ndarray, ir.Table]:
-    """The label names, and per journey its touches up to ``as_of`` in time order.
+def _touchpoints(wh: Warehouse, *, key: str, by: str, as_of: datetime) -> ir.Table:
+    """Each touch up to ``as_of`` with its journey's ``key``, time and ``label``."""
+    tp = wh.table("touchpoints")
+    if key == "account_id":
+        contacts = wh.table("contacts").select("contact_id", _acc="account_id")
+        tp = tp.left_join(contacts, "contact_id")
+        tp = tp.mutate(account_id=tp.account_id.coalesce(tp._acc))
+    tp = tp.select(key, "ts", label=tp[by].cast("string").fill_null(NO_LABEL))
+    return tp.filter(tp.ts <= literal(as_of), tp[key].notnull())
 
-    Each touch is a struct ``(ts, code)``: sorting the collected list orders the
-    journey by time, then label, with no window function. Labels travel as small
-    integers (their rank by name), so the lists are cheap to sort and the paths
-    short to group; the names come back in Python. (A tie-break on the
-    ``touchpoint_id`` text made the lists 2.4× slower to build at 100M touches.)
-    Both tables are materialised once per warehouse, breakdown, level and date and
-    shared by every attribution asking for them (a model comparison after a single
-    model, say).
+
+_READS = ("touchpoints", "contacts")
+
+
+def _labels(wh: Warehouse, *, key: str, by: str, as_of: datetime) -> tuple[np.ndarray, ir.Table]:
+    """The label names, and the table of each label's ``code`` (its rank by name).
+
+    Labels travel as small integers, so the journeys are cheap to sort and the
+    paths short to group; the names come back in Python. Materialised once per
+    warehouse, breakdown, level and date.
     """
-    reads = ("touchpoints", "contacts")
-    shared = ("attribution", key, by, as_of)
 
-    def touchpoints() -> ir.Table:
-        tp = wh.table("touchpoints")
-        if key == "account_id":
-            contacts = wh.table("contacts").select("contact_id", _acc="account_id")
-            tp = tp.left_join(contacts, "contact_id")
-            tp = tp.mutate(account_id=tp.account_id.coalesce(tp._acc))
-        tp = tp.select(key, "ts", label=tp[by].cast("string").fill_null(NO_LABEL))
-        return tp.filter(tp.ts <= literal(as_of), tp[key].notnull())
-
-    def build_labels() -> ir.Table:
-        labels = touchpoints().select("label").distinct()
+    def build() -> ir.Table:
+        labels = _touchpoints(wh, key=key, by=by, as_of=as_of).select("label").distinct()
         return labels.mutate(code=ibis.row_number().over(order_by=labels.label))
 
-    labels = wh.shared((*shared, "labels"), build_labels, reads=reads)
+    labels = wh.shared(("attribution", key, by, as_of, "labels"), build, reads=_READS)
+    names = labels.order_by("code").execute()["label"].astype(str).to_numpy(dtype=object)
+    return names, labels
 
-    def build_journeys() -> ir.Table:
-        tp = touchpoints().join(labels, "label")
+
+def _journey_touches(
+    wh: Warehouse, labels: ir.Table, *, key: str, by: str, as_of: datetime
+) -> ir.Table:
+    """Per journey its touches up to ``as_of`` in time order, and its latest touch.
+
+    Each touch is a struct ``(ts, code)``: sorting the collected list orders the
+    journey by time, then label, with no window function. (A tie-break on the
+    ``touchpoint_id`` text made the lists 2.4× slower to build at 100M touches.)
+    Materialised once per warehouse, breakdown, level and date and shared by every
+    attribution asking for it (a model comparison after a single model, say).
+    """
+
+    def build() -> ir.Table:
+        tp = _touchpoints(wh, key=key, by=by, as_of=as_of).join(labels, "label")
         touch = ibis.struct({"ts": tp.ts, "code": tp.code})
         per = tp.group_by(key).aggregate(_touches=touch.collect(), _last=tp.ts.max())
         return per.mutate(_touches=per._touches.sort())
 
-    journeys = wh.shared((*shared, "journeys"), build_journeys, reads=reads)
-    names = labels.order_by("code").execute()["label"].astype(str).to_numpy(dtype=object)
-    return names, journeys
+    return wh.shared(("attribution", key, by, as_of, "journeys"), build, reads=_READS)
+
+
+def _per_journey_nested(
+    wh: Warehouse,
+    ends: ir.Table,
+    labels: ir.Table,
+    *,
+    key: str,
+    by: str,
+    as_of: datetime,
+    width: int,
+    window_s: float,
+    with_days: bool,
+) -> ir.Table:
+    """One row per journey (path, converted, value, anchor positions, days), from each
+    journey's sorted list of touches: engines with arrays of structs."""
+    journeys = _journey_touches(wh, labels, key=key, by=by, as_of=as_of)
+    j = journeys.join(ends, key)
+    converted = j.conv_at.notnull()
+    conv_s = j.conv_at.epoch_seconds()
+    last_s = j._last.epoch_seconds()
+
+    def in_window(x: ir.StructValue) -> ir.BooleanValue:
+        # a converting journey keeps the touches strictly before the conversion and
+        # at most the lookback before it; one that has not converted, those at most
+        # the lookback before its latest touch
+        ts_s = x.ts.epoch_seconds()
+        return ibis.ifelse(
+            converted, (x.ts < j.conv_at) & (conv_s - ts_s <= window_s), last_s - ts_s <= window_s
+        )
+
+    j = j.mutate(_kept=j._touches.filter(in_window))
+    j = j.filter(j._kept.length() > 0)
+    kept = j._kept
+    cols = {
+        # codes of one fixed width, side by side: Python reads them without parsing
+        "path": kept.map(lambda x: (x.code + 10 ** (width - 1)).cast("string")).join(""),
+        "converted": j.conv_at.notnull(),
+        "value": j.value,
+    }
+    # the touches are in time order, so the last touch at or before a moment is at
+    # position (number of touches at or before it) - 1, and -1 when there is none;
+    # anchors matter only to converting journeys, -1 elsewhere keeps paths together
+    for anchor, before in _ANCHORS:
+        cols[anchor] = ibis.ifelse(
+            j.conv_at.notnull(),
+            kept.filter(_on_touch(before, j)).length().fill_null(0) - 1,
+            -1,
+        )
+    if with_days:
+        age = lambda x: ((conv_s - x.ts.epoch_seconds()) / SECONDS_PER_DAY).floor()  # noqa: E731
+        cols["days"] = ibis.ifelse(
+            j.conv_at.notnull(),
+            kept.map(lambda x: age(x).cast("int64").cast("string")).join(","),
+            "",
+        )
+    return j.select(**cols)
+
+
+def _per_journey_flat(
+    wh: Warehouse,
+    ends: ir.Table,
+    labels: ir.Table,
+    *,
+    key: str,
+    by: str,
+    as_of: datetime,
+    width: int,
+    window_s: float,
+    with_days: bool,
+) -> ir.Table:
+    """The rows of :func:`_per_journey_nested` from plain SQL: the touches in their
+    window, grouped per journey with their text aggregated in time order (then by
+    label, as the sorted lists are). For engines without arrays of structs
+    (Postgres)."""
+    tp = _touchpoints(wh, key=key, by=by, as_of=as_of).join(labels, "label")
+    last = tp.group_by(key).aggregate(_last=tp.ts.max())
+    t = tp.join(ends, key).join(last, key)
+    converted = t.conv_at.notnull()
+    conv_s = t.conv_at.epoch_seconds()
+    ts_s = t.ts.epoch_seconds()
+    t = t.filter(
+        ibis.ifelse(
+            converted,
+            (t.ts < t.conv_at) & (conv_s - ts_s <= window_s),
+            t._last.epoch_seconds() - ts_s <= window_s,
+        )
+    )
+    order = [t.ts, t.code]
+    anchors = ["lead_at", "opp_at", "won_at"]
+    aggs: dict[str, ir.Value] = {
+        "path": (t.code + 10 ** (width - 1)).cast("string").group_concat("", order_by=order),
+    }
+    for anchor, before in _ANCHORS:
+        aggs[anchor] = t.count(where=before(t.ts, t))
+    if with_days:
+        age = ((conv_s - ts_s) / SECONDS_PER_DAY).floor().cast("int64").cast("string")
+        aggs["days"] = age.group_concat(",", order_by=order)
+    per = t.group_by([key, "conv_at", "value", *anchors]).aggregate(**aggs)
+    cols: dict[str, ir.Value] = {
+        "path": per.path,
+        "converted": per.conv_at.notnull(),
+        "value": per.value,
+    }
+    for anchor, _ in _ANCHORS:
+        cols[anchor] = ibis.ifelse(per.conv_at.notnull(), per[anchor] - 1, -1)
+    if with_days:
+        cols["days"] = ibis.ifelse(per.conv_at.notnull(), per.days, "")
+    return per.select(**cols)
+
+
+# each anchor's touch: the last at or before (lead) or strictly before (opportunity,
+# won) the journey's moment of that stage
+_ANCHORS = (
+    ("lead_pos", lambda ts, j: ts <= j.lead_at),
+    ("opp_pos", lambda ts, j: ts < j.opp_at),
+    ("won_pos", lambda ts, j: ts < j.won_at),
+)
+
+
+def _on_touch(
+    before: Callable[..., ir.BooleanValue], j: ir.Table
+) -> Callable[..., ir.BooleanValue]:
+    """An anchor's test on one touch of a journey's list."""
+    return lambda x: before(x.ts, j)
 
 
 def _decode(paths: pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -407,7 +511,8 @@ def _with_value(
 ) -> ir.Table:
     """Add ``value``: 1 per conversion, or the journey's opportunity or won amount."""
     if value == "count":
-        return ends.mutate(value=ibis.literal(1.0))
+        # a cast, not 1.0: Postgres reads a decimal literal as NUMERIC
+        return ends.mutate(value=ibis.literal(1).cast("float64"))
     opp = wh.table("opportunities")
     opp = opp.filter(opp.created_at <= literal(as_of), opp[key].notnull())
     if value == "bookings":

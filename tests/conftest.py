@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings
 
 import fullfunnel as ff
+import postgres_server
 from fullfunnel.warehouse import Warehouse
 
 AS_OF = datetime(2026, 11, 23)
@@ -22,6 +23,8 @@ settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
+# the conformance suite also runs on Postgres (docs/engines.md says what it covers)
+CONFORMANCE_ENGINES = [*ENGINES, pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def _java_available() -> bool:
@@ -43,10 +46,24 @@ def spark_session(tmp_path_factory):
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A Postgres server for the whole run (see ``postgres_server``)."""
+    pytest.importorskip("psycopg", reason="install the postgres extra to run Postgres tests")
+    try:
+        with postgres_server.server() as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
 def new_warehouse(engine: str, request: pytest.FixtureRequest) -> Warehouse:
-    """An empty warehouse on ``engine``; Spark gets a database of its own per test."""
+    """An empty warehouse on ``engine``; Spark and Postgres get a database of their
+    own per call."""
     if engine == "duckdb":
         return ff.connect("duckdb://:memory:")
+    if engine == "postgres":
+        return ff.connect(postgres_server.new_database(request.getfixturevalue("postgres_url")))
     session = request.getfixturevalue("spark_session")
     import ibis
 

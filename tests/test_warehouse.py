@@ -139,3 +139,31 @@ def test_duckdb_settings_from_the_url_over_our_defaults(tmp_path):
     wh = ff.connect(url)
     assert setting(wh, "allocator_background_threads") is False
     assert setting(wh, "threads") == 1
+
+
+@pytest.mark.postgres
+def test_postgres_sessions_are_set_for_analytics_and_caches_analysed(postgres_url):
+    import ibis
+
+    import postgres_server
+
+    url = postgres_server.new_database(postgres_url)
+
+    def show(wh, query):
+        with wh.con.raw_sql(query) as cur:
+            return cur.fetchone()[0]
+
+    wh = ff.connect(url)
+    assert wh.name == "postgres" and not wh.nested_types
+    assert show(wh, "SHOW enable_nestloop") == "off" and show(wh, "SHOW jit") == "off"
+    wh.load("contacts", contacts("a", "b", "c"))
+    cached = wh.cache(wh.table("contacts"))
+    # analysed (a temporary table never is by autovacuum): the planner knows its rows
+    size = f"SELECT reltuples FROM pg_class WHERE relname = '{cached.get_name()}'"
+    assert show(wh, size) == 3
+    cached.release()
+    wh.close()
+    # a connection handed in is the caller's: its settings are left alone
+    wh = ff.connect(ibis.connect(url))
+    assert wh.name == "postgres" and show(wh, "SHOW enable_nestloop") == "on"
+    wh.close()

@@ -2,7 +2,16 @@ import pandas as pd
 import pytest
 
 import fullfunnel as ff
+from conftest import CONFORMANCE_ENGINES, new_warehouse
 from fullfunnel.errors import InputError, WarehouseError
+
+
+@pytest.fixture(params=CONFORMANCE_ENGINES)
+def engine_wh(request):
+    """Loading is tested on every engine, Postgres included (its own COPY path)."""
+    wh = new_warehouse(request.param, request)
+    yield wh
+    wh.close()
 
 
 def contacts(*ids, created="2024-01-01", **extra):
@@ -51,7 +60,9 @@ def test_failed_multi_table_load_leaves_warehouse_as_it_was(engine_wh):
     assert engine_wh.count("stage_events") == 0
 
 
-def test_failure_inside_the_transaction_rolls_back(wh, monkeypatch):
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_failure_inside_the_transaction_rolls_back(engine, request, monkeypatch):
+    wh = new_warehouse(engine, request)
     wh.load("contacts", contacts("a"))
     original = wh.engine.upsert
     calls = []
@@ -70,6 +81,7 @@ def test_failure_inside_the_transaction_rolls_back(wh, monkeypatch):
         wh.load_many({"contacts": contacts("b"), "stage_events": events})
     assert calls == ["contacts", "stage_events"]
     assert wh.count("contacts") == 1
+    wh.close()
 
 
 def test_extra_contact_columns_are_kept(engine_wh):

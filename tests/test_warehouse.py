@@ -179,3 +179,20 @@ def test_postgres_sessions_are_set_for_analytics_and_caches_analysed(postgres_ur
     wh = ff.connect(ibis.connect(url))
     assert wh.name == "postgres" and show(wh, "SHOW enable_nestloop") == "on"
     wh.close()
+
+
+@pytest.mark.postgres
+def test_postgres_load_sends_its_rows_in_slices_keeping_empty_text_and_nulls(
+    postgres_url, monkeypatch
+):
+    import postgres_server
+    from fullfunnel import warehouse
+
+    monkeypatch.setattr(warehouse, "_COPY_ROWS", 2)
+    wh = ff.connect(postgres_server.new_database(postgres_url))
+    channels = ["seo", "", 'say "hi", then\nleave', None, "x"]
+    wh.load("contacts", contacts("a", "b", "c", "d", "e", source_channel=channels))
+    got = wh.table("contacts").order_by("contact_id").execute()
+    assert list(got.contact_id) == ["a", "b", "c", "d", "e"]
+    assert [None if pd.isna(v) else v for v in got.source_channel] == channels
+    wh.close()

@@ -425,6 +425,9 @@ class _GenericEngine(_Engine):
     """Any other Ibis backend: correct but not transactional; loads go through pandas."""
 
 
+_COPY_ROWS = 100_000  # rows per slice of CSV text a Postgres load sends
+
+
 class _PostgresEngine(_GenericEngine):
     """PostgreSQL: loads in one transaction through COPY; tables materialised for reuse
     get statistics."""
@@ -459,10 +462,14 @@ class _PostgresEngine(_GenericEngine):
             f"CREATE TEMPORARY TABLE {staging} (LIKE {table}, "
             "_ff_ord bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP"
         )
-        text = pa.BufferOutputStream()
-        pyarrow.csv.write_csv(arrow, text, pyarrow.csv.WriteOptions(include_header=False))
+        options = pyarrow.csv.WriteOptions(include_header=False)
         with raw.cursor().copy(f"COPY {staging} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(text.getvalue().to_pybytes())  # null unquoted, "" the empty text
+            # a slice at a time, so the text never holds the whole table; a null is
+            # written unquoted (NULL to COPY), the empty text as ""
+            for batch in arrow.to_batches(max_chunksize=_COPY_ROWS):
+                text = pa.BufferOutputStream()
+                pyarrow.csv.write_csv(batch, text, options)
+                copy.write(memoryview(text.getvalue()))
         if replace:
             raw.execute(f"DELETE FROM {table}")
         else:

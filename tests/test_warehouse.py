@@ -196,3 +196,19 @@ def test_postgres_load_sends_its_rows_in_slices_keeping_empty_text_and_nulls(
     assert list(got.contact_id) == ["a", "b", "c", "d", "e"]
     assert [None if pd.isna(v) else v for v in got.source_channel] == channels
     wh.close()
+
+
+@pytest.mark.postgres
+def test_postgres_refusing_a_value_names_its_row_and_changes_nothing(postgres_url):
+    import postgres_server
+
+    wh = ff.connect(postgres_server.new_database(postgres_url))
+    wh.load("contacts", contacts("a"))
+    events = pd.DataFrame(
+        {"contact_id": ["a"], "stage": ["mql"], "ts": [pd.Timestamp("2024-01-02")]}
+    )
+    bad = contacts("b", "c", "d", source_channel=["seo", "seo", "nul\x00byte"])
+    with pytest.raises(InputError, match=r"contacts: PostgreSQL refused a value .* row 3"):
+        wh.load_many({"stage_events": events, "contacts": bad})
+    assert wh.count("contacts") == 1 and wh.count("stage_events") == 0
+    wh.close()

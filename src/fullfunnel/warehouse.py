@@ -428,7 +428,7 @@ class _GenericEngine(_Engine):
 _COPY_ROWS = 100_000  # rows per slice of CSV text a Postgres load sends
 
 
-class _PostgresEngine(_GenericEngine):
+class _PostgresEngine(_Engine):
     """PostgreSQL: loads in one transaction through COPY; tables materialised for reuse
     get statistics."""
 
@@ -449,6 +449,7 @@ class _PostgresEngine(_GenericEngine):
     def upsert(self, spec: TableSpec, arrow: pa.Table | _ParquetInput, *, replace: bool) -> int:
         """Rows as CSV into a staging table by COPY (the server parses them), then
         the stored rows of their keys deleted and the last row per key inserted."""
+        import psycopg
         import pyarrow.csv
 
         if isinstance(arrow, _ParquetInput):
@@ -460,16 +461,24 @@ class _PostgresEngine(_GenericEngine):
         keys = ", ".join(f'"{k}"' for k in spec.key)
         raw.execute(
             f"CREATE TEMPORARY TABLE {staging} (LIKE {table}, "
-            "_ff_ord bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP"
+            "_ff_ord bigint GENERATED ALWAYS AS IDENTITY)"
         )
         options = pyarrow.csv.WriteOptions(include_header=False)
-        with raw.cursor().copy(f"COPY {staging} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-            # a slice at a time, so the text never holds the whole table; a null is
-            # written unquoted (NULL to COPY), the empty text as ""
-            for batch in arrow.to_batches(max_chunksize=_COPY_ROWS):
-                text = pa.BufferOutputStream()
-                pyarrow.csv.write_csv(batch, text, options)
-                copy.write(memoryview(text.getvalue()))
+        try:
+            with raw.cursor().copy(f"COPY {staging} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                # a slice at a time, so the text never holds the whole table; a null is
+                # written unquoted (NULL to COPY), the empty text as ""
+                for batch in arrow.to_batches(max_chunksize=_COPY_ROWS):
+                    text = pa.BufferOutputStream()
+                    pyarrow.csv.write_csv(batch, text, options)
+                    copy.write(memoryview(text.getvalue()))
+        except psycopg.errors.DataError as exc:  # e.g. a NUL character, which text cannot hold
+            # its context reads "COPY <staging>, line N[, column C]": N counts the rows sent
+            where = (exc.diag.context or "").replace(f"COPY _ff_staging_{spec.name}, ", "")
+            raise InputError(
+                f"{spec.name}: PostgreSQL refused a value ({exc.diag.message_primary}, at "
+                f"{where.replace('line', 'row', 1)} of the rows loaded); fix or remove it"
+            ) from exc
         if replace:
             raw.execute(f"DELETE FROM {table}")
         else:

@@ -30,9 +30,10 @@ MISSING = (
 
 
 def _binaries() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    if found:
-        return Path(found[-1]).parent
+    found = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")]
+    found = [p for p in found if p.parent.parent.name.isdigit()]
+    if found:  # the newest of Debian's installed versions
+        return max(found, key=lambda p: int(p.parent.parent.name)).parent
     on_path = shutil.which("pg_ctl")
     return Path(on_path).parent if on_path else None
 
@@ -56,12 +57,19 @@ def server() -> Iterator[str]:
     data, port = root / "data", _free_port()
     as_user: list[str] = []
     if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            raise RuntimeError(
+                f"as root, a 'postgres' user must run the server; {MISSING}"
+            ) from None
         os.chown(root, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
 
     def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {done.stderr.strip()}")
 
     run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off"

@@ -8,7 +8,9 @@ its touches up to ``as_of``, at most ``lookback_days`` before its latest touch,
 and counts as a *null* for the data-driven models. Touches at the same time are
 ordered by label (their order is unknown; this keeps it the same on every engine).
 
-The engine groups journeys into distinct paths and returns one row per path:
+Engines with arrays of structs build each journey as its sorted list of touches;
+the others (Postgres) build the same rows in plain SQL. The engine groups
+journeys into distinct paths and returns one row per path:
 ``path`` (labels joined by ``" > "``), ``conversions``, ``value``, ``nulls`` and
 the positions (0-based, -1 for none) of the touches the position-based models
 need:

@@ -22,9 +22,11 @@ AS_OF = datetime(2026, 11, 23)
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
-# the conformance suite also runs on Postgres (docs/engines.md says what it covers)
-CONFORMANCE_ENGINES = [*ENGINES, pytest.param("postgres", marks=pytest.mark.postgres)]
+ENGINES = [
+    "duckdb",
+    pytest.param("spark", marks=pytest.mark.spark),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
 
 
 def _java_available() -> bool:
@@ -75,7 +77,7 @@ def new_warehouse(engine: str, request: pytest.FixtureRequest) -> Warehouse:
 
 @pytest.fixture(params=ENGINES)
 def engine_wh(request) -> Iterator[Warehouse]:
-    """An empty warehouse, once per engine: the conformance suite runs on each."""
+    """An empty warehouse, once per engine (DuckDB, Spark, Postgres)."""
     wh = new_warehouse(request.param, request)
     yield wh
     wh.close()

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 import fullfunnel as ff
-from conftest import CONFORMANCE_ENGINES, new_warehouse
+from conftest import ENGINES, new_warehouse
 from fullfunnel.analyses import ANALYSES, run
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
@@ -146,7 +146,7 @@ def reference() -> Warehouse:
     return _load(ff.connect("duckdb://:memory:"))
 
 
-@pytest.fixture(scope="module", params=CONFORMANCE_ENGINES)
+@pytest.fixture(scope="module", params=ENGINES)
 def loaded(request) -> Iterator[Warehouse]:
     """The hand-built company on each engine, loaded once per module (as ``engine_wh``
     does per test: a Spark load takes seconds, the comparisons a fraction of that)."""
@@ -317,7 +317,7 @@ def company_reference() -> Iterator[Warehouse]:
     wh.close()
 
 
-@pytest.fixture(scope="session", params=CONFORMANCE_ENGINES)
+@pytest.fixture(scope="session", params=ENGINES)
 def company(request) -> Iterator[Warehouse]:
     """The same demo company on each engine (a second, separate load on DuckDB)."""
     wh = new_warehouse(request.param, request)

@@ -2,16 +2,8 @@ import pandas as pd
 import pytest
 
 import fullfunnel as ff
-from conftest import CONFORMANCE_ENGINES, new_warehouse
+from conftest import new_warehouse
 from fullfunnel.errors import InputError, WarehouseError
-
-
-@pytest.fixture(params=CONFORMANCE_ENGINES)
-def engine_wh(request):
-    """Loading is tested on every engine, Postgres included (its own COPY path)."""
-    wh = new_warehouse(request.param, request)
-    yield wh
-    wh.close()
 
 
 def contacts(*ids, created="2024-01-01", **extra):

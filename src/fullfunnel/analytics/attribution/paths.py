@@ -226,17 +226,8 @@ def journey_paths(
     while len(names) - 1 >= 9 * 10 ** (width - 1):
         width += 1
     build = _per_journey_nested if wh.nested_types else _per_journey_flat
-    per = build(
-        wh,
-        ends,
-        labels,
-        key=key,
-        by=by,
-        as_of=as_of,
-        width=width,
-        window_s=lookback_days * SECONDS_PER_DAY,
-        with_days=with_days,
-    )
+    window_s = lookback_days * SECONDS_PER_DAY
+    per = build(_Journeys(wh, ends, labels, key, by, as_of, width, window_s, with_days))
     groups = ["path", "lead_pos", "opp_pos", "won_pos", *(["days"] if with_days else [])]
     agg = per.group_by(groups).aggregate(
         conversions=per.count(where=per.converted),
@@ -336,25 +327,32 @@ def _journey_touches(
     return wh.shared(("attribution", key, by, as_of, "journeys"), build, reads=_READS)
 
 
-def _per_journey_nested(
-    wh: Warehouse,
-    ends: ir.Table,
-    labels: ir.Table,
-    *,
-    key: str,
-    by: str,
-    as_of: datetime,
-    width: int,
-    window_s: float,
-    with_days: bool,
-) -> ir.Table:
+@dataclasses.dataclass(frozen=True)
+class _Journeys:
+    """What both builders of the per-journey rows read: the journeys' ends (with
+    value), the label codes, the level's key, the breakdown, the date, the digits per
+    code, the lookback in seconds and whether touch ages are wanted."""
+
+    wh: Warehouse
+    ends: ir.Table
+    labels: ir.Table
+    key: str
+    by: str
+    as_of: datetime
+    width: int
+    window_s: float
+    with_days: bool
+
+
+def _per_journey_nested(q: _Journeys) -> ir.Table:
     """One row per journey (path, converted, value, anchor positions, days), from each
     journey's sorted list of touches: engines with arrays of structs."""
-    journeys = _journey_touches(wh, labels, key=key, by=by, as_of=as_of)
-    j = journeys.join(ends, key)
+    journeys = _journey_touches(q.wh, q.labels, key=q.key, by=q.by, as_of=q.as_of)
+    j = journeys.join(q.ends, q.key)
     converted = j.conv_at.notnull()
     conv_s = j.conv_at.epoch_seconds()
     last_s = j._last.epoch_seconds()
+    width, window_s = q.width, q.window_s
 
     def in_window(x: ir.StructValue) -> ir.BooleanValue:
         # a converting journey keeps the touches strictly before the conversion and
@@ -383,7 +381,7 @@ def _per_journey_nested(
             kept.filter(_on_touch(before, j)).length().fill_null(0) - 1,
             -1,
         )
-    if with_days:
+    if q.with_days:
         age = lambda x: ((conv_s - x.ts.epoch_seconds()) / SECONDS_PER_DAY).floor()  # noqa: E731
         cols["days"] = ibis.ifelse(
             j.conv_at.notnull(),
@@ -393,25 +391,15 @@ def _per_journey_nested(
     return j.select(**cols)
 
 
-def _per_journey_flat(
-    wh: Warehouse,
-    ends: ir.Table,
-    labels: ir.Table,
-    *,
-    key: str,
-    by: str,
-    as_of: datetime,
-    width: int,
-    window_s: float,
-    with_days: bool,
-) -> ir.Table:
+def _per_journey_flat(q: _Journeys) -> ir.Table:
     """The rows of :func:`_per_journey_nested` from plain SQL: the touches in their
     window, grouped per journey with their text aggregated in time order (then by
     label, as the sorted lists are). For engines without arrays of structs
     (Postgres)."""
-    tp = _touchpoints(wh, key=key, by=by, as_of=as_of).join(labels, "label")
+    key, window_s = q.key, q.window_s
+    tp = _touchpoints(q.wh, key=key, by=q.by, as_of=q.as_of).join(q.labels, "label")
     last = tp.group_by(key).aggregate(_last=tp.ts.max())
-    t = tp.join(ends, key).join(last, key)
+    t = tp.join(q.ends, key).join(last, key)
     converted = t.conv_at.notnull()
     conv_s = t.conv_at.epoch_seconds()
     ts_s = t.ts.epoch_seconds()
@@ -425,11 +413,11 @@ def _per_journey_flat(
     order = [t.ts, t.code]
     anchors = ["lead_at", "opp_at", "won_at"]
     aggs: dict[str, ir.Value] = {
-        "path": (t.code + 10 ** (width - 1)).cast("string").group_concat("", order_by=order),
+        "path": (t.code + 10 ** (q.width - 1)).cast("string").group_concat("", order_by=order),
     }
     for anchor, before in _ANCHORS:
         aggs[anchor] = t.count(where=before(t.ts, t))
-    if with_days:
+    if q.with_days:
         age = ((conv_s - ts_s) / SECONDS_PER_DAY).floor().cast("int64").cast("string")
         aggs["days"] = age.group_concat(",", order_by=order)
     per = t.group_by([key, "conv_at", "value", *anchors]).aggregate(**aggs)
@@ -440,7 +428,7 @@ def _per_journey_flat(
     }
     for anchor, _ in _ANCHORS:
         cols[anchor] = ibis.ifelse(per.conv_at.notnull(), per[anchor] - 1, -1)
-    if with_days:
+    if q.with_days:
         cols["days"] = ibis.ifelse(per.conv_at.notnull(), per.days, "")
     return per.select(**cols)
 

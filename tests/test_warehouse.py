@@ -1,9 +1,12 @@
+import sys
+
 import pandas as pd
 import pytest
 
 import fullfunnel as ff
+import postgres_server
 from conftest import new_warehouse
-from fullfunnel.errors import InputError, WarehouseError
+from fullfunnel.errors import InputError, MissingExtraError, WarehouseError
 
 
 def contacts(*ids, created="2024-01-01", **extra):
@@ -149,8 +152,6 @@ def test_duckdb_settings_from_the_url_over_our_defaults(tmp_path):
 def test_postgres_sessions_are_set_for_analytics_and_caches_analysed(postgres_url):
     import ibis
 
-    import postgres_server
-
     url = postgres_server.new_database(postgres_url)
 
     def show(wh, query):
@@ -174,14 +175,11 @@ def test_postgres_sessions_are_set_for_analytics_and_caches_analysed(postgres_ur
 
 
 @pytest.mark.postgres
-def test_postgres_load_sends_its_rows_in_slices_keeping_empty_text_and_nulls(
-    postgres_url, monkeypatch
-):
-    import postgres_server
+def test_postgres_load_sends_its_rows_in_slices_keeping_empty_text_and_nulls(request, monkeypatch):
     from fullfunnel import warehouse
 
     monkeypatch.setattr(warehouse, "_COPY_ROWS", 2)
-    wh = ff.connect(postgres_server.new_database(postgres_url))
+    wh = new_warehouse("postgres", request)
     channels = ["seo", "", 'say "hi", then\nleave', None, "x"]
     wh.load("contacts", contacts("a", "b", "c", "d", "e", source_channel=channels))
     got = wh.table("contacts").order_by("contact_id").execute()
@@ -191,10 +189,8 @@ def test_postgres_load_sends_its_rows_in_slices_keeping_empty_text_and_nulls(
 
 
 @pytest.mark.postgres
-def test_postgres_refusing_a_value_names_its_row_and_changes_nothing(postgres_url):
-    import postgres_server
-
-    wh = ff.connect(postgres_server.new_database(postgres_url))
+def test_postgres_refusing_a_value_names_its_row_and_changes_nothing(request):
+    wh = new_warehouse("postgres", request)
     wh.load("contacts", contacts("a"))
     events = pd.DataFrame(
         {"contact_id": ["a"], "stage": ["mql"], "ts": [pd.Timestamp("2024-01-02")]}
@@ -204,3 +200,9 @@ def test_postgres_refusing_a_value_names_its_row_and_changes_nothing(postgres_ur
         wh.load_many({"stage_events": events, "contacts": bad})
     assert wh.count("contacts") == 1 and wh.count("stage_events") == 0
     wh.close()
+
+
+def test_a_postgres_url_without_the_extra_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'fullfunnel\[postgres\]'"):
+        ff.connect("postgres://user:pw@127.0.0.1:5432/db")

@@ -195,6 +195,11 @@ def connect(url: str | os.PathLike[str] | Any | None = None) -> Warehouse:
         return Warehouse(_DuckDBEngine.open(rest, query), url)
     if scheme in ("spark", "pyspark"):
         return Warehouse(_SparkEngine.open(rest or "local[*]", query), url)
+    if scheme in ("postgres", "postgresql"):
+        try:
+            import psycopg  # noqa: F401  (Ibis's Postgres backend needs it)
+        except ImportError as exc:
+            raise MissingExtraError("a PostgreSQL warehouse", "postgres", "psycopg") from exc
     try:
         con = ibis.connect(url)
     except Exception as exc:

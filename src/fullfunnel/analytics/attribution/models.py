@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -124,37 +125,38 @@ def remember_touches(paths: Paths, t: Touches) -> None:
 def split_touches(frame: pd.DataFrame) -> Touches:
     """Split path text into a flat touch table (vectorised in Arrow, no loop over rows).
 
-    Millions of paths are split in slices on every core (Arrow releases the GIL);
-    each slice's labels are then mapped onto one shared list of names.
+    The paths are split a small slice at a time on every core (Arrow releases the
+    GIL), so the split's scratch memory stays small and is reused from slice to
+    slice: touching fresh memory costs more than the split itself. Each slice's
+    labels are coded on one shared list of names as they are met.
     """
     text = pa.array(frame["path"].astype(str), pa.large_string())
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
-    workers = min(os.cpu_count() or 1, max(1, len(text) // _SPLIT_SLICE))
-    step = -(-len(text) // workers) if len(text) else 1
-    slices = [text.slice(lo, step) for lo in range(0, max(len(text), 1), step)]
-    with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(_split_slice, slices))
-    names = sorted({name for _, _, dictionary in parts for name in dictionary})
-    position = {name: i for i, name in enumerate(names)}
-    codes = [
-        np.asarray([position[n] for n in dictionary], dtype=np.int64)[indices]
-        for _, indices, dictionary in parts
-    ]
-    lengths = np.concatenate([lengths for lengths, _, _ in parts])
-    return touches_from_codes(np.concatenate(codes), lengths, np.asarray(names, dtype=object))
+    position: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def split(lo: int) -> tuple[np.ndarray, np.ndarray]:
+        lists = pc.split_pattern(text.slice(lo, _SPLIT_SLICE), SEP)
+        lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+        encoded = pc.dictionary_encode(pc.list_flatten(lists))
+        with lock:
+            code = [
+                position.setdefault(name, len(position)) for name in encoded.dictionary.to_pylist()
+            ]
+        return lengths, np.asarray(code, dtype=np.int64)[
+            encoded.indices.to_numpy(zero_copy_only=False)
+        ]
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        parts = list(pool.map(split, range(0, max(len(text), 1), _SPLIT_SLICE)))
+    names = np.empty(len(position), dtype=object)
+    names[:] = list(position)
+    codes = np.concatenate([code for _, code in parts])
+    return touches_from_codes(codes, np.concatenate([n for n, _ in parts]), names)
 
 
-_SPLIT_SLICE = 250_000  # paths per slice worth a thread of its own
-
-
-def _split_slice(text: pa.Array) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """One slice of path text: touches per path, each touch's label index, the labels."""
-    lists = pc.split_pattern(text, SEP)
-    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
-    encoded = pc.dictionary_encode(pc.list_flatten(lists))
-    indices = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return lengths, indices, encoded.dictionary.to_pylist()
+_SPLIT_SLICE = 65_536  # paths split at once: a few MB of scratch memory
 
 
 def touches_from_codes(codes: np.ndarray, lengths: np.ndarray, names: np.ndarray) -> Touches:

@@ -240,6 +240,27 @@ def test_a_failure_mid_load_leaves_the_warehouse_as_before(wh, tmp_path, monkeyp
     assert (result.rows_in, result.rows_loaded) == (4, 3)
 
 
+def test_nul_characters_are_rejected_on_every_engine(engine_wh, tmp_path):
+    # PostgreSQL text cannot hold a NUL: every engine sends such a row to rejects,
+    # a checked row and a row the reader refuses alike, and loads the rest
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(
+        b"contact_id,email,created_at,title\n"
+        b"C1,a@x.com,2024-01-01,VP\x00Sales\n"
+        b"C2,b@x.com,2024-01-02,CEO\n"
+        b"C3,c@x.com,2024-01-03,C\x00O,ragged\n"
+    )
+    result = ingest_files(engine_wh, [path], table="contacts")
+    assert (result.rows_in, result.rows_loaded, result.rows_rejected) == (3, 1, 2)
+    rejects = list_rejects(engine_wh).rejects.set_index("row_number")
+    assert rejects.loc[1, "reason"] == (
+        "NUL character in column title (a zero byte; remove it from the file)"
+    )
+    assert "VP\\u0000Sales" in rejects.loc[1, "raw"]
+    assert "C\\u0000O,ragged" in rejects.loc[3, "raw"]
+    assert engine_wh.table("contacts").contact_id.to_pandas().tolist() == ["C2"]
+
+
 def test_fatal_problems_name_the_file_and_the_fix(wh, tmp_path):
     with pytest.raises(InputError, match=r"nope\.csv: file not found"):
         ingest_files(wh, [tmp_path / "nope.csv"], table="accounts")

@@ -34,7 +34,7 @@ from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.ingest import files
 from fullfunnel.ingest.plan import Plan
 from fullfunnel.ingest.progress import Meter, Progress
-from fullfunnel.ingest.validate import ident, lit, refuse_ambiguous_dates
+from fullfunnel.ingest.validate import ident, lit, nul_free, refuse_ambiguous_dates
 from fullfunnel.result import Result
 from fullfunnel.schema import table_spec
 from fullfunnel.warehouse import ParquetFile, Warehouse
@@ -360,7 +360,10 @@ def rejects_sql(load_id: str, source: str, columns: list[str]) -> str:
         FROM (
             SELECT s._ff_row AS row_number, {raw_json(columns)} AS raw, s._ff_reason AS reason
             FROM staged s JOIN raw r USING (_ff_row) WHERE s._ff_reason IS NOT NULL
-            UNION ALL SELECT row_number, raw, reason FROM parse_rejects
+            -- a NUL spelled as JSON spells it (as in the checked rows' raw): every
+            -- engine's text can hold that
+            UNION ALL SELECT row_number, replace(raw, chr(0), '\\u0000'), reason
+            FROM parse_rejects
         ) ORDER BY row_number
     """
 
@@ -387,6 +390,8 @@ def stage(
     with watch(con):
         refuse_ambiguous_dates(con, str(path), [d for e in plan.columns.values() for d in e.dates])
     errors = [err for e in plan.columns.values() for err in e.errors]
+    texts = [e.sources for e in plan.columns.values() if e.kind == "string"]
+    errors += nul_free(list(dict.fromkeys(c for sources in texts for c in sources)))
     missing = [
         f"CASE WHEN ({e.sql}) IS NULL THEN {lit(e.missing)} END"
         for e in plan.columns.values()

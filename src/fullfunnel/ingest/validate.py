@@ -226,6 +226,19 @@ def required(name: str, expr: Expr) -> Expr:
     )
 
 
+def nul_free(columns: list[str]) -> list[str]:
+    """Row errors for source text holding a NUL character (a zero byte).
+
+    PostgreSQL's text cannot store one, so every engine refuses it: a file loads
+    the same everywhere, and the row goes to rejects instead of failing the load.
+    """
+    return [
+        f"CASE WHEN contains({ident(c)}, chr(0)) THEN "
+        f"{lit(f'NUL character in column {c} (a zero byte; remove it from the file)')} END"
+        for c in columns
+    ]
+
+
 def refuse_ambiguous_dates(con, where: str, dates: list[tuple[str, str | None]]) -> None:
     """Fail when a date column without a stated format holds 01/02/2024-like text."""
     for col, fmt in dict(dates).items():

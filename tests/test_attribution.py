@@ -472,3 +472,22 @@ def test_paths_split_in_slices_equal_one_split(monkeypatch):
     assert np.array_equal(sliced.code, whole.code)
     assert np.array_equal(sliced.lengths, whole.lengths)
     assert list(whole.labels[whole.code[:2]]) == ["b", "a"]
+
+
+@pytest.mark.parametrize("n_labels", [1, 3, 40])
+def test_first_touch_of_each_label_per_path(n_labels):
+    from fullfunnel.analytics.attribution.models import touches_from_codes
+
+    rng = np.random.default_rng(n_labels)
+    lengths = rng.integers(0, 7, 500)
+    codes = rng.integers(0, n_labels, lengths.sum())
+    t = touches_from_codes(codes, lengths, np.array([f"l{i:02}" for i in range(n_labels)]))
+    want = np.zeros(t.code.size, dtype=bool)
+    for p, (start, n) in enumerate(zip(t.starts, t.lengths, strict=True)):
+        seen: set[int] = set()
+        for i in range(start, start + n):
+            want[i] = t.code[i] not in seen
+            seen.add(int(t.code[i]))
+        assert t.path[start : start + n].tolist() == [p] * n
+    np.testing.assert_array_equal(t.first, want)  # a label at a time, or sorted (40)
+    np.testing.assert_array_equal(t._first_sorted(), want)

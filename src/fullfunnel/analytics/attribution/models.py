@@ -90,6 +90,22 @@ class Touches:
     @functools.cached_property
     def first(self) -> np.ndarray:
         """Mask of the first touch of each label within each path."""
+        if len(self.labels) > _FIRST_BY_LABEL:
+            return self._first_sorted()
+        # a label at a time: its touches in path order, a first is where the path
+        # changes (scratch memory of one label's touches, no sort)
+        mask = np.zeros(self.code.size, dtype=bool)
+        for c in range(len(self.labels)):
+            at = np.flatnonzero(self.code == c)
+            path = self.path[at]
+            new = np.empty(at.size, dtype=bool)
+            new[:1] = True
+            np.not_equal(path[1:], path[:-1], out=new[1:])
+            mask[at[new]] = True
+        return mask
+
+    def _first_sorted(self) -> np.ndarray:
+        """:attr:`first` for many labels: one pass over the touches grouped by label."""
         # touches grouped by label, each group in path order (a stable sort of small
         # integers is a radix sort, linear); a first is where the path changes
         small = self.code.astype(np.int16) if len(self.labels) < 2**15 else self.code
@@ -100,6 +116,11 @@ class Touches:
         mask = np.zeros(self.code.size, dtype=bool)
         mask[order[new]] = True
         return mask
+
+
+# up to this many labels, the first touches are found a label at a time (a scan of
+# the codes per label costs less than sorting them)
+_FIRST_BY_LABEL = 32
 
 
 _TOUCHES: weakref.WeakKeyDictionary[Paths, Touches] = weakref.WeakKeyDictionary()

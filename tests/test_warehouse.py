@@ -141,6 +141,9 @@ def test_duckdb_settings_from_the_url_over_our_defaults(tmp_path):
 
     wh = ff.connect(tmp_path / "a.duckdb")
     assert setting(wh, "allocator_background_threads") is True  # freed memory handed back
+    # the file is written in DuckDB 1.3's format (its faster string compression)
+    tags = wh.con.con.sql("SELECT tags FROM duckdb_databases() WHERE database_name = 'a'")
+    assert tags.fetchone()[0]["storage_version"] == "v1.3.0+"
     wh.close()
     url = f"duckdb://{tmp_path / 'b.duckdb'}?allocator_background_threads=false&threads=1"
     wh = ff.connect(url)

@@ -514,7 +514,13 @@ class _DuckDBEngine(_Engine):
     # queries freed; a background thread hands it back, so the pandas work between
     # queries (scoring's, above all) reuses it instead of adding to the peak (at the
     # price of faulting it in again for the next big query: docs/benchmarks.md).
-    DEFAULTS: Mapping[str, str] = {"allocator_background_threads": "true"}
+    # A new file is written in the storage format of DuckDB 1.3 (any version we
+    # support reads it), not that of 0.10: its string compression writes the 10M
+    # touchpoints of a large load ~20% faster, into a ~10% smaller file.
+    DEFAULTS: Mapping[str, str] = {
+        "allocator_background_threads": "true",
+        "storage_compatibility_version": "v1.3.0",
+    }
 
     @classmethod
     def open(cls, path: str, options: Mapping[str, str]) -> _DuckDBEngine:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -45,14 +46,29 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except FullfunnelError as exc:
-            from rich.console import Console
-            from rich.markup import escape
-
-            # escape: messages hold brackets, e.g. pip install 'fullfunnel[server]'
-            Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"[bold red]error:[/] {escape(str(exc))}", markup=True
+            _fail(str(exc))
+        except Exception as exc:
+            duckdb = sys.modules.get("duckdb")
+            if duckdb is None or not isinstance(exc, duckdb.IOException):
+                raise
+            # a damaged or cut-short file can open and fail at its first read
+            _fail(
+                f"the warehouse's files cannot be read or written ({str(exc).splitlines()[0]}); "
+                "restore a damaged file from a backup or move it aside to start afresh, "
+                "or free disk space"
             )
-            raise typer.Exit(code=1) from None
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``message`` as one error line and exit with 1."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    # escape: messages hold brackets, e.g. pip install 'fullfunnel[server]'
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}", markup=True
+    )
+    raise typer.Exit(code=1) from None
 
 
 app = typer.Typer(

@@ -162,12 +162,9 @@ def split_touches(frame: pd.DataFrame) -> Touches:
         lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
         encoded = pc.dictionary_encode(pc.list_flatten(lists))
         with lock:
-            code = [
-                position.setdefault(name, len(position)) for name in encoded.dictionary.to_pylist()
-            ]
-        return lengths, np.asarray(code, dtype=np.int64)[
-            encoded.indices.to_numpy(zero_copy_only=False)
-        ]
+            names = encoded.dictionary.to_pylist()
+            code = np.asarray([position.setdefault(n, len(position)) for n in names], np.int64)
+        return lengths, code[encoded.indices.to_numpy(zero_copy_only=False)]
 
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         parts = list(pool.map(split, range(0, max(len(text), 1), _SPLIT_SLICE)))

@@ -121,3 +121,23 @@ def test_help_is_fast_and_lists_commands():
     imported = out.stderr
     for heavy in ("ibis", "pyspark", "sklearn", "plotly", "pandas"):
         assert f" {heavy}\n" not in imported and f"| {heavy}\n" not in imported, heavy
+
+
+def test_a_storage_error_is_one_clear_line(tmp_path, monkeypatch):
+    import duckdb
+
+    from fullfunnel.cli._app import State
+
+    def unreadable(self):
+        raise duckdb.IOException("IO Error: Could not read enough bytes from file")
+
+    monkeypatch.setattr(State, "warehouse", unreadable)
+    result = runner.invoke(app, ["--db", str(tmp_path / "w.duckdb"), "funnel"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the warehouse's files cannot be read")
+    assert "Could not read enough bytes" in lines[0] and "backup" in lines[0]
+    # anything else is a bug, and keeps its traceback
+    monkeypatch.setattr(State, "warehouse", lambda self: 1 / 0)
+    result = runner.invoke(app, ["--db", str(tmp_path / "w.duckdb"), "funnel"])
+    assert isinstance(result.exception, ZeroDivisionError)

@@ -344,31 +344,36 @@ class _Journeys:
     with_days: bool
 
 
+def _in_window(ts: ir.TimestampValue, j: ir.Table, window_s: float) -> ir.BooleanValue:
+    """Whether a touch at ``ts`` is in its journey's window (``j``: its ``conv_at`` and
+    latest touch ``_last``). A converting journey keeps the touches strictly before
+    the conversion and at most the lookback before it; one that has not converted,
+    those at most the lookback before its latest touch."""
+    ts_s = ts.epoch_seconds()
+    return ibis.ifelse(
+        j.conv_at.notnull(),
+        (ts < j.conv_at) & (j.conv_at.epoch_seconds() - ts_s <= window_s),
+        j._last.epoch_seconds() - ts_s <= window_s,
+    )
+
+
+def _age_days(ts: ir.TimestampValue, j: ir.Table) -> ir.StringValue:
+    """Whole days from a touch at ``ts`` to its journey's conversion, as text."""
+    days = (j.conv_at.epoch_seconds() - ts.epoch_seconds()) / SECONDS_PER_DAY
+    return days.floor().cast("int64").cast("string")
+
+
 def _per_journey_nested(q: _Journeys) -> ir.Table:
     """One row per journey (path, converted, value, anchor positions, days), from each
     journey's sorted list of touches: engines with arrays of structs."""
     journeys = _journey_touches(q.wh, q.labels, key=q.key, by=q.by, as_of=q.as_of)
     j = journeys.join(q.ends, q.key)
-    converted = j.conv_at.notnull()
-    conv_s = j.conv_at.epoch_seconds()
-    last_s = j._last.epoch_seconds()
-    width, window_s = q.width, q.window_s
-
-    def in_window(x: ir.StructValue) -> ir.BooleanValue:
-        # a converting journey keeps the touches strictly before the conversion and
-        # at most the lookback before it; one that has not converted, those at most
-        # the lookback before its latest touch
-        ts_s = x.ts.epoch_seconds()
-        return ibis.ifelse(
-            converted, (x.ts < j.conv_at) & (conv_s - ts_s <= window_s), last_s - ts_s <= window_s
-        )
-
-    j = j.mutate(_kept=j._touches.filter(in_window))
+    j = j.mutate(_kept=j._touches.filter(lambda x: _in_window(x.ts, j, q.window_s)))
     j = j.filter(j._kept.length() > 0)
     kept = j._kept
     cols = {
         # codes of one fixed width, side by side: Python reads them without parsing
-        "path": kept.map(lambda x: (x.code + 10 ** (width - 1)).cast("string")).join(""),
+        "path": kept.map(lambda x: (x.code + 10 ** (q.width - 1)).cast("string")).join(""),
         "converted": j.conv_at.notnull(),
         "value": j.value,
     }
@@ -382,12 +387,8 @@ def _per_journey_nested(q: _Journeys) -> ir.Table:
             -1,
         )
     if q.with_days:
-        age = lambda x: ((conv_s - x.ts.epoch_seconds()) / SECONDS_PER_DAY).floor()  # noqa: E731
-        cols["days"] = ibis.ifelse(
-            j.conv_at.notnull(),
-            kept.map(lambda x: age(x).cast("int64").cast("string")).join(","),
-            "",
-        )
+        days = kept.map(lambda x: _age_days(x.ts, j)).join(",")
+        cols["days"] = ibis.ifelse(j.conv_at.notnull(), days, "")
     return j.select(**cols)
 
 
@@ -396,20 +397,11 @@ def _per_journey_flat(q: _Journeys) -> ir.Table:
     window, grouped per journey with their text aggregated in time order (then by
     label, as the sorted lists are). For engines without arrays of structs
     (Postgres)."""
-    key, window_s = q.key, q.window_s
+    key = q.key
     tp = _touchpoints(q.wh, key=key, by=q.by, as_of=q.as_of).join(q.labels, "label")
     last = tp.group_by(key).aggregate(_last=tp.ts.max())
     t = tp.join(q.ends, key).join(last, key)
-    converted = t.conv_at.notnull()
-    conv_s = t.conv_at.epoch_seconds()
-    ts_s = t.ts.epoch_seconds()
-    t = t.filter(
-        ibis.ifelse(
-            converted,
-            (t.ts < t.conv_at) & (conv_s - ts_s <= window_s),
-            t._last.epoch_seconds() - ts_s <= window_s,
-        )
-    )
+    t = t.filter(_in_window(t.ts, t, q.window_s))
     order = [t.ts, t.code]
     anchors = ["lead_at", "opp_at", "won_at"]
     aggs: dict[str, ir.Value] = {
@@ -418,8 +410,7 @@ def _per_journey_flat(q: _Journeys) -> ir.Table:
     for anchor, before in _ANCHORS:
         aggs[anchor] = t.count(where=before(t.ts, t))
     if q.with_days:
-        age = ((conv_s - ts_s) / SECONDS_PER_DAY).floor().cast("int64").cast("string")
-        aggs["days"] = age.group_concat(",", order_by=order)
+        aggs["days"] = _age_days(t.ts, t).group_concat(",", order_by=order)
     per = t.group_by([key, "conv_at", "value", *anchors]).aggregate(**aggs)
     cols: dict[str, ir.Value] = {
         "path": per.path,

@@ -149,6 +149,11 @@ def test_duckdb_settings_from_the_url_over_our_defaults(tmp_path):
     wh = ff.connect(url)
     assert setting(wh, "allocator_background_threads") is False
     assert setting(wh, "threads") == 1
+    wh.close()
+    # a setting DuckDB refuses is named, with where to fix it
+    for query, said in (("foo=1", "not recognized: foo"), ("threads=abc", "'abc'")):
+        with pytest.raises(WarehouseError, match=rf"{said}.*settings after '\?' in the URL"):
+            ff.connect(f"duckdb://{tmp_path / 'c.duckdb'}?{query}")
 
 
 @pytest.mark.postgres

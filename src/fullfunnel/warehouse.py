@@ -534,6 +534,8 @@ class _DuckDBEngine(_Engine):
             text = str(exc).splitlines()[0]
             if "lock" in text.lower():
                 hint = "another process has it open; close it or use another --db"
+            elif options and text.startswith("Invalid Input Error"):
+                hint = "check the DuckDB settings after '?' in the URL (docs/engines.md)"
             else:
                 hint = "check the path, or move a damaged file aside to start afresh"
             raise WarehouseError(f"cannot open DuckDB warehouse {path}: {text} ({hint})") from exc

@@ -242,6 +242,11 @@ def test_velocity(loaded, reference, by):
     want = ff.velocity(reference, as_of=AS_OF, by=by).steps
     key = ["group", "from_stage", "to_stage"] if by else ["from_stage", "to_stage"]
     assert_same(got, want, key)
+    if by:  # the groups in order, each with its steps in the funnel's order, on every engine
+        assert got.group.is_monotonic_increasing
+        first = got[got.group == got.group.iloc[0]]
+        plain = ff.velocity(reference, as_of=AS_OF).steps
+        assert list(first.from_stage) == list(plain.from_stage)
 
 
 @pytest.mark.parametrize("period", [{}, {"since": "2026-03-01", "until": "2026-05-31"}])

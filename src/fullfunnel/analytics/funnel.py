@@ -20,16 +20,15 @@ import dataclasses
 from datetime import datetime, timedelta
 
 import ibis
-import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal, now, to_datetime
-from fullfunnel.analytics.velocity import velocity_aggregates
+from fullfunnel.analytics.velocity import spread_quantiles, velocity_aggregates
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
-from fullfunnel.lifecycle import reached, stage_index, timeline
+from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
@@ -135,8 +134,7 @@ def funnel(
             cond &= col <= literal(until_dt)
         return cond
 
-    aggs = _stage_aggregates(tl, config, in_period, within_days)
-    frame = _aggregate(tl, key, aggs)
+    frame = _stage_frame(tl, config, key, in_period, within_days)
     stages = _stage_table(frame, config, key, within_days, until_dt, as_of_dt)
     maturity = _maturity_days(frame, config)
     cohorts = _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity)
@@ -151,65 +149,93 @@ def funnel(
     )
 
 
-def _stage_aggregates(tl, config: Config, in_period, within_days) -> dict[str, ir.Value]:
-    names = config.stage_names
-    first = in_period(tl[reached(names[0])])
-    idx = stage_index(config, tl.current_stage)
-    aggs: dict[str, ir.Value] = {}
-    cohort_of: dict[str, ir.BooleanValue] = {}
-    for i, s in enumerate(names):
-        r = in_period(tl[reached(s)])
-        cohort_of[s] = r
-        here = (tl.current_stage == s) & tl.exit.isnull()
-        aggs[f"{s}__reached"] = count_if(r)
-        aggs[f"{s}__implied"] = count_if(r & tl[f"{s}_implied"])
-        aggs[f"{s}__entries"] = tl[f"entries_{s}"].sum(where=r)
-        aggs[f"{s}__in_stage"] = count_if(here)
-        aggs[f"{s}__cumulative"] = count_if(first & tl[reached(s)].notnull())
-        nxt = config.next_stage(s)
-        if nxt is None:
-            continue
-        conv = tl[reached(nxt)].notnull()
-        lost = r & ~conv
-        sla = config.stage(s).sla_days
-        stalled = lost & tl.exit.isnull() & (tl.current_stage == s)
-        stalled = stalled & (tl.days_in_stage > sla) if sla else stalled & ibis.literal(False)
-        aggs[f"{s}__converted"] = count_if(r & conv)
-        aggs[f"{s}__exited"] = count_if(lost & tl.exit.notnull())
-        aggs[f"{s}__recycled"] = count_if(lost & tl.exit.isnull() & (idx < i))
-        aggs[f"{s}__stalled"] = count_if(stalled)
-        if within_days is not None:
-            fast = days_between(tl[reached(s)], tl[reached(nxt)]) <= within_days
-            aggs[f"{s}__within"] = count_if(r & conv & fast)
-    aggs.update(velocity_aggregates(tl, config.steps(), where=cohort_of))
+def _stage_frame(tl, config: Config, key, in_period, within_days) -> pd.DataFrame:
+    """Every count and quantile the stage table reads: one row (per group) of
+    ``<stage>__<measure>`` columns, from two passes over the timeline."""
+    counts = _stage_counts(_shapes(tl, config, key, in_period, within_days), config, key)
+    cohort_of = {s: in_period(tl[reached(s)]) for s in config.stage_names}
+    aggs = velocity_aggregates(tl, config.steps(), where=cohort_of)
+    aggs = {k: v for k, v in aggs.items() if k.endswith("__quantiles")}
     # maturity is judged on all history, not just the period
     for s, t in config.steps():
         d = days_between(tl[reached(s)], tl[reached(t)])
         q = config["funnel"]["maturity_quantile"]
         aggs[f"{s}__{t}__maturity"] = d.quantile(q, where=tl[reached(t)].notnull())
-    return aggs
-
-
-def _aggregate(tl: ir.Table, key: str | None, aggs: dict[str, ir.Value]) -> pd.DataFrame:
-    """Run the aggregates, quantiles apart from the rest.
-
-    DuckDB runs counts and quantiles as two queries in about half the time of one
-    query that mixes them (measured on the timeline of 200k contacts).
-    """
-    parts = [
-        {k: v for k, v in aggs.items() if isinstance(v.op(), ops.Quantile) is holistic}
-        for holistic in (False, True)
-    ]
-    frames = [
-        (tl.group_by(key).aggregate(**part) if key else tl.aggregate(**part)).execute()
-        for part in parts
-        if part
-    ]
-    if len(frames) == 1:
-        return frames[0]
+    if not aggs:
+        return counts
+    quantiles = spread_quantiles(
+        (tl.group_by(key).aggregate(**aggs) if key else tl.aggregate(**aggs)).execute()
+    )
     if key:
-        return frames[0].merge(frames[1], on=key, how="outer")
-    return pd.concat([f.reset_index(drop=True) for f in frames], axis=1)
+        return counts.merge(quantiles, on=key, how="outer")
+    return pd.concat([counts, quantiles], axis=1)
+
+
+def _shapes(tl, config: Config, key, in_period, within_days) -> pd.DataFrame:
+    """The timeline reduced to the flags the stage counts read: a row per distinct
+    combination, with how many contacts share it (``_n``) and their entries per stage.
+
+    A few hundred rows at any size. One group-by on some twenty flags runs four to
+    six times faster on DuckDB than the seventy-odd conditional counts it replaces
+    (measured on the timeline of 1M contacts); the counts are then sums over it.
+    """
+    flags: dict[str, ir.Value] = {}
+    for s in config.stage_names:
+        flags[f"_in_{s}"] = in_period(tl[reached(s)])
+        flags[f"_has_{s}"] = tl[reached(s)].notnull()
+        flags[f"_implied_{s}"] = tl[f"{s}_implied"].fill_null(False)
+        nxt = config.next_stage(s)
+        if within_days is not None and nxt is not None:
+            fast = days_between(tl[reached(s)], tl[reached(nxt)]) <= within_days
+            flags[f"_fast_{s}"] = fast.fill_null(False)
+    flags["_current"] = tl.current_stage
+    flags["_exited"] = tl.exit.notnull()
+    # past the SLA of the stage it is in (stages without one, or the last, never are)
+    past = [
+        (s, tl.days_in_stage > config.stage(s).sla_days)
+        for s in config.stage_names
+        if config.stage(s).sla_days and config.next_stage(s) is not None
+    ]
+    past_sla = tl.current_stage.cases(*past, else_=False) if past else ibis.literal(False)
+    flags["_past_sla"] = past_sla.fill_null(False)
+    groups = {key: tl[key], **flags} if key else flags
+    entries = {f"_entries_{s}": tl[f"entries_{s}"].sum() for s in config.stage_names}
+    return tl.group_by(**groups).aggregate(_n=tl.count(), **entries).execute()
+
+
+def _stage_counts(shapes: pd.DataFrame, config: Config, key) -> pd.DataFrame:
+    """Per stage, the contacts that reached it in the period, converted, exited,
+    recycled, stalled and so on: sums of ``_n`` over the shapes that qualify."""
+    names = config.stage_names
+    flag = lambda name: shapes[name].fillna(False).astype(bool)  # noqa: E731
+    n = shapes["_n"].astype("int64")
+    current = shapes["_current"]
+    position = current.map({s: i for i, s in enumerate(names)}).fillna(-1)
+    exited = flag("_exited")
+    first = flag(f"_in_{names[0]}")
+    out: dict[str, pd.Series] = {}
+    for i, s in enumerate(names):
+        r = flag(f"_in_{s}")
+        out[f"{s}__reached"] = n.where(r, 0)
+        out[f"{s}__implied"] = n.where(r & flag(f"_implied_{s}"), 0)
+        out[f"{s}__entries"] = shapes[f"_entries_{s}"].fillna(0).astype("int64").where(r, 0)
+        out[f"{s}__in_stage"] = n.where((current == s) & ~exited, 0)
+        out[f"{s}__cumulative"] = n.where(first & flag(f"_has_{s}"), 0)
+        nxt = config.next_stage(s)
+        if nxt is None:
+            continue
+        conv = flag(f"_has_{nxt}")
+        lost = r & ~conv
+        out[f"{s}__converted"] = n.where(r & conv, 0)
+        out[f"{s}__exited"] = n.where(lost & exited, 0)
+        out[f"{s}__recycled"] = n.where(lost & ~exited & (position < i), 0)
+        out[f"{s}__stalled"] = n.where(lost & ~exited & (current == s) & flag("_past_sla"), 0)
+        if f"_fast_{s}" in shapes:
+            out[f"{s}__within"] = n.where(r & conv & flag(f"_fast_{s}"), 0)
+    frame = pd.DataFrame(out, index=shapes.index)
+    if key:
+        return frame.groupby(shapes[key]).sum().reset_index()
+    return frame.sum().to_frame().T
 
 
 def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import datetime
 
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
@@ -41,9 +42,12 @@ class VelocityResult(Result):
 def velocity_aggregates(
     tl: ir.Table, pairs: list[tuple[str, str]], where: dict[str, ir.BooleanValue] | None = None
 ) -> dict[str, ir.Value]:
-    """Count and quantiles of days S→T for every pair, as named aggregates.
+    """Count, mean and quantiles of days S→T for every pair, as named aggregates.
 
-    ``where`` optionally restricts the contacts counted for a stage S (a cohort).
+    ``where`` optionally restricts the contacts counted for a stage S (a cohort). The
+    quantiles of a pair are one aggregate (``<S>__<T>__quantiles``, an array in the
+    order of ``QUANTILES``): the engine sorts the pair's days once, not once per
+    quantile. :func:`spread_quantiles` turns the arrays into columns.
     """
     aggs: dict[str, ir.Value] = {}
     for s, t in pairs:
@@ -53,13 +57,28 @@ def velocity_aggregates(
             ok = ok & where[s]
         aggs[f"{s}__{t}__contacts"] = count_if(ok)
         aggs[f"{s}__{t}__mean_days"] = days.mean(where=ok)
-        for name, q in QUANTILES.items():
-            aggs[f"{s}__{t}__{name}"] = days.quantile(q, where=ok)
+        aggs[f"{s}__{t}__quantiles"] = days.quantile(list(QUANTILES.values()), where=ok)
     return aggs
 
 
+def spread_quantiles(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each ``<S>__<T>__quantiles`` array of :func:`velocity_aggregates`
+    as a column per name of ``QUANTILES`` (NaN where the pair had no contacts)."""
+    out = frame.copy()
+    for col in [c for c in frame.columns if c.endswith("__quantiles")]:
+        pair = col.removesuffix("quantiles")
+        none = [float("nan")] * len(QUANTILES)
+        arrays = [none if v is None or np.ndim(v) == 0 else list(v) for v in frame[col]]
+        values = np.array(arrays, dtype=float).reshape(len(frame), len(QUANTILES))
+        for i, name in enumerate(QUANTILES):
+            out[pair + name] = values[:, i]
+        out = out.drop(columns=col)
+    return out
+
+
 def velocity_frame(row: pd.Series, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Unpack one row of :func:`velocity_aggregates` into a table, a row per pair."""
+    """Unpack one row of :func:`velocity_aggregates` (quantiles spread) into a table,
+    a row per pair."""
     out = []
     for s, t in pairs:
         n = row[f"{s}__{t}__contacts"]
@@ -100,10 +119,11 @@ def velocity(
 
         tl, key = with_breakdown(wh, tl, by)
         frame = tl.group_by(key).aggregate(**velocity_aggregates(tl, pairs)).execute()
+        frame = spread_quantiles(frame).sort_values(key, kind="stable")
         parts = [velocity_frame(r, pairs).assign(group=r[key]) for _, r in frame.iterrows()]
         steps = pd.concat(parts, ignore_index=True) if parts else velocity_frame(pd.Series(), [])
         steps = steps[["group", *[c for c in steps.columns if c != "group"]]]
     else:
-        row = tl.aggregate(**velocity_aggregates(tl, pairs)).execute().iloc[0]
+        row = spread_quantiles(tl.aggregate(**velocity_aggregates(tl, pairs)).execute()).iloc[0]
         steps = velocity_frame(row, pairs)
     return VelocityResult(steps=steps, as_of=as_of, by=by)

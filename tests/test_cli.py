@@ -93,6 +93,17 @@ def test_user_mistakes_are_one_line_and_exit_1(demo_db, args, message):
     assert "Traceback" not in out.output
 
 
+def test_an_empty_result_says_so(tmp_path):
+    """Nothing to show is said in words, not as silence; --by on an empty warehouse
+    gives the table's columns, no rows."""
+    db = str(tmp_path / "empty.duckdb")
+    out = runner.invoke(app, ["--db", db, "velocity", "--by", "source_channel"])
+    assert out.exit_code == 0, out.output
+    assert "velocity: no rows" in out.output
+    out = runner.invoke(app, ["--db", db, "velocity", "--by", "source_channel", "--format", "csv"])
+    assert out.output.splitlines()[0].startswith("group,from_stage,to_stage,contacts")
+
+
 def test_config_init_and_show(tmp_path):
     path = tmp_path / "fullfunnel.toml"
     assert runner.invoke(app, ["config", "init", str(path)]).exit_code == 0

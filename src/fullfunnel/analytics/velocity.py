@@ -17,6 +17,7 @@ from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
 QUANTILES = {"median_days": 0.5, "p75_days": 0.75, "p90_days": 0.9}
+COLUMNS = ["from_stage", "to_stage", "contacts", "mean_days", *QUANTILES]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -87,7 +88,7 @@ def velocity_frame(row: pd.Series, pairs: list[tuple[str, str]]) -> pd.DataFrame
             value = row[f"{s}__{t}__{name}"]
             rec[name] = float(value) if pd.notna(value) else float("nan")
         out.append(rec)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=COLUMNS)
 
 
 def velocity(
@@ -121,8 +122,8 @@ def velocity(
         frame = tl.group_by(key).aggregate(**velocity_aggregates(tl, pairs)).execute()
         frame = spread_quantiles(frame).sort_values(key, kind="stable")
         parts = [velocity_frame(r, pairs).assign(group=r[key]) for _, r in frame.iterrows()]
-        steps = pd.concat(parts, ignore_index=True) if parts else velocity_frame(pd.Series(), [])
-        steps = steps[["group", *[c for c in steps.columns if c != "group"]]]
+        steps = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+        steps = steps.reindex(columns=["group", *COLUMNS])
     else:
         row = spread_quantiles(tl.aggregate(**velocity_aggregates(tl, pairs)).execute()).iloc[0]
         steps = velocity_frame(row, pairs)

@@ -38,11 +38,13 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
     if fmt is Format.csv:
         print(result.to_frame().to_csv(index=False), end="")
         return
-    for line in result.headline():
+    lines = result.headline()
+    for line in lines:
         console.print(line)
-    for name, frame in result.tables().items():
-        if frame.empty:
-            continue
+    tables = {name: frame for name, frame in result.tables().items() if not frame.empty}
+    if not lines and not tables:
+        console.print(f"{result.title}: no rows (nothing loaded yet, or nothing matches)")
+    for name, frame in tables.items():
         shown = [c for c in result.display_columns().get(name, []) if c in frame.columns]
         title = name.replace("_", " ")
         if shown and len(shown) < len(frame.columns):

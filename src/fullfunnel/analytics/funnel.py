@@ -25,7 +25,7 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal, now, to_datetime
-from fullfunnel.analytics.velocity import spread_quantiles, velocity_aggregates
+from fullfunnel.analytics.velocity import quantile_aggregates, spread_quantiles
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
 from fullfunnel.lifecycle import reached, timeline
@@ -154,8 +154,7 @@ def _stage_frame(tl, config: Config, key, in_period, within_days) -> pd.DataFram
     ``<stage>__<measure>`` columns, from two passes over the timeline."""
     counts = _stage_counts(_shapes(tl, config, key, in_period, within_days), config, key)
     cohort_of = {s: in_period(tl[reached(s)]) for s in config.stage_names}
-    aggs = velocity_aggregates(tl, config.steps(), where=cohort_of)
-    aggs = {k: v for k, v in aggs.items() if k.endswith("__quantiles")}
+    aggs = quantile_aggregates(tl, config.steps(), where=cohort_of)
     # maturity is judged on all history, not just the period
     for s, t in config.steps():
         d = days_between(tl[reached(s)], tl[reached(t)])

@@ -45,21 +45,38 @@ def velocity_aggregates(
 ) -> dict[str, ir.Value]:
     """Count, mean and quantiles of days S→T for every pair, as named aggregates.
 
-    ``where`` optionally restricts the contacts counted for a stage S (a cohort). The
-    quantiles of a pair are one aggregate (``<S>__<T>__quantiles``, an array in the
-    order of ``QUANTILES``): the engine sorts the pair's days once, not once per
-    quantile. :func:`spread_quantiles` turns the arrays into columns.
+    ``where`` optionally restricts the contacts counted for a stage S (a cohort).
     """
     aggs: dict[str, ir.Value] = {}
     for s, t in pairs:
-        days = days_between(tl[reached(s)], tl[reached(t)])
-        ok = tl[reached(s)].notnull() & tl[reached(t)].notnull()
-        if where and s in where:
-            ok = ok & where[s]
+        days, ok = _step(tl, s, t, where)
         aggs[f"{s}__{t}__contacts"] = count_if(ok)
         aggs[f"{s}__{t}__mean_days"] = days.mean(where=ok)
+    return aggs | quantile_aggregates(tl, pairs, where)
+
+
+def quantile_aggregates(
+    tl: ir.Table, pairs: list[tuple[str, str]], where: dict[str, ir.BooleanValue] | None = None
+) -> dict[str, ir.Value]:
+    """The ``QUANTILES`` of days S→T for every pair, as one aggregate per pair
+    (``<S>__<T>__quantiles``, an array in the order of ``QUANTILES``): the engine
+    sorts the pair's days once, not once per quantile. :func:`spread_quantiles`
+    turns the arrays into columns."""
+    aggs: dict[str, ir.Value] = {}
+    for s, t in pairs:
+        days, ok = _step(tl, s, t, where)
         aggs[f"{s}__{t}__quantiles"] = days.quantile(list(QUANTILES.values()), where=ok)
     return aggs
+
+
+def _step(
+    tl: ir.Table, s: str, t: str, where: dict[str, ir.BooleanValue] | None
+) -> tuple[ir.FloatingValue, ir.BooleanValue]:
+    """Days from S to T, and which contacts count: both reached, in S's cohort."""
+    ok = tl[reached(s)].notnull() & tl[reached(t)].notnull()
+    if where and s in where:
+        ok = ok & where[s]
+    return days_between(tl[reached(s)], tl[reached(t)]), ok
 
 
 def spread_quantiles(frame: pd.DataFrame) -> pd.DataFrame:

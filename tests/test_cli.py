@@ -104,6 +104,41 @@ def test_an_empty_result_says_so(tmp_path):
     assert out.output.splitlines()[0].startswith("group,from_stage,to_stage,contacts")
 
 
+def test_quality_counts_what_was_loaded_rejected_and_orphaned(tmp_path):
+    import pandas as pd
+
+    import fullfunnel as ff
+
+    db = str(tmp_path / "q.duckdb")
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("contact_id,created_at\nc1,2026-01-05\nc2,not a date\nc3,2026-02-01\n")
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "contact_id,stage,ts,source\nc1,mql,2026-01-09,crm\nc9,mql,2026-01-10,crm\n"
+        "c3,mql,2026-12-01,form\n"
+    )
+    for path, table in ((contacts, "contacts"), (events, "stage_events")):
+        out = runner.invoke(app, ["--db", db, "ingest", "csv", str(path), "--table", table])
+        assert out.exit_code == 0, out.output
+    # written past ingest (which rejects it): a touch of a contact that does not exist
+    with ff.connect(db) as wh:
+        touch = {"touchpoint_id": "t1", "contact_id": "c7", "channel": "email", "kind": "click"}
+        wh.load("touchpoints", pd.DataFrame([touch | {"ts": pd.Timestamp("2026-01-02")}]))
+    out = runner.invoke(app, ["--db", db, "quality", "--as-of", "2026-11-23", "-f", "json"])
+    assert out.exit_code == 0, out.output
+    q = json.loads(out.stdout)
+    assert (q["loads"], q["rows_in"], q["rows_loaded"], q["rows_rejected"]) == (2, 6, 4, 2)
+    rejected = sorted((r["source"], r["reason"].split(":")[0], r["rows"]) for r in q["rejects"])
+    assert rejected[0] == ("file:contacts", "created_at", 1)
+    assert rejected[1][0] == "file:stage_events" and "unknown contact_id 'c9'" in rejected[1][1]
+    assert (q["contacts"], q["orphan_touchpoints"], q["orphan_stage_events"]) == (2, 1, 0)
+    # c3's event is after --as-of: one crm event is counted, the form one is not
+    assert q["stage_event_sources"] == [{"source": "crm", "events": 1, "contacts": 1}]
+    table = runner.invoke(app, ["--db", db, "quality"])
+    assert "2 file loads: 4 rows loaded, 2 rejected (33.3%)" in table.output
+    assert "1 touchpoints and 0 stage events name a contact" in table.output
+
+
 def test_config_init_and_show(tmp_path):
     path = tmp_path / "fullfunnel.toml"
     assert runner.invoke(app, ["config", "init", str(path)]).exit_code == 0

@@ -1,4 +1,5 @@
-"""Commands that load data: ingest csv|parquet|jsonl|hubspot|salesforce, loads, rejects."""
+"""Commands that load data and check it: ingest csv|parquet|jsonl|hubspot|salesforce,
+loads, rejects, quality."""
 
 from __future__ import annotations
 
@@ -209,6 +210,19 @@ def loads(ctx: typer.Context, fmt: Format | None = FORMAT_OPTION) -> None:
 
     st = state(ctx, fmt)
     render(list_loads(st.warehouse()), st.format)
+
+
+@app.command()
+def quality(
+    ctx: typer.Context,
+    as_of: str | None = typer.Option(None, "--as-of", help="Count stage events up to this date."),
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """How far to trust the numbers: rows loaded and rejected, orphan rows, event sources."""
+    from fullfunnel.analytics.quality import data_quality
+
+    st = state(ctx, fmt)
+    render(data_quality(st.warehouse(), as_of=as_of), st.format)
 
 
 @app.command()

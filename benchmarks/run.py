@@ -297,6 +297,61 @@ def child_markov(spec: dict[str, Any]) -> dict[str, Any]:
     return {"markov": rows}
 
 
+# The command a user runs for each analysis (``--cli``), as of the suite's date; the
+# scores' command writes them, so it runs last, and ``report`` runs every analysis.
+PERIOD = "2026-Q4"
+COMMANDS: dict[str, list[str]] = {
+    "funnel": ["funnel"],
+    "velocity": ["velocity"],
+    "pipeline": ["pipeline"],
+    "data_quality": ["quality"],
+    "plan": ["plan", "--period", PERIOD],
+    "forecast": ["forecast", "--period", PERIOD],
+    "backtest": ["forecast", "--backtest", "--sims", "1000"],
+    "targets": ["target", "list"],
+    "diagnose": ["diagnose"],
+    "stuck": ["stuck"],
+    "handoffs": ["handoffs"],
+    "attribution": ["attribute", "--conversion", "opportunity", "--value", "pipeline"],
+    "attribution_compare": ["attribute", "--compare"],
+    "report": ["report", "--out", "{data}/report-cli.html"],
+    "scoring": ["score"],
+}
+
+
+def cli_commands(db: str, data: Path, analyses: list[str]) -> dict[str, dict[str, Any]]:
+    """Each analysis as its ``fullfunnel`` command, one fresh process each: the wall
+    time a user waits (start-up, connect, the timeline, the analysis, the printed
+    table) and the process's peak resident memory (its own; on Spark the JVM's is
+    not in it). Output goes to /dev/null; a failed command is recorded, not fatal."""
+    out: dict[str, dict[str, Any]] = {}
+    names = [n for n in COMMANDS if n in analyses or n == "report"]
+    names += [n for n in analyses if n not in COMMANDS]  # registered, no command known
+    as_of = AS_OF.date().isoformat()
+    for name in names:
+        if name not in COMMANDS:
+            out[name] = {"error": "no command known to the suite"}
+            continue
+        args = [a.format(data=data) for a in COMMANDS[name]]
+        cmd = [sys.executable, "-m", "fullfunnel", "--db", db, *args, "--as-of", as_of]
+        print(f"  fullfunnel {' '.join(args)} …", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stderr = proc.stderr.read() if proc.stderr else b""
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        rec: dict[str, Any] = {
+            "command": "fullfunnel " + " ".join(COMMANDS[name]).replace("{data}/", ""),
+            "seconds": time.perf_counter() - started,
+            "peak_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+        }
+        if proc.returncode != 0:
+            rec["error"] = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+            rec["error"] = f"exit {proc.returncode}: {rec['error'][0]}"
+        out[name] = rec
+    return out
+
+
 CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "generate": child_generate,
     "analyse": child_analyse,
@@ -381,6 +436,9 @@ def one_size(
     url = db_url(args.db, data, args.threads, args.memory_limit)
     print(f"[{n:,}] analysing on {url}", file=sys.stderr)
     out["analyse"] = in_child("analyse", {**spec, "db": url})
+    if args.cli:
+        print(f"[{n:,}] each analysis from the command line", file=sys.stderr)
+        out["cli"] = cli_commands(url, data, out["analyse"]["analyses"])
     if not args.no_pandas:
         print(f"[{n:,}] plain pandas lifecycle + funnel", file=sys.stderr)
         out["pandas"] = in_child("pandas", spec)
@@ -489,6 +547,31 @@ def table(runs: list[dict[str, Any]]) -> str:
     return "\n".join([*lines, "", *speed])
 
 
+def cli_table(runs: list[dict[str, Any]]) -> str:
+    """The ``--cli`` figures as a Markdown table: a row per command, a column per size."""
+    runs = [r for r in runs if "cli" in r]
+    if not runs:
+        return ""
+    names = list(dict.fromkeys(n for r in runs for n in r["cli"]))
+    head = "| analysis | command | " + " | ".join(
+        f"{r['contacts']:,} contacts: s / peak MB" for r in runs
+    )
+    lines = [head + " |", "|" + "---|" * (len(runs) + 2)]
+    for name in names:
+        recs = [r["cli"].get(name) for r in runs]
+        command = next((rec["command"] for rec in recs if rec and "command" in rec), "—")
+        cells = [
+            "—"
+            if rec is None
+            else f"error: {rec['error']}"
+            if "error" in rec
+            else f"{rec['seconds']:.2f} / {rec['peak_mb']:,.0f}"
+            for rec in recs
+        ]
+        lines.append(f"| {name} | `{command}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, nargs="+", help="sizes in contacts")
@@ -521,6 +604,11 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         help="also compare Markov attribution on this many synthetic journeys (e.g. 10000000)",
     )
+    parser.add_argument(
+        "--cli",
+        action="store_true",
+        help="also time each analysis as its fullfunnel command, a fresh process each",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument(
         "--skip", nargs="+", default=[], metavar="ANALYSIS", help="leave these analyses out"
@@ -546,6 +634,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"analyses run: {', '.join(analyses)}")
     print(f"analyses left out: {', '.join(args.skip) or 'none'}\n")
     print(table(runs))
+    if args.cli:
+        print(f"\neach analysis from the command line, a fresh process each:\n{cli_table(runs)}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1))
 

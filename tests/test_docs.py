@@ -44,3 +44,23 @@ def test_readme_commands_exist():
     readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
     assert "pip install -e . && fullfunnel demo" in readme
     assert 'pip install -e ".[test]" && python -m pytest' in readme
+
+
+def test_every_analysis_has_the_command_the_benchmarks_time():
+    """benchmarks/run.py --cli times each registered analysis as a command; a new
+    analysis needs its command there (and in the CLI), and each must parse."""
+    import importlib.util
+
+    from click.testing import CliRunner as ClickRunner
+    from typer.main import get_command
+
+    from fullfunnel.analyses import ANALYSES
+    from fullfunnel.cli import app
+
+    spec = importlib.util.spec_from_file_location("bench_run", DOCS.parent / "benchmarks/run.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert set(ANALYSES) <= set(bench.COMMANDS)
+    for name, args in bench.COMMANDS.items():
+        out = ClickRunner().invoke(get_command(app), [*args, "--as-of", "2026-11-23", "--help"])
+        assert out.exit_code == 0 and "Usage: " in out.output, (name, out.output)

@@ -346,8 +346,8 @@ def cli_commands(db: str, data: Path, analyses: list[str]) -> dict[str, dict[str
             "peak_mb": usage.ru_maxrss / 1024,  # KiB on Linux
         }
         if proc.returncode != 0:
-            rec["error"] = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-            rec["error"] = f"exit {proc.returncode}: {rec['error'][0]}"
+            said = stderr.decode(errors="replace").strip().splitlines() or ["?"]
+            rec["error"] = f"exit {proc.returncode}: {said[-1]}"
         out[name] = rec
     return out
 

@@ -151,6 +151,37 @@ def test_file_persists_and_env_default(tmp_path, monkeypatch):
     assert ff.connect(f"duckdb://{path}").count("contacts") == 1
 
 
+@pytest.mark.spark
+def test_a_local_spark_warehouse_is_found_again_by_the_next_process(tmp_path):
+    """Spark's own catalog lives in memory: without the metastore that fullfunnel
+    keeps in the warehouse directory, the next process neither saw the tables nor
+    could create them again (their files were in the way)."""
+    import json
+    import subprocess
+
+    pytest.importorskip("pyspark", reason="install the spark extra to run Spark tests")
+    db = f"spark://local[1]?database=revenue&warehouse={tmp_path / 'wh'}"
+    first, second = tmp_path / "contacts.csv", tmp_path / "more.csv"
+    first.write_text("contact_id,created_at\nc1,2026-01-05\nc2,2026-01-07\n")
+    second.write_text("contact_id,created_at\nc2,2026-01-08\nc3,2026-02-01\n")
+
+    def fullfunnel(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "fullfunnel", "--db", db, *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    fullfunnel("ingest", "csv", str(first), "--table", "contacts")
+    fullfunnel("ingest", "csv", str(second), "--table", "contacts")  # c2 again: updated
+    q = json.loads(fullfunnel("quality", "-f", "json"))
+    assert (q["contacts"], q["loads"], q["rows_loaded"]) == (3, 2, 4)
+    assert (tmp_path / "wh" / "metastore_db").is_dir()
+
+
 def test_corrupt_file_gives_a_clear_error(tmp_path):
     path = tmp_path / "broken.duckdb"
     path.write_bytes(b"this is not a database" * 100)

@@ -700,10 +700,10 @@ class _SparkEngine(_Engine):
 
     @classmethod
     def open(cls, master: str, options: Mapping[str, str]) -> _SparkEngine:
-        conf = {}
-        if options.get("warehouse"):  # where Spark writes tables (default: ./spark-warehouse)
-            conf["spark.sql.warehouse.dir"] = str(Path(options["warehouse"]).expanduser().resolve())
-        return cls(ibis.pyspark.connect(spark_session(master, **conf)), options.get("database"))
+        # where the tables and their catalog live (Spark's default: ./spark-warehouse)
+        warehouse = Path(options.get("warehouse") or "spark-warehouse").expanduser().resolve()
+        session = spark_session(master, warehouse=str(warehouse))
+        return cls(ibis.pyspark.connect(session), options.get("database"))
 
     def _qualified(self, name: str) -> str:
         return f"`{self.database}`.`{name}`" if self.database else f"`{name}`"
@@ -773,12 +773,32 @@ class _SparkEngine(_Engine):
         pass
 
 
-def spark_session(master: str = "local[*]", **conf: str) -> Any:
-    """A SparkSession in UTC with a small shuffle, created once and shared."""
+def spark_session(master: str = "local[*]", *, warehouse: str | None = None, **conf: str) -> Any:
+    """A SparkSession in UTC with a small shuffle, created once and shared.
+
+    With ``warehouse`` (a directory), the tables and their catalog live there: an
+    embedded Derby metastore in ``metastore_db`` keeps the tables known to the next
+    session, in another process. Spark's own catalog lives in memory and forgets
+    them, and then refuses to create a table where its files already are. Derby
+    lets one process at a time open it, as DuckDB does its file.
+    """
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise MissingExtraError("the Spark engine", "spark", "pyspark") from exc
+    if warehouse is not None:
+        Path(warehouse).mkdir(parents=True, exist_ok=True)
+        conf = {
+            "spark.sql.warehouse.dir": warehouse,
+            "spark.sql.catalogImplementation": "hive",
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={Path(warehouse) / 'metastore_db'};create=true"
+            ),
+            "spark.driver.extraJavaOptions": (
+                f"-Dderby.stream.error.file={Path(warehouse) / 'derby.log'}"
+            ),
+            **conf,
+        }
     builder = (
         SparkSession.builder.master(master)
         .appName("fullfunnel")

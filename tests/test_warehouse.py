@@ -182,6 +182,19 @@ def test_a_local_spark_warehouse_is_found_again_by_the_next_process(tmp_path):
     assert (tmp_path / "wh" / "metastore_db").is_dir()
 
 
+def test_a_spark_warehouse_that_will_not_open_says_why(tmp_path, monkeypatch):
+    import fullfunnel.warehouse as warehouse
+
+    class Busy:  # the session of a warehouse whose metastore another process holds
+        def sql(self, query):
+            raise RuntimeError("HiveException: Unable to instantiate SessionHiveMetaStoreClient")
+
+    monkeypatch.setattr(warehouse, "spark_session", lambda master, **conf: Busy())
+    with pytest.raises(WarehouseError, match="another process may have it open") as err:
+        ff.connect(f"spark://local[1]?warehouse={tmp_path}")
+    assert str(tmp_path) in str(err.value)
+
+
 def test_corrupt_file_gives_a_clear_error(tmp_path):
     path = tmp_path / "broken.duckdb"
     path.write_bytes(b"this is not a database" * 100)

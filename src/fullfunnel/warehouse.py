@@ -703,6 +703,15 @@ class _SparkEngine(_Engine):
         # where the tables and their catalog live (Spark's default: ./spark-warehouse)
         warehouse = Path(options.get("warehouse") or "spark-warehouse").expanduser().resolve()
         session = spark_session(master, warehouse=str(warehouse))
+        try:
+            session.sql("SHOW DATABASES").collect()  # the catalog opens its metastore here
+        except Exception as exc:
+            text = str(exc).splitlines()[0]
+            raise WarehouseError(
+                f"cannot open the Spark warehouse {warehouse}: {text} (another process may "
+                "have it open: its metastore lets one at a time; close that one, or use "
+                "another ?warehouse=)"
+            ) from exc
         return cls(ibis.pyspark.connect(session), options.get("database"))
 
     def _qualified(self, name: str) -> str:

@@ -700,15 +700,22 @@ class _SparkEngine(_Engine):
 
     @classmethod
     def open(cls, master: str, options: Mapping[str, str]) -> _SparkEngine:
-        # where the tables and their catalog live (Spark's default: ./spark-warehouse)
+        # where the tables and, in local mode, their catalog live (default ./spark-warehouse);
+        # a cluster keeps the metastore it is configured with
         warehouse = Path(options.get("warehouse") or "spark-warehouse").expanduser().resolve()
-        session = spark_session(master, warehouse=str(warehouse))
+        if master.startswith("local"):
+            session = spark_session(master, warehouse=str(warehouse))
+        elif options.get("warehouse"):
+            session = spark_session(master, **{"spark.sql.warehouse.dir": str(warehouse)})
+        else:
+            session = spark_session(master)
         try:
             session.sql("SHOW DATABASES").collect()  # the catalog opens its metastore here
         except Exception as exc:
             text = str(exc).splitlines()[0]
+            where = warehouse if master.startswith("local") else master
             raise WarehouseError(
-                f"cannot open the Spark warehouse {warehouse}: {text} (another process may "
+                f"cannot open the Spark warehouse {where}: {text} (another process may "
                 "have it open: its metastore lets one at a time; close that one, or use "
                 "another ?warehouse=)"
             ) from exc

@@ -176,7 +176,7 @@ def test_a_local_spark_warehouse_is_found_again_by_the_next_process(tmp_path):
         return done.stdout
 
     fullfunnel("ingest", "csv", str(first), "--table", "contacts")
-    fullfunnel("ingest", "csv", str(second), "--table", "contacts")  # c2 again: updated
+    fullfunnel("ingest", "csv", str(second), "--table", "contacts")  # c2 again: one row
     q = json.loads(fullfunnel("quality", "-f", "json"))
     assert (q["contacts"], q["loads"], q["rows_loaded"]) == (3, 2, 4)
     assert (tmp_path / "wh" / "metastore_db").is_dir()

@@ -700,25 +700,21 @@ class _SparkEngine(_Engine):
 
     @classmethod
     def open(cls, master: str, options: Mapping[str, str]) -> _SparkEngine:
-        # where the tables and, in local mode, their catalog live (default ./spark-warehouse);
-        # a cluster keeps the metastore it is configured with
-        warehouse = Path(options.get("warehouse") or "spark-warehouse").expanduser().resolve()
-        if master.startswith("local"):
-            session = spark_session(master, warehouse=str(warehouse))
-        elif options.get("warehouse"):
-            session = spark_session(master, **{"spark.sql.warehouse.dir": str(warehouse)})
-        else:
-            session = spark_session(master)
-        try:
-            session.sql("SHOW DATABASES").collect()  # the catalog opens its metastore here
-        except Exception as exc:
-            text = str(exc).splitlines()[0]
-            where = warehouse if master.startswith("local") else master
-            raise WarehouseError(
-                f"cannot open the Spark warehouse {where}: {text} (another process may "
-                "have it open: its metastore lets one at a time; close that one, or use "
-                "another ?warehouse=)"
-            ) from exc
+        # where the tables (and, in local mode, their catalog) live; ./spark-warehouse in
+        # local mode, a cluster's own setting otherwise
+        local = master.startswith("local")
+        given = options.get("warehouse") or ("spark-warehouse" if local else None)
+        warehouse = str(Path(given).expanduser().resolve()) if given else None
+        session = spark_session(master, warehouse=warehouse)
+        if local:
+            try:
+                session.sql("SHOW DATABASES").collect()  # the catalog opens its metastore here
+            except Exception as exc:
+                raise WarehouseError(
+                    f"cannot open the Spark warehouse {warehouse}: "
+                    f"{str(exc).splitlines()[0]} (another process may have it open: its "
+                    "metastore lets one at a time; close that one, or use another ?warehouse=)"
+                ) from exc
         return cls(ibis.pyspark.connect(session), options.get("database"))
 
     def _qualified(self, name: str) -> str:
@@ -792,20 +788,22 @@ class _SparkEngine(_Engine):
 def spark_session(master: str = "local[*]", *, warehouse: str | None = None, **conf: str) -> Any:
     """A SparkSession in UTC with a small shuffle, created once and shared.
 
-    With ``warehouse`` (a directory), the tables and their catalog live there: an
-    embedded Derby metastore in ``metastore_db`` keeps the tables known to the next
-    session, in another process. Spark's own catalog lives in memory and forgets
-    them, and then refuses to create a table where its files already are. Derby
-    lets one process at a time open it, as DuckDB does its file.
+    ``warehouse`` is the directory of the tables. In local mode their catalog lives
+    there too: an embedded Derby metastore in ``metastore_db`` keeps the tables known
+    to the next session, in another process. Spark's own catalog lives in memory and
+    forgets them, and then refuses to create a table where its files already are.
+    Derby lets one process at a time open it, as DuckDB does its file. A cluster
+    keeps the metastore it is configured with.
     """
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise MissingExtraError("the Spark engine", "spark", "pyspark") from exc
     if warehouse is not None:
+        conf = {"spark.sql.warehouse.dir": warehouse, **conf}
+    if warehouse is not None and master.startswith("local"):
         Path(warehouse).mkdir(parents=True, exist_ok=True)
         conf = {
-            "spark.sql.warehouse.dir": warehouse,
             "spark.sql.catalogImplementation": "hive",
             "spark.hadoop.javax.jdo.option.ConnectionURL": (
                 f"jdbc:derby:;databaseName={Path(warehouse) / 'metastore_db'};create=true"

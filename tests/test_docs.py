@@ -63,3 +63,30 @@ def test_every_analysis_has_the_command_the_benchmarks_time():
     for name, args in bench.COMMANDS.items():
         out = CliRunner().invoke(app, [*args, "--as-of", "2026-11-23", "--help"])
         assert out.exit_code == 0 and "Usage: " in out.output, (name, out.output)
+
+
+def test_the_scoring_profile_times_every_phase_and_adds_up(tmp_path):
+    """benchmarks/profile_scoring.py wraps scoring's functions by name: a renamed one
+    must fail here, not in the benchmark; its phases add up to the run."""
+    import re
+    import subprocess
+    import sys
+
+    import fullfunnel as ff
+
+    db = tmp_path / "small.duckdb"
+    with ff.connect(f"duckdb://{db}") as wh:
+        ff.generate_demo(wh, contacts=3000, seed=1)
+    script = DOCS.parent / "benchmarks/profile_scoring.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(db)], capture_output=True, text=True, check=True
+    ).stdout
+    rows = dict(re.findall(r"^\| ([^|]+?) \| \d* ?\| ([\d.]+) \| [\d.]+ \| [\d.]+ \|$", out, re.M))
+    timed = set(rows) - {"total"}
+    assert {"fit: calibration folds and the booster", "reasons in words"} <= timed
+    assert any(name.startswith("open contacts: feature query") for name in timed)
+    assert "save the model" not in timed  # nothing is written without --write
+    # each phase counted without those inside it: together they are the run's time
+    elapsed = float(re.search(r"^the run took ([\d.]+) s", out, re.M)[1])
+    assert float(rows["total"]) == pytest.approx(elapsed, abs=0.02)
+    assert sum(float(rows[n]) for n in timed) == pytest.approx(elapsed, abs=0.01 * len(timed))

@@ -1,0 +1,134 @@
+"""Where one scoring run spends its time: wall and CPU seconds of each phase.
+
+    python benchmarks/run.py --touchpoints 10000000 --touches-per-contact 10 --reuse \\
+        --no-pandas --no-reference --keep     # leaves benchmarks/data/…/bench.duckdb
+    python benchmarks/profile_scoring.py benchmarks/data/balanced-1000000-7-10tpc/bench.duckdb
+
+Runs ``fullfunnel.score`` once on the warehouse (without writing, unless ``--write``)
+with a timer around each phase. A phase's figures leave out the phases inside it,
+so the rows add up to the run; *CPU / wall* near the machine's core count means the
+phase keeps every core busy. The shared timeline is built first, as its own row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import fullfunnel as ff
+from fullfunnel.analytics.scoring import model, run
+from fullfunnel.config import default_config
+from fullfunnel.lifecycle import timeline
+
+# (owner, attribute, phase): the functions timed, by where scoring looks them up
+PHASES = [
+    (run, "_sample_contacts", "training sample (contacts drawn in the engine)"),
+    (run, "_examples", "training and held-out examples (feature queries)"),
+    (model.LeadModel, "fit", "fit: calibration folds and the booster"),
+    (run, "group_importance", "permutation importance"),
+    (run, "feature_batches", "open contacts: feature query, fetched a batch at a time"),
+    (model.LeadModel, "binned", "bins of the feature rows"),
+    (model.LeadModel, "decision_binned", "log-odds (every tree, on the bins)"),
+    (run, "contributions", "contributions (factors set to reference, predicted again)"),
+    (run, "top_reasons", "reasons in words"),
+    (run.Warehouse, "load", "write the scores table"),
+    (run, "_save", "save the model"),
+]
+
+
+class Timer:
+    """Wall and CPU seconds per phase, each phase without the phases nested in it."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+        self._stack: list[list[float]] = []  # [wall, cpu] spent in nested phases
+
+    def _enter(self) -> tuple[float, float]:
+        self._stack.append([0.0, 0.0])
+        return time.perf_counter(), time.process_time()
+
+    def _leave(self, name: str, start: tuple[float, float]) -> None:
+        wall, cpu = time.perf_counter() - start[0], time.process_time() - start[1]
+        inner = self._stack.pop()
+        if self._stack:
+            self._stack[-1][0] += wall
+            self._stack[-1][1] += cpu
+        total = self.totals.setdefault(name, [0.0, 0.0, 0])
+        total[0] += wall - inner[0]
+        total[1] += cpu - inner[1]
+        total[2] += 1
+
+    def wrap(self, f: Callable[..., Any], name: str) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = self._enter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                self._leave(name, start)
+
+        return timed
+
+    def wrap_iterator(self, f: Callable[..., Iterator[Any]], name: str) -> Callable[..., Any]:
+        """Time a generator's steps only (the caller's work between them is not its own)."""
+
+        @functools.wraps(f)
+        def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            items = f(*args, **kwargs)
+            while True:
+                start = self._enter()
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+                finally:
+                    self._leave(name, start)
+                yield item
+
+        return timed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("db", help="a warehouse URL or DuckDB file with a company loaded")
+    ap.add_argument("--as-of", default="2026-11-23", help="score as of this date")
+    ap.add_argument("--write", action="store_true", help="write the scores and the model")
+    args = ap.parse_args()
+    as_of = datetime.fromisoformat(args.as_of)
+    wh = ff.connect(args.db)
+    config = default_config()
+    timer = Timer()
+    for owner, attribute, name in PHASES:
+        f = getattr(owner, attribute)
+        if attribute == "fit":  # a classmethod: wrap the function, bind it again
+            setattr(owner, attribute, classmethod(timer.wrap(f.__func__, name)))
+        elif attribute == "feature_batches":
+            setattr(owner, attribute, timer.wrap_iterator(f, name))
+        else:
+            setattr(owner, attribute, timer.wrap(f, name))
+    began = time.perf_counter()
+    start = timer._enter()
+    timeline(wh, config, as_of=as_of)  # materialised and shared, as in any run
+    timer._leave("shared timeline (built once per run)", start)
+    start = timer._enter()
+    result = run.score(wh, as_of=as_of, config=config, write=args.write)
+    timer._leave("everything else (queries built, frames, tiers, metrics)", start)
+    elapsed = time.perf_counter() - began
+    wh.close()
+    wall = sum(t[0] for t in timer.totals.values())
+    cpu = sum(t[1] for t in timer.totals.values())
+    print(f"{result.scored:,} open contacts scored; {result.train_rows:,} training rows")
+    print("| phase | calls | wall s | CPU s | CPU / wall |")
+    print("|---|---|---|---|---|")
+    for name, (w, c, n) in sorted(timer.totals.items(), key=lambda kv: -kv[1][0]):
+        print(f"| {name} | {n} | {w:.2f} | {c:.2f} | {c / w if w else 0:.2f} |")
+    print(f"| total | | {wall:.2f} | {cpu:.2f} | {cpu / wall:.2f} |")
+    print(f"the run took {elapsed:.2f} s (timeline and scoring, timed as one)")
+
+
+if __name__ == "__main__":
+    main()

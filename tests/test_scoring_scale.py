@@ -14,7 +14,12 @@ import pytest
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import explain, latest_scores, score
-from fullfunnel.analytics.scoring.features import feature_frame, features, vocabulary
+from fullfunnel.analytics.scoring.features import (
+    feature_frame,
+    features,
+    sample_touches,
+    vocabulary,
+)
 from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
     MIN_EFFECT,
@@ -73,6 +78,25 @@ def test_features_within_a_sample_equal_the_full_rows(wh):
     assert list(part["contact_id"]) == ["c1", "c2"]
     want = full[full["contact_id"].isin(["c1", "c2"])].reset_index(drop=True)
     pd.testing.assert_frame_equal(part, want)  # account aggregates still count everyone
+
+
+@pytest.mark.parametrize("sample", [["c1"], ["c2"]])
+def test_a_samples_own_touches_give_the_rows_that_every_touch_gives(wh, sample):
+    """The examples read only the touches their sample's features need: all of its
+    own (c1 has one 100 days old) and, of its accounts', those in the account window
+    before the earliest cut-off (c1's touch 20 days before CUT counts for c2 at
+    CUT - 10 days)."""
+    wh.load_many(small_tables())
+    cfg = default_config()
+    vocab = vocabulary(wh, before=CUT)
+    cuts = [CUT - timedelta(days=10), CUT]
+    within = wh.table("contacts").filter(lambda t: t.contact_id.isin(sample))
+    touches = wh.cache(sample_touches(wh, within, cutoffs=cuts))
+    kw = {"cutoff": cuts, "config": cfg, "target": "sql", "vocab": vocab, "within": within}
+    got = feature_frame(features(wh, touches=touches, **kw))
+    want = feature_frame(features(wh, **kw))
+    assert len(got) == 2 and got["account_touches_30d"].sum() > 0
+    pd.testing.assert_frame_equal(got, want)
 
 
 def test_features_at_many_cutoffs_in_one_query_equal_each_cutoff_alone(engine_wh):

@@ -47,9 +47,10 @@ WINDOWS: dict[str, tuple[int, ...]] = {
     "team": (7, 30),
     "tactic": (30, 0),
 }
-# Windows (days) of the all-touch counts; 30 is also the inbound/outbound and
-# account window.
+# Windows (days) of the all-touch counts; 30 is also the inbound/outbound window.
 TOUCH_WINDOWS = (7, 30, 90)
+# The window (days) of the account aggregates: touches on a contact's account.
+ACCOUNT_DAYS = 30
 # The longest window: touches older than this only count towards "ever" columns.
 RECENT_DAYS = max(*TOUCH_WINDOWS, *(w for windows in WINDOWS.values() for w in windows))
 # The touchpoint columns that the features read.
@@ -151,14 +152,18 @@ def vocabulary(
     return Vocabulary(touches, tuple(cats), tuple(nums))
 
 
-def sample_touches(wh: Warehouse, within: ir.Table, *, before: datetime) -> ir.Table:
-    """The touchpoints that the features of the contacts in ``within`` read at cut-offs
-    up to ``before``: their own and every touch on their accounts (for the account
-    aggregates), in the columns the features read (a third less to materialise)."""
+def sample_touches(wh: Warehouse, within: ir.Table, *, cutoffs: Sequence[datetime]) -> ir.Table:
+    """The touchpoints that the features of the contacts in ``within`` read at
+    ``cutoffs``: every touch of theirs before the latest, and the touches on their
+    accounts in the account window before each (for the account aggregates), in the
+    columns the features read (a third less to materialise)."""
     tp = wh.table("touchpoints")
     accounts = wh.table("contacts").semi_join(within, "contact_id").select("account_id")
-    mine = tp.contact_id.isin(within.contact_id) | tp.account_id.isin(accounts.account_id)
-    return tp.filter(mine, tp.ts < literal(before)).select(*TOUCH_COLUMNS)
+    recent = tp.ts >= literal(min(cutoffs) - timedelta(days=ACCOUNT_DAYS))
+    mine = tp.contact_id.isin(within.contact_id) | (
+        recent & tp.account_id.isin(accounts.account_id)
+    )
+    return tp.filter(mine, tp.ts < literal(max(cutoffs))).select(*TOUCH_COLUMNS)
 
 
 def open_contacts(tl: ir.Table, config: Config, target: str) -> ir.BooleanValue:
@@ -298,8 +303,9 @@ def features(
     all_contacts = all_contacts.filter(all_contacts.created_at <= all_contacts.cutoff)
     by_account = ["account_id", "cutoff"]
     acc_size = all_contacts.group_by(by_account).aggregate(account_contacts=all_contacts.count())
-    # both account counts read only the last 30 days' touches: filtered before grouping
-    acc = crossed(tp.filter(tp.account_id.notnull()).select("account_id", "contact_id", "ts"), 30)
+    # both account counts read only the account window's touches: filtered before grouping
+    acc = tp.filter(tp.account_id.notnull()).select("account_id", "contact_id", "ts")
+    acc = crossed(acc, ACCOUNT_DAYS)
     acc_tp = acc.group_by(by_account).aggregate(
         account_touches_30d=acc.count(),
         account_active_contacts_30d=acc.contact_id.nunique(),
@@ -376,7 +382,8 @@ def features(
 def _cut_columns(cutoff: datetime) -> dict[str, datetime]:
     """A cut-off and the start of each touch window before it (whole seconds)."""
     cut = cutoff.replace(microsecond=0)
-    windows = sorted({*TOUCH_WINDOWS, *(w for ws in WINDOWS.values() for w in ws if w)})
+    windows = {*TOUCH_WINDOWS, ACCOUNT_DAYS, *(w for ws in WINDOWS.values() for w in ws if w)}
+    windows = sorted(windows)
     return {"cutoff": cut} | {f"_since_{w}d": cut - timedelta(days=w) for w in windows}
 
 

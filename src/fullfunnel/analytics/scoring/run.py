@@ -470,7 +470,7 @@ def _examples(
     if within is not None:
         # the sample and the touches it reads are drawn once for all its cut-offs
         within = wh.cache(within)
-        touches = wh.cache(sample_touches(wh, within, before=max(cutoffs)))
+        touches = wh.cache(sample_touches(wh, within, cutoffs=cutoffs))
         held = [touches, within]
     try:
         feats = features(

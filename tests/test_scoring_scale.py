@@ -220,14 +220,22 @@ def test_reasons_written_once_per_value_equal_row_by_row_sentences():
             "title": rng.choice(["VP Sales", "Analyst", None], n).astype(object),
             "title_level": rng.choice([4.0, 1.0, np.nan], n),
             "current_stage": rng.choice(["lead", "mql"], n).astype(object),
-            "days_in_stage": rng.uniform(0, 40, n).round(1),
+            "days_in_stage": rng.uniform(0, 40, n).round(1),  # some x.5: half to even
             "touches_30d": rng.poisson(2, n).astype(float),
-            "last_touch_days": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 30, n)),
+            "touches_90d": rng.poisson(5, n).astype(float),  # engagement, not in its sentence
+            "last_touch_days": np.where(
+                rng.random(n) < 0.2, np.nan, rng.choice([0.4, 0.5, 1.5, 2.5, 7.49, 7.51], n)
+            ),
+            "days_since_created": rng.uniform(0, 400, n),
+            "account_contacts": rng.integers(1, 5, n).astype(float),
+            "account_touches_30d": rng.poisson(4, n).astype(float),
+            "account_active_contacts_30d": rng.integers(0, 3, n).astype(float),  # not shown
             "kind__web_visit__7d": rng.poisson(1, n).astype(float),
             "kind__web_visit__30d": rng.poisson(3, n).astype(float),
             "industry": rng.choice(["software", "retail", None], n).astype(object),
             "days_since_mql": np.where(rng.random(n) < 0.5, np.nan, rng.uniform(0, 90, n)),
             "recycled_count": rng.integers(0, 2, n).astype(float),
+            "entries_mql": rng.integers(0, 3, n).astype(float),  # stage history, not shown
             "x__plan": rng.choice(["pro", "free"], n).astype(object),
         }
     )

@@ -150,8 +150,8 @@ def top_reasons(
             continue
         cols = _reads(name, groups, frame)
         if cols:
-            # one sentence per distinct value of the columns it reads
-            sub = frame[cols].iloc[rows]
+            # one sentence per distinct value of the columns it reads, as shown
+            sub = _as_shown(frame[cols].iloc[rows])
             ids = sub.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
             first = np.unique(ids, return_index=True)[1]  # a row of each value, by id
             written = [json.dumps(describe(name, r)) for r in sub.iloc[first].to_dict("records")]
@@ -182,12 +182,45 @@ def reason_columns(groups: Mapping[str, list[str]]) -> list[str]:
 
 
 def _sentence_columns(group: str, members: list[str]) -> list[str]:
+    """The columns :func:`describe` reads for ``group``: its members, the shown ones
+    only where the sentence shows a few of many (a million leads take 237k distinct
+    values of the nine engagement columns, a few thousand of the two it shows)."""
+    if group in _SHOWN:
+        return list(_SHOWN[group])
     cols = list(members)
     if group == "title":
         cols.append("title")
     elif group == "stage":
         cols += ["current_stage", "days_in_stage"]
+    elif group == "stage_history":
+        cols = [c for c in cols if c.startswith("days_since_") or c == "recycled_count"]
     return list(dict.fromkeys(cols))
+
+
+# what the sentences of these groups show, of all their columns (see describe)
+_SHOWN = {
+    "engagement": ("touches_30d", "last_touch_days"),
+    "account": ("account_contacts", "account_touches_30d"),
+}
+
+
+def _is_days(column: str) -> bool:
+    return (
+        column == "days_in_stage"
+        or column.startswith("days_since_")
+        or column.endswith("_touch_days")
+    )
+
+
+def _as_shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its day counts rounded as the sentences round them (half to
+    even, like :func:`round`), so that leads a fraction of a day apart share one
+    sentence: a million leads' last-touch ages are nearly all distinct, their days
+    a few hundred."""
+    days = [c for c in frame.columns if _is_days(c)]
+    if not days:
+        return frame
+    return frame.assign(**{c: frame[c].astype("float64").round() for c in days})
 
 
 def _num(v: object) -> float | None:

@@ -181,6 +181,13 @@ def reason_columns(groups: Mapping[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+# what the sentences of these groups show, of all their columns (see describe)
+_SHOWN = {
+    "engagement": ("touches_30d", "last_touch_days"),
+    "account": ("account_contacts", "account_touches_30d"),
+}
+
+
 def _sentence_columns(group: str, members: list[str]) -> list[str]:
     """The columns :func:`describe` reads for ``group``: its members, the shown ones
     only where the sentence shows a few of many (a million leads take 237k distinct
@@ -195,13 +202,6 @@ def _sentence_columns(group: str, members: list[str]) -> list[str]:
     elif group == "stage_history":
         cols = [c for c in cols if c.startswith("days_since_") or c == "recycled_count"]
     return list(dict.fromkeys(cols))
-
-
-# what the sentences of these groups show, of all their columns (see describe)
-_SHOWN = {
-    "engagement": ("touches_30d", "last_touch_days"),
-    "account": ("account_contacts", "account_touches_30d"),
-}
 
 
 def _is_days(column: str) -> bool:

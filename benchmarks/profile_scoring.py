@@ -13,6 +13,7 @@ phase keeps every core busy. The shared timeline is built first, as its own row.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator
@@ -47,29 +48,29 @@ class Timer:
         self.totals: dict[str, list[float]] = {}
         self._stack: list[list[float]] = []  # [wall, cpu] spent in nested phases
 
-    def _enter(self) -> tuple[float, float]:
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the block as ``name``, less the phases timed inside it."""
         self._stack.append([0.0, 0.0])
-        return time.perf_counter(), time.process_time()
-
-    def _leave(self, name: str, start: tuple[float, float]) -> None:
-        wall, cpu = time.perf_counter() - start[0], time.process_time() - start[1]
-        inner = self._stack.pop()
-        if self._stack:
-            self._stack[-1][0] += wall
-            self._stack[-1][1] += cpu
-        total = self.totals.setdefault(name, [0.0, 0.0, 0])
-        total[0] += wall - inner[0]
-        total[1] += cpu - inner[1]
-        total[2] += 1
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            inner = self._stack.pop()
+            if self._stack:
+                self._stack[-1][0] += wall
+                self._stack[-1][1] += cpu
+            total = self.totals.setdefault(name, [0.0, 0.0, 0])
+            total[0] += wall - inner[0]
+            total[1] += cpu - inner[1]
+            total[2] += 1
 
     def wrap(self, f: Callable[..., Any], name: str) -> Callable[..., Any]:
         @functools.wraps(f)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = self._enter()
-            try:
+            with self.phase(name):
                 return f(*args, **kwargs)
-            finally:
-                self._leave(name, start)
 
         return timed
 
@@ -80,16 +81,16 @@ class Timer:
         def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
             items = f(*args, **kwargs)
             while True:
-                start = self._enter()
-                try:
-                    item = next(items)
-                except StopIteration:
+                with self.phase(name):
+                    item = next(items, _DONE)
+                if item is _DONE:
                     return
-                finally:
-                    self._leave(name, start)
                 yield item
 
         return timed
+
+
+_DONE = object()
 
 
 def main() -> None:
@@ -111,12 +112,10 @@ def main() -> None:
         else:
             setattr(owner, attribute, timer.wrap(f, name))
     began = time.perf_counter()
-    start = timer._enter()
-    timeline(wh, config, as_of=as_of)  # materialised and shared, as in any run
-    timer._leave("shared timeline (built once per run)", start)
-    start = timer._enter()
-    result = run.score(wh, as_of=as_of, config=config, write=args.write)
-    timer._leave("everything else (queries built, frames, tiers, metrics)", start)
+    with timer.phase("shared timeline (built once per run)"):
+        timeline(wh, config, as_of=as_of)  # materialised and shared, as in any run
+    with timer.phase("everything else (queries built, frames, tiers, metrics)"):
+        result = run.score(wh, as_of=as_of, config=config, write=args.write)
     elapsed = time.perf_counter() - began
     wh.close()
     wall = sum(t[0] for t in timer.totals.values())

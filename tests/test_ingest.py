@@ -292,3 +292,18 @@ def test_conformance_same_counts_on_every_engine(engine_wh):
     assert (hubspot.rows_in, hubspot.rows_loaded) == (30, 30)
     assert engine_wh.count("contacts") == 2 + 30
     assert engine_wh.count("stage_events") == 30 + 16 + 10 + 6 + 3 + 1
+
+
+def test_a_refusal_names_file_columns_and_values_on_one_line(wh, tmp_path):
+    """A quoted header or value may hold a line break; the message escapes it, so the
+    error stays one line (the CLI prints it as one)."""
+    headers = tmp_path / "headers.csv"
+    headers.write_text('"stage\nname",ts\nmql,2024-01-02\n', encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        ingest_files(wh, [headers], table="stage_events")
+    assert "\n" not in str(info.value) and "stage\\nname" in str(info.value)
+    dates = tmp_path / "dates.csv"
+    dates.write_text('contact_id,created_at\nC1,"01/02/2024\nlate"\n', encoding="utf-8")
+    with pytest.raises(InputError, match="could be day/month") as info:
+        ingest_files(wh, [dates], table="contacts")
+    assert "\n" not in str(info.value) and "01/02/2024\\nlate" in str(info.value)

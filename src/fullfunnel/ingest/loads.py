@@ -34,7 +34,14 @@ from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.ingest import files
 from fullfunnel.ingest.plan import Plan
 from fullfunnel.ingest.progress import Meter, Progress
-from fullfunnel.ingest.validate import ident, lit, nul_free, refuse_ambiguous_dates
+from fullfunnel.ingest.validate import (
+    ident,
+    listed,
+    lit,
+    nul_free,
+    refuse_ambiguous_dates,
+    shown,
+)
 from fullfunnel.result import Result
 from fullfunnel.schema import table_spec
 from fullfunnel.warehouse import ParquetFile, Warehouse
@@ -383,8 +390,8 @@ def stage(
         missing = [c for c in expr.sources if c not in present]
         if missing:
             raise InputError(
-                f"{path}: no column '{missing[0]}' (needed for {plan.table}.{name.lstrip('_')}); "
-                f"the file has {', '.join(columns[:12])}{' …' if len(columns) > 12 else ''}. "
+                f"{path}: no column '{shown(missing[0])}' (needed for "
+                f"{plan.table}.{name.lstrip('_')}); the file has {listed(columns)}. "
                 "Export it with that column, or map another one in the mapping's [columns]"
             )
     with watch(con):

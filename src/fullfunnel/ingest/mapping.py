@@ -192,7 +192,7 @@ def plan_from_mapping(
             raise InputError(
                 f"{path or mapping.path}: table {name} needs column '{col}' but the file has "
                 f'no column of that name; add  {col} = "<source column>"  under [columns] '
-                f"(file columns: {', '.join(columns[:12])})"
+                f"(file columns: {v.listed(columns)})"
             )
         exprs[col] = v.required(col, exprs[col])
     derived = {}

@@ -53,6 +53,18 @@ def lit(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def shown(name: str) -> str:
+    """A file's column name as an error message shows it: on one line, any character
+    that does not print (a line break in a quoted header, say) escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
+
+
+def listed(names: list[str], most: int = 12) -> str:
+    """The first ``most`` of a file's column names for an error message, … if more."""
+    more = " …" if len(names) > most else ""
+    return ", ".join(shown(n) for n in names[:most]) + more
+
+
 def value(col: str) -> str:
     """The trimmed text of a source column; empty text is NULL."""
     return f"NULLIF(trim({ident(col)}), '')"
@@ -250,8 +262,9 @@ def refuse_ambiguous_dates(con, where: str, dates: list[tuple[str, str | None]])
         ).fetchone()
         if sample:
             raise InputError(
-                f"{where}: column '{col}' holds dates like '{sample[0]}', which could be "
-                "day/month or month/day; state the format: in a mapping file "
-                f'[columns] ... = {{ from = "{col}", format = "%d/%m/%Y" }} (or "%m/%d/%Y"), '
+                f"{where}: column '{shown(col)}' holds dates like '{shown(sample[0])}', which "
+                "could be day/month or month/day; state the format: in a mapping file "
+                f'[columns] ... = {{ from = "{shown(col)}", format = "%d/%m/%Y" }} '
+                '(or "%m/%d/%Y"), '
                 "or --date-format '%d/%m/%Y'"
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -105,9 +106,9 @@ def main() -> None:
     timer = Timer()
     for owner, attribute, name in PHASES:
         f = getattr(owner, attribute)
-        if attribute == "fit":  # a classmethod: wrap the function, bind it again
+        if isinstance(vars(owner).get(attribute), classmethod):  # wrap, bind again
             setattr(owner, attribute, classmethod(timer.wrap(f.__func__, name)))
-        elif attribute == "feature_batches":
+        elif inspect.isgeneratorfunction(f):
             setattr(owner, attribute, timer.wrap_iterator(f, name))
         else:
             setattr(owner, attribute, timer.wrap(f, name))

@@ -181,27 +181,21 @@ def reason_columns(groups: Mapping[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-# what the sentences of these groups show, of all their columns (see describe)
-_SHOWN = {
-    "engagement": ("touches_30d", "last_touch_days"),
-    "account": ("account_contacts", "account_touches_30d"),
-}
-
-
 def _sentence_columns(group: str, members: list[str]) -> list[str]:
-    """The columns :func:`describe` reads for ``group``: its members, the shown ones
-    only where the sentence shows a few of many (a million leads take 237k distinct
-    values of the nine engagement columns, a few thousand of the two it shows)."""
-    if group in _SHOWN:
-        return list(_SHOWN[group])
-    cols = list(members)
+    """The columns :func:`describe` reads for ``group``: of some groups' columns only
+    the shown ones (a million leads take 237k distinct values of the nine engagement
+    columns, a few thousand of the two its sentence shows)."""
     if group == "title":
-        cols.append("title")
-    elif group == "stage":
-        cols += ["current_stage", "days_in_stage"]
-    elif group == "stage_history":
-        cols = [c for c in cols if c.startswith("days_since_") or c == "recycled_count"]
-    return list(dict.fromkeys(cols))
+        return [*members, "title"]
+    if group == "stage":
+        return list(dict.fromkeys([*members, "current_stage", "days_in_stage"]))
+    if group == "stage_history":
+        return [c for c in members if c.startswith("days_since_") or c == "recycled_count"]
+    if group == "engagement":
+        return ["touches_30d", "last_touch_days"]
+    if group == "account":
+        return ["account_contacts", "account_touches_30d"]
+    return list(members)
 
 
 def _is_days(column: str) -> bool:

@@ -19,11 +19,13 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import model, run
 from fullfunnel.config import default_config
+from fullfunnel.errors import FullfunnelError
 from fullfunnel.lifecycle import timeline
 
 # (owner, attribute, phase): the functions timed, by where scoring looks them up
@@ -101,6 +103,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="write the scores and the model")
     args = ap.parse_args()
     as_of = datetime.fromisoformat(args.as_of)
+    if "://" not in args.db and not Path(args.db).is_file():  # connect would create it
+        raise SystemExit(f"{args.db}: no such warehouse file; keep one with run.py --keep")
     wh = ff.connect(args.db)
     config = default_config()
     timer = Timer()
@@ -115,8 +119,11 @@ def main() -> None:
     began = time.perf_counter()
     with timer.phase("shared timeline (built once per run)"):
         timeline(wh, config, as_of=as_of)  # materialised and shared, as in any run
-    with timer.phase("everything else (queries built, frames, tiers, metrics)"):
-        result = run.score(wh, as_of=as_of, config=config, write=args.write)
+    try:
+        with timer.phase("everything else (queries built, frames, tiers, metrics)"):
+            result = run.score(wh, as_of=as_of, config=config, write=args.write)
+    except FullfunnelError as exc:
+        raise SystemExit(f"{args.db}: {exc}") from None
     elapsed = time.perf_counter() - began
     wh.close()
     wall = sum(t[0] for t in timer.totals.values())

@@ -145,8 +145,8 @@ def test_binned_prediction_and_reasons_are_exact():
     got = contributions(model, frame, groups)
     want = _contributions_by_value(model, X, groups)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
-    Xb = model.binned(frame)  # as scoring passes them: the bins and log-odds at hand
-    given = contributions(model, frame, groups, binned=Xb, decision=model.decision_binned(Xb))
+    Xb = model.binned(frame)  # as scoring passes them: the bins at hand
+    given = contributions(model, frame, groups, binned=Xb)
     pd.testing.assert_frame_equal(given, want, check_exact=True)
 
 

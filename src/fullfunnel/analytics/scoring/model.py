@@ -11,6 +11,7 @@ the truth on held-out rows: AUC, average precision, top-decile lift, calibration
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +24,10 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import GroupKFold
-from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
 from fullfunnel.analytics.scoring.features import DISPLAY_ONLY, categorical_columns
+from fullfunnel.analytics.scoring.trees import Forest
 from fullfunnel.errors import ConfigError
 
 MAX_LEVELS = 50  # categories kept per column (the rest are treated as missing)
@@ -160,16 +161,15 @@ class LeadModel:
         order = list(np.flatnonzero(cat)) + list(np.flatnonzero(~np.asarray(cat)))
         return [self.columns[i] for i in order]
 
+    @functools.cached_property
+    def forest(self) -> Forest:
+        """The booster's trees compiled for prediction on bins (once it is fitted)."""
+        return Forest.of(self.booster)
+
     def decision_binned(self, Xb: np.ndarray) -> np.ndarray:
-        """Raw log-odds of a matrix from :meth:`binned` (trees added in the booster's order)."""
-        b = self.booster
-        raw = np.full(Xb.shape[0], float(np.ravel(b._baseline_prediction)[0]))
-        missing = b._bin_mapper.missing_values_bin_idx_
-        with self._threads():
-            n = _openmp_effective_n_threads()
-            for (tree,) in b._predictors:
-                raw += tree.predict_binned(Xb, missing, n)
-        return raw
+        """Raw log-odds of a matrix from :meth:`binned` (trees added in the booster's
+        order: scikit-learn's log-odds to the bit)."""
+        return self.forest.decision(Xb, threads=self.threads)
 
     def calibrate(self, decision: np.ndarray) -> np.ndarray:
         d = np.asarray(decision, dtype=float).reshape(-1, 1)

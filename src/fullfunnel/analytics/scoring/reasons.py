@@ -72,34 +72,24 @@ def contributions(
     groups: Mapping[str, list[str]],
     *,
     binned: np.ndarray | None = None,
-    decision: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Effect (log-odds) of each factor in ``groups`` on each row of ``frame``.
 
     Evaluated on the model's binned matrix (a byte a value; the same log-odds as the
-    values give; pass it as ``binned``, and its log-odds as ``decision``, when they
-    are at hand), and only the rows whose factor differs from the reference are
-    predicted again: the others' effect is exactly 0 (most leads have none of a
-    given tactic or channel, so a sparse factor costs a fraction of a full pass).
+    values give; pass it as ``binned`` when it is at hand): a factor's effect walks
+    again only the trees that split on its columns, and only for the rows whose
+    factor differs from the reference; the others' effect is exactly 0 (most leads
+    have none of a given tactic or channel).
     """
     if not model.can_bin:
         return _contributions_by_value(model, model.matrix(frame), groups)
     Xb = model.binned(frame) if binned is None else binned
-    base = model.decision_binned(Xb) if decision is None else decision
     reference = pd.DataFrame({c: [model.reference[c]] for c in model.columns})
     ref = model.binned(reference)[0]
     position = {c: i for i, c in enumerate(model.binned_columns())}
-    out = {}
-    for name, cols in groups.items():
-        at = [position[c] for c in cols]
-        rows = np.flatnonzero((Xb[:, at] != ref[at]).any(axis=1))
-        effect = np.zeros(len(Xb))
-        if rows.size:
-            Xr = Xb[rows]
-            Xr[:, at] = ref[at]
-            effect[rows] = base[rows] - model.decision_binned(Xr)
-        out[name] = effect
-    return pd.DataFrame(out, index=frame.index)
+    at = [[position[c] for c in cols] for cols in groups.values()]
+    effects = model.forest.effects(Xb, ref, at, threads=model.threads)
+    return pd.DataFrame(effects, index=frame.index, columns=list(groups))
 
 
 def _contributions_by_value(

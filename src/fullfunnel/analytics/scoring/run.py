@@ -284,7 +284,6 @@ def score(
             picked,
             reason_groups,
             binned=None if leads.binned is None else leads.binned[worked],
-            decision=None if leads.decision is None else leads.decision[worked],
         )
         if len(picked)
         else pd.DataFrame()
@@ -542,11 +541,10 @@ def _sample_contacts(
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Leads:
     """The open contacts scored: the columns kept of their features (``rows``), their
-    bins and log-odds (None when the booster cannot be read bin by bin), probabilities."""
+    bins (None when the booster cannot be read bin by bin), probabilities."""
 
     rows: pd.DataFrame
     binned: np.ndarray | None
-    decision: np.ndarray | None
     prob: np.ndarray
 
 
@@ -566,12 +564,11 @@ def _score_open(model: LeadModel, expr: ir.Table, *, keep: list[str]) -> _Leads:
         rows.append(frame)
     if not rows:
         columns = keep if model.can_bin else expr.columns
-        return _Leads(pd.DataFrame(columns=list(columns)), None, None, np.array([]))
+        return _Leads(pd.DataFrame(columns=list(columns)), None, np.array([]))
     kept = rows[0] if len(rows) == 1 else pd.concat(rows, ignore_index=True)
     if not model.can_bin:
-        return _Leads(kept, None, None, np.concatenate(probs))
-    decision = np.concatenate(decisions)
-    return _Leads(kept, _stack(bins), decision, model.calibrate(decision))
+        return _Leads(kept, None, np.concatenate(probs))
+    return _Leads(kept, _stack(bins), model.calibrate(np.concatenate(decisions)))
 
 
 def _best(scores: pd.DataFrame, top: int) -> pd.DataFrame:

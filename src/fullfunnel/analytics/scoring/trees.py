@@ -113,6 +113,8 @@ class Forest:
         nothing differs)."""
         out = np.zeros((len(Xb), len(groups)))
         ref = np.asarray(reference, np.uint8)
+        if ref.shape != (Xb.shape[1],):  # the compiled walk does not check its reads
+            raise ValueError(f"one reference bin per column: {Xb.shape[1]}, not {ref.shape}")
         nodes, tree = self._nodes(), (self.roots, self.value, self.baseline)
         # a path remembers the groups it read in the bits of one integer: 64 at a time
         for first in range(0, len(groups), 64):

@@ -80,6 +80,39 @@ def test_features_within_a_sample_equal_the_full_rows(wh):
     pd.testing.assert_frame_equal(part, want)  # account aggregates still count everyone
 
 
+def test_features_for_some_columns_equal_those_of_every_column(wh):
+    """Scoring asks only for the counts its model reads: the rows are those of the
+    full query, less the counts left out (the others are always there)."""
+    wh.load_many(small_tables())
+    kw = {"cutoff": CUT, "config": default_config(), "target": "sql"}
+    kw["vocab"] = vocabulary(wh, before=CUT)
+    full = feature_frame(features(wh, **kw))
+    counts = [c for c in full.columns if c.split("__")[0] in ("kind", "channel", "team", "tactic")]
+    wanted = {counts[0], counts[-1], "title"}
+    part = feature_frame(features(wh, columns=wanted, **kw))
+    left_out = [c for c in counts if c not in wanted]
+    assert len(left_out) == len(counts) - 2 and "touches_30d" in part
+    pd.testing.assert_frame_equal(part, full.drop(columns=left_out))
+
+
+def test_rows_without_the_columns_no_split_reads_score_the_same():
+    rng = np.random.default_rng(4)
+    n = 2000
+    frame = pd.DataFrame(
+        {
+            "contact_id": [f"c{i}" for i in range(n)],
+            "touches_30d": rng.poisson(2, n).astype(float),
+            "noise": rng.normal(size=n),  # no split reads a constant
+            "flat": 1.0,
+        }
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(3 - frame["touches_30d"]))).astype(int)
+    model = small_model(frame, y, trees=10, leaves=7, seed=1)
+    read = model.read_columns()
+    assert "touches_30d" in read and "flat" not in read
+    np.testing.assert_array_equal(model.predict(frame[["contact_id", *read]]), model.predict(frame))
+
+
 @pytest.mark.parametrize("sample", [["c1"], ["c2"]])
 def test_a_samples_own_touches_give_the_rows_that_every_touch_gives(wh, sample):
     """The examples read only the touches their sample's features need: all of its

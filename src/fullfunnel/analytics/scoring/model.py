@@ -166,6 +166,14 @@ class LeadModel:
         """The booster's trees compiled for prediction on bins (once it is fitted)."""
         return Forest.of(self.booster)
 
+    def read_columns(self) -> list[str]:
+        """The columns that some split of the booster reads: the others cannot change
+        a prediction, so rows to be scored may leave them out (missing)."""
+        if not self.can_bin:
+            return list(self.columns)
+        read = set(self.forest.feature[~self.forest.leaf].tolist())
+        return [c for i, c in enumerate(self.binned_columns()) if i in read]
+
     def decision_binned(self, Xb: np.ndarray) -> np.ndarray:
         """Raw log-odds of a matrix from :meth:`binned` (trees added in the booster's
         order: scikit-learn's log-odds to the bit)."""

@@ -270,8 +270,17 @@ def score(
     reason_groups = {
         g: groups[g] for g in importance["feature"].head(sc["reason_factors"]) if g in groups
     }
-    current = features(wh, cutoff=as_of, config=config, target=target, vocab=vocab)
-    leads = _score_open(final, current, keep=[*SHOWN, *reason_columns(reason_groups)])
+    keep = [*SHOWN, *reason_columns(reason_groups)]
+    # only the counts that the trees or the reasons read (a third fewer)
+    current = features(
+        wh,
+        cutoff=as_of,
+        config=config,
+        target=target,
+        vocab=vocab,
+        columns={*final.read_columns(), *keep},
+    )
+    leads = _score_open(final, current, keep=keep)
     prob = leads.prob
     tier = _tiers(prob, sc["tier_shares"])
     # reasons for the contacts that will be worked (the tiers in reason_tiers); the rest

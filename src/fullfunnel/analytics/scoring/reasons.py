@@ -77,9 +77,9 @@ def contributions(
 
     Evaluated on the model's binned matrix (a byte a value; the same log-odds as the
     values give; pass it as ``binned`` when it is at hand): a factor's effect walks
-    again only the trees that split on its columns, and only for the rows whose
-    factor differs from the reference; the others' effect is exactly 0 (most leads
-    have none of a given tactic or channel).
+    again only the trees whose path reads its columns, from the first node that
+    does, and only for the rows whose factor differs from the reference; the others'
+    effect is exactly 0 (most leads have none of a given tactic or channel).
     """
     if not model.can_bin:
         return _contributions_by_value(model, model.matrix(frame), groups)

@@ -5,8 +5,9 @@ visits; here every row walks all its trees at once, on flat node arrays that sta
 in the processor's cache, compiled by Numba: the same log-odds to the bit (the
 trees are added in the booster's order), about three times faster. A factor's
 effect (what the log-odds lose when its columns are set to their reference bins)
-walks again only the trees that split on one of those columns, and only for the
-rows whose factor differs from the reference; no altered copy of the rows is made.
+walks again only the trees whose path for that row reads one of those columns,
+from the first node that does, and only for the rows whose factor differs from the
+reference; no altered copy of the rows is made.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 CHUNK_ROWS = 16_384  # rows a thread takes at a time
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # arrays: compared by identity
 class Forest:
     """Every node of every tree, one tree after another (a node's children are
     absolute positions), and what a prediction starts from."""

@@ -5,6 +5,10 @@ split into chunks over threads, and factors that touch no tree."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,3 +90,25 @@ def test_groups_that_overlap_or_a_short_reference_are_refused(wide):
         model.forest.effects(Xb, Xb[0], [[1, 2], [2, 3]])
     with pytest.raises(ValueError, match="one reference bin per column"):
         model.forest.effects(Xb, Xb[0, :3], [[1]])
+
+
+def test_the_walk_compiles_in_the_process_where_no_cache_can_be_written():
+    """Where Numba finds no writable place for its cache (a read-only install, no
+    home directory), importing the walk would fail; it compiles in the process
+    instead. Numba reads the locators to try at import, so a fresh interpreter is
+    told to try only one that never applies to a file."""
+    code = """
+import numpy as np, pandas as pd
+from fullfunnel.analytics.scoring.model import LeadModel
+rng = np.random.default_rng(0)
+frame = pd.DataFrame({"contact_id": [f"c{i}" for i in range(500)], "a": rng.normal(size=500)})
+y = (frame["a"] + rng.normal(size=500) > 0).astype(int).to_numpy()
+params = {"max_iter": 5, "learning_rate": 0.1, "max_leaf_nodes": 7}
+params |= {"min_samples_leaf": 20, "l2_regularization": 1.0}
+m = LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=params, seed=1)
+got = m.decision_binned(m.binned(frame))
+assert (got == m.booster.decision_function(m.matrix(frame))).all()
+"""
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

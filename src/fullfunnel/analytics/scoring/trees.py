@@ -143,6 +143,17 @@ def _chunked(n: int, threads: int, work: Callable[[int, int], None]) -> None:
             pass
 
 
+def _compiled(fn: Callable) -> Callable:
+    """``fn`` compiled, releasing the GIL, and cached on disk where Numba finds a
+    writable place (the package's ``__pycache__``, the user's cache directory, or
+    ``NUMBA_CACHE_DIR``); where it finds none, compiled anew in each process (about
+    2 s) rather than failing the import."""
+    try:
+        return numba.njit(nogil=True, cache=True)(fn)
+    except RuntimeError:  # "cannot cache function …: no locator available"
+        return numba.njit(nogil=True)(fn)
+
+
 class _Nodes(NamedTuple):
     """What a walk down a tree reads (one argument of the compiled functions)."""
 
@@ -158,7 +169,7 @@ class _Nodes(NamedTuple):
     missing_bin: np.uint8
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _walk(X, i, k, g, group_of, ref, nodes, start):
     """The leaf that row ``i`` reaches from node ``k``, and the groups of ``group_of``
     (a group per column, -1 for none) that its path reads, as bits; the first node
@@ -182,7 +193,7 @@ def _walk(X, i, k, g, group_of, ref, nodes, start):
     return k, read
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _decision(X, lo, hi, out, tree, nodes):
     """Log-odds of rows ``lo:hi``: the baseline plus each tree's leaf, in order."""
     roots, value, baseline = tree
@@ -195,7 +206,7 @@ def _decision(X, lo, hi, out, tree, nodes):
         out[i] = acc
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _effects(X, lo, hi, out, group_of, ref, tree, nodes):
     """Effects of rows ``lo:hi`` on the groups of ``group_of`` (see :meth:`Forest.effects`).
 

@@ -3,7 +3,7 @@
 scikit-learn predicts one tree at a time over every row, copying each node it
 visits; here every row walks all its trees at once, on flat node arrays that stay
 in the processor's cache, compiled by Numba: the same log-odds to the bit (the
-trees are added in the booster's order), about three times faster. A factor's
+trees are added in the booster's order), 1.2-3 times as fast. A factor's
 effect (what the log-odds lose when its columns are set to their reference bins)
 walks again only the trees whose path for that row reads one of those columns,
 from the first node that does, and only for the rows whose factor differs from the
@@ -145,9 +145,9 @@ def _chunked(n: int, threads: int, work: Callable[[int, int], None]) -> None:
 
 def _compiled(fn: Callable) -> Callable:
     """``fn`` compiled, releasing the GIL, and cached on disk where Numba finds a
-    writable place (the package's ``__pycache__``, the user's cache directory, or
-    ``NUMBA_CACHE_DIR``); where it finds none, compiled anew in each process (about
-    2 s) rather than failing the import."""
+    writable place (``NUMBA_CACHE_DIR`` when set, else the package's ``__pycache__``,
+    else the user's cache directory); where it finds none, compiled anew in each
+    process (about 2 s) rather than failing the import."""
     try:
         return numba.njit(nogil=True, cache=True)(fn)
     except RuntimeError:  # "cannot cache function …: no locator available"

@@ -102,8 +102,8 @@ def test_rows_without_the_columns_no_split_reads_score_the_same():
         {
             "contact_id": [f"c{i}" for i in range(n)],
             "touches_30d": rng.poisson(2, n).astype(float),
-            "noise": rng.normal(size=n),  # no split reads a constant
-            "flat": 1.0,
+            "noise": rng.normal(size=n),
+            "flat": 1.0,  # no split reads a constant
         }
     )
     y = (rng.random(n) < 1 / (1 + np.exp(3 - frame["touches_30d"]))).astype(int)

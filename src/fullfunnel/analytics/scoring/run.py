@@ -271,7 +271,8 @@ def score(
         g: groups[g] for g in importance["feature"].head(sc["reason_factors"]) if g in groups
     }
     keep = [*SHOWN, *reason_columns(reason_groups)]
-    # only the counts that the trees or the reasons read (a third fewer)
+    # only the counts that the trees or the reasons read: a count no split reads
+    # cannot change a score
     current = features(
         wh,
         cutoff=as_of,

@@ -3,11 +3,11 @@
 scikit-learn predicts one tree at a time over every row, copying each node it
 visits; here every row walks all its trees at once, on flat node arrays that stay
 in the processor's cache, compiled by Numba: the same log-odds to the bit (the
-trees are added in the booster's order), 1.2-3 times as fast. A factor's
-effect (what the log-odds lose when its columns are set to their reference bins)
-walks again only the trees whose path for that row reads one of those columns,
-from the first node that does, and only for the rows whose factor differs from the
-reference; no altered copy of the rows is made.
+trees are added in the booster's order), faster (docs/scoring.md has the figures).
+A factor's effect (what the log-odds lose when its columns are set to their
+reference bins) walks again only the trees whose path for that row reads one of
+those columns, from the first node that does, and only for the rows whose factor
+differs from the reference; no altered copy of the rows is made.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ def wide() -> tuple[LeadModel, pd.DataFrame]:
     params = {"max_iter": 40, "learning_rate": 0.1, "max_leaf_nodes": 15}
     params |= {"min_samples_leaf": 20, "l2_regularization": 1.0}
     model = LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=params, seed=2)
+    frame["label"] = y  # not a feature (the model leaves it out)
     return model, frame
 
 
@@ -81,6 +82,24 @@ def test_effects_are_the_log_odds_lost_by_the_altered_rows(wide, monkeypatch):
     got = model.forest.effects(Xb, ref, pair)[:, 0]
     np.testing.assert_array_equal(got, base - altered_log_odds(model, Xb, pair[0], ref))
     assert got[0] == 0.0
+
+
+def test_columns_of_one_value_are_left_out_and_the_trees_stay_the_same(wide):
+    """A column no tree can split on (one value, or none, in every row) costs the fit
+    its histograms and says nothing: the model leaves it out and scores the same."""
+    model, frame = wide
+    padded = frame.assign(flat=3.0, never=np.nan, one_kind="web", split_by_missing=np.nan)
+    padded.loc[::2, "split_by_missing"] = 1.0  # one value and missing: a tree can split
+    params = {"max_iter": 40, "learning_rate": 0.1, "max_leaf_nodes": 15}
+    params |= {"min_samples_leaf": 20, "l2_regularization": 1.0}
+    y, ids = frame["label"].to_numpy(), frame["contact_id"].to_numpy()
+    flat = padded.drop(columns="split_by_missing")
+    got = LeadModel.fit(flat, y, groups=ids, params=params, seed=2)
+    assert got.columns == model.columns
+    want = model.decision(model.matrix(frame))
+    np.testing.assert_array_equal(got.decision(got.matrix(padded)), want)
+    kept = LeadModel.fit(padded, y, groups=ids, params=params, seed=2)
+    assert kept.columns == [*model.columns, "split_by_missing"]
 
 
 def test_groups_that_overlap_or_a_short_reference_are_refused(wide):

@@ -58,8 +58,11 @@ class LeadModel:
         calibration: str = "sigmoid",
     ) -> LeadModel:
         """Fit on feature rows ``frame`` with labels ``y``; ``groups`` are contact ids."""
-        # columns with no value at all (no touches, no company size) say nothing
-        columns = [c for c in frame.columns if c not in DISPLAY_ONLY and frame[c].notna().any()]
+        # a column with one value in every row (or none: no touches, no company size)
+        # says nothing, and no tree can split on it: left out, the trees are the same
+        columns = [
+            c for c in frame.columns if c not in DISPLAY_ONLY and frame[c].nunique(dropna=False) > 1
+        ]
         cats = categorical_columns(frame[columns])
         categories = {c: [str(v) for v in frame[c].value_counts().index[:MAX_LEVELS]] for c in cats}
         reference = {c: _reference(frame[c], c in categories) for c in columns}

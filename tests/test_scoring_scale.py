@@ -134,8 +134,12 @@ def test_a_samples_own_touches_give_the_rows_that_every_touch_gives(wh, sample):
 
 def test_features_at_many_cutoffs_in_one_query_equal_each_cutoff_alone(engine_wh):
     """The training examples' single query (every cut-off, a sample or everyone) gives
-    the rows that each cut-off's own query gives."""
-    engine_wh.load_many(small_tables())
+    the rows that each cut-off's own query gives (a1's contacts counted by cut-off: c5
+    joins it at the time c2 does)."""
+    tables = small_tables()
+    c5 = tables["contacts"].iloc[[1]].assign(contact_id="c5", title="Intern")
+    tables["contacts"] = pd.concat([tables["contacts"], c5], ignore_index=True)
+    engine_wh.load_many(tables)
     cfg = default_config()
     vocab = vocabulary(engine_wh, before=CUT)
     cuts = [CUT - timedelta(days=45), CUT - timedelta(days=4), CUT]
@@ -147,6 +151,8 @@ def test_features_at_many_cutoffs_in_one_query_equal_each_cutoff_alone(engine_wh
         want = pd.concat(alone, ignore_index=True)
         assert want["cutoff"].nunique() == 3  # every cut-off has open contacts
         pd.testing.assert_frame_equal(many, want, check_dtype=False)
+        c1 = many[many["contact_id"] == "c1"].set_index("cutoff")["account_contacts"]
+        assert c1.to_dict() == {CUT - timedelta(days=4): 3, CUT: 3}
 
 
 def small_model(frame: pd.DataFrame, y: np.ndarray, *, trees: int, leaves: int, seed: int):

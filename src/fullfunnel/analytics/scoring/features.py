@@ -304,10 +304,17 @@ def features(
     if contact_ids is not None or within is not None:
         # only the accounts of the contacts asked for
         all_contacts = all_contacts.semi_join(contacts.select("account_id"), "account_id")
-    all_contacts = at_cutoffs(all_contacts.select("account_id", "created_at"))
-    all_contacts = all_contacts.filter(all_contacts.created_at <= all_contacts.cutoff)
     by_account = ["account_id", "cutoff"]
-    acc_size = all_contacts.group_by(by_account).aggregate(account_contacts=all_contacts.count())
+    born = all_contacts.select("account_id", "created_at")
+    if not single:
+        # counted per account and time before they are crossed with the cut-offs: DuckDB
+        # would cross every contact first and narrow them to the sample's accounts after
+        # (a training sample's query: 0.90 -> 0.75 s)
+        born = born.group_by("account_id", "created_at").aggregate(n=born.count())
+    born = at_cutoffs(born)
+    born = born.filter(born.created_at <= born.cutoff)
+    size = born.count() if single else born.n.sum()
+    acc_size = born.group_by(by_account).aggregate(account_contacts=size)
     # both account counts read only the account window's touches: filtered before grouping
     acc = tp.filter(tp.account_id.notnull()).select("account_id", "contact_id", "ts")
     acc = crossed(acc, ACCOUNT_DAYS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -100,6 +101,26 @@ def test_columns_of_one_value_are_left_out_and_the_trees_stay_the_same(wide):
     np.testing.assert_array_equal(got.decision(got.matrix(padded)), want)
     kept = LeadModel.fit(padded, y, groups=ids, params=params, seed=2)
     assert kept.columns == [*model.columns, "split_by_missing"]
+
+
+def test_a_split_on_a_column_past_its_words_field_is_refused(wide):
+    model, _ = wide
+    (tree,) = model.booster._predictors[0]
+    nodes = tree.nodes.copy()
+    nodes["feature_idx"][0] = 2**16  # a 65,537th column
+    fake = types.SimpleNamespace(
+        _predictors=[
+            [
+                types.SimpleNamespace(
+                    nodes=nodes, binned_left_cat_bitsets=tree.binned_left_cat_bitsets
+                )
+            ]
+        ],
+        _baseline_prediction=model.booster._baseline_prediction,
+        _bin_mapper=model.booster._bin_mapper,
+    )
+    with pytest.raises(ValueError, match="2\\*\\*16 columns"):
+        trees.Forest.of(fake)
 
 
 def test_groups_that_overlap_or_a_short_reference_are_refused(wide):

@@ -1,8 +1,9 @@
 """The booster's trees compiled for prediction on bins: log-odds, and factor effects.
 
 scikit-learn predicts one tree at a time over every row, copying each node it
-visits; here every row walks all its trees at once, on flat node arrays that stay
-in the processor's cache, compiled by Numba: the same log-odds to the bit (the
+visits; here every row walks all its trees at once, over nodes packed a 64-bit
+word each (a step down a tree reads one word) that stay in the processor's cache,
+compiled by Numba: the same log-odds to the bit (the
 trees are added in the booster's order), faster (docs/scoring.md has the figures).
 A factor's effect (what the log-odds lose when its columns are set to their
 reference bins) walks again only the trees whose path for that row reads one of
@@ -27,18 +28,19 @@ CHUNK_ROWS = 16_384  # rows a thread takes at a time
 
 @dataclasses.dataclass(frozen=True, eq=False)  # arrays: compared by identity
 class Forest:
-    """Every node of every tree, one tree after another (a node's children are
-    absolute positions), and what a prediction starts from."""
+    """Every node of every tree, one tree after another, each tree's nodes in
+    breadth-first order (a split's right child follows its left one), and what a
+    prediction starts from.
+
+    A node is one 64-bit word, so a step down a tree reads one word: bit 0 leaf, bit 1
+    missing values go left, bit 2 categorical split, bits 8-15 the threshold bin
+    (go left when bin <= threshold), bits 16-31 the column of the binned matrix the
+    split reads, bits 32-63 the left child's position.
+    """
 
     roots: np.ndarray  # first node of each tree
-    feature: np.ndarray  # column of the binned matrix a split reads
-    threshold: np.ndarray  # go left when bin <= threshold (numeric splits)
-    left: np.ndarray
-    right: np.ndarray
-    missing_left: np.ndarray  # where the missing bin goes
-    leaf: np.ndarray
-    value: np.ndarray
-    categorical: np.ndarray
+    nodes: np.ndarray  # int64 words, as above
+    value: np.ndarray  # a leaf's log-odds
     bitset: np.ndarray  # row of ``bitsets`` with a categorical split's left bins
     bitsets: np.ndarray
     baseline: float
@@ -47,29 +49,33 @@ class Forest:
     @classmethod
     def of(cls, booster: HistGradientBoostingClassifier) -> Forest:
         """The fitted booster's trees (binary: one tree per iteration)."""
-        nodes, bitsets, roots = [], [], []
+        nodes, lefts, bitsets, roots = [], [], [], []
         at = rows = 0
         for (tree,) in booster._predictors:
-            n = tree.nodes.copy()
-            n["left"] += at
-            n["right"] += at
+            order = _breadth_first(tree.nodes)
+            position = np.empty(len(order), np.int64)
+            position[order] = np.arange(len(order)) + at
+            n = tree.nodes[order]
             n["bitset_idx"] += rows
             nodes.append(n)
+            lefts.append(np.where(n["is_leaf"], 0, position[n["left"]]))
             bitsets.append(tree.binned_left_cat_bitsets)
             roots.append(at)
             at += len(n)
             rows += len(tree.binned_left_cat_bitsets)
         n = np.concatenate(nodes)
+        if at >= 2**31 or int(n["feature_idx"].max(initial=0)) >= 2**16:
+            raise ValueError("a forest of 2**31 nodes or 2**16 columns does not fit its words")
+        word = n["is_leaf"].astype(np.int64)
+        word |= n["missing_go_to_left"].astype(np.int64) << 1
+        word |= n["is_categorical"].astype(np.int64) << 2
+        word |= n["bin_threshold"].astype(np.int64) << 8
+        word |= n["feature_idx"].astype(np.int64) << 16
+        word |= np.concatenate(lefts) << 32
         return cls(
-            roots=np.array(roots, np.int32),
-            feature=n["feature_idx"].astype(np.int32),
-            threshold=n["bin_threshold"].astype(np.uint8),
-            left=n["left"].astype(np.int32),
-            right=n["right"].astype(np.int32),
-            missing_left=n["missing_go_to_left"].astype(np.bool_),
-            leaf=n["is_leaf"].astype(np.bool_),
+            roots=np.array(roots, np.int64),
+            nodes=word,
             value=n["value"].astype(np.float64),
-            categorical=n["is_categorical"].astype(np.bool_),
             bitset=n["bitset_idx"].astype(np.int32),
             bitsets=np.concatenate(bitsets).astype(np.uint32).reshape(-1, 8)
             if rows
@@ -78,19 +84,17 @@ class Forest:
             missing_bin=int(booster._bin_mapper.missing_values_bin_idx_),
         )
 
+    @property
+    def leaf(self) -> np.ndarray:
+        return (self.nodes & 1).astype(bool)
+
+    @property
+    def feature(self) -> np.ndarray:
+        """The column each split reads (0 for a leaf)."""
+        return (self.nodes >> 16) & 0xFFFF
+
     def _nodes(self) -> _Nodes:
-        return _Nodes(
-            self.feature,
-            self.threshold,
-            self.left,
-            self.right,
-            self.missing_left,
-            self.leaf,
-            self.categorical,
-            self.bitset,
-            self.bitsets,
-            np.uint8(self.missing_bin),
-        )
+        return _Nodes(self.nodes, self.bitset, self.bitsets, np.uint8(self.missing_bin))
 
     def decision(self, Xb: np.ndarray, *, threads: int = 0) -> np.ndarray:
         """Raw log-odds of binned rows (as :meth:`LeadModel.binned` gives them)."""
@@ -157,16 +161,22 @@ def _compiled(fn: Callable) -> Callable:
 class _Nodes(NamedTuple):
     """What a walk down a tree reads (one argument of the compiled functions)."""
 
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    missing_left: np.ndarray
-    leaf: np.ndarray
-    categorical: np.ndarray
+    words: np.ndarray
     bitset: np.ndarray
     bitsets: np.ndarray
     missing_bin: np.uint8
+
+
+def _breadth_first(nodes: np.ndarray) -> np.ndarray:
+    """One tree's nodes in breadth-first order, each split's children side by side
+    (run once per model, over its few thousand nodes)."""
+    order, i = [0], 0
+    while i < len(order):
+        k = order[i]
+        if not nodes["is_leaf"][k]:
+            order += [int(nodes["left"][k]), int(nodes["right"][k])]
+        i += 1
+    return np.asarray(order)
 
 
 @_compiled
@@ -176,20 +186,22 @@ def _walk(X, i, k, g, group_of, ref, nodes, start):
     reading each group goes to ``start[group]``. With ``g >= 0``, the columns of group
     ``g`` read their ``ref`` bins instead of the row's."""
     read = np.uint64(0)
-    while not nodes.leaf[k]:
-        f = nodes.feature[k]
+    word = nodes.words[k]
+    while not word & 1:
+        f = (word >> 16) & 0xFFFF
         h = group_of[f]
         if h >= 0 and not (read >> np.uint64(h)) & np.uint64(1):
             read |= np.uint64(1) << np.uint64(h)
             start[h] = k
         x = ref[f] if g >= 0 and h == g else X[i, f]
         if x == nodes.missing_bin:
-            go_left = nodes.missing_left[k]
-        elif nodes.categorical[k]:
-            go_left = (nodes.bitsets[nodes.bitset[k], x >> 5] >> (x & 31)) & 1 == 1
+            right = not (word >> 1) & 1
+        elif (word >> 2) & 1:
+            right = not (nodes.bitsets[nodes.bitset[k], x >> 5] >> (x & 31)) & 1
         else:
-            go_left = x <= nodes.threshold[k]
-        k = nodes.left[k] if go_left else nodes.right[k]
+            right = x > (word >> 8) & 0xFF
+        k = (word >> 32) + right
+        word = nodes.words[k]
     return k, read
 
 

@@ -1,7 +1,9 @@
 """The compiled trees (scoring.trees) give scikit-learn's log-odds to the bit, and a
 factor's effect is exactly the log-odds lost by predicting the altered rows: with
 missing values and categorical splits, more groups than one integer's bits, rows
-split into chunks over threads, and factors that touch no tree."""
+split into chunks over threads, and factors that touch no tree. The model leaves out
+the columns no tree can split on, and a forest too wide for its node words is
+refused."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import pytest
 
 from fullfunnel.analytics.scoring import trees
 from fullfunnel.analytics.scoring.model import LeadModel
+
+PARAMS = {"max_iter": 40, "learning_rate": 0.1, "max_leaf_nodes": 15}
+PARAMS |= {"min_samples_leaf": 20, "l2_regularization": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +37,7 @@ def wide() -> tuple[LeadModel, pd.DataFrame]:
     logit = frame[[f"n{j}" for j in range(k)]].fillna(0).to_numpy() @ rng.normal(size=k) / 3
     logit += np.where(frame["industry"] == "retail", 1.5, 0.0)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    params = {"max_iter": 40, "learning_rate": 0.1, "max_leaf_nodes": 15}
-    params |= {"min_samples_leaf": 20, "l2_regularization": 1.0}
-    model = LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=params, seed=2)
+    model = LeadModel.fit(frame, y, groups=frame["contact_id"].to_numpy(), params=PARAMS, seed=2)
     frame["label"] = y  # not a feature (the model leaves it out)
     return model, frame
 
@@ -91,15 +94,13 @@ def test_columns_of_one_value_are_left_out_and_the_trees_stay_the_same(wide):
     model, frame = wide
     padded = frame.assign(flat=3.0, never=np.nan, one_kind="web", split_by_missing=np.nan)
     padded.loc[::2, "split_by_missing"] = 1.0  # one value and missing: a tree can split
-    params = {"max_iter": 40, "learning_rate": 0.1, "max_leaf_nodes": 15}
-    params |= {"min_samples_leaf": 20, "l2_regularization": 1.0}
     y, ids = frame["label"].to_numpy(), frame["contact_id"].to_numpy()
     flat = padded.drop(columns="split_by_missing")
-    got = LeadModel.fit(flat, y, groups=ids, params=params, seed=2)
+    got = LeadModel.fit(flat, y, groups=ids, params=PARAMS, seed=2)
     assert got.columns == model.columns
     want = model.decision(model.matrix(frame))
     np.testing.assert_array_equal(got.decision(got.matrix(padded)), want)
-    kept = LeadModel.fit(padded, y, groups=ids, params=params, seed=2)
+    kept = LeadModel.fit(padded, y, groups=ids, params=PARAMS, seed=2)
     assert kept.columns == [*model.columns, "split_by_missing"]
 
 

@@ -1,14 +1,14 @@
 """The booster's trees compiled for prediction on bins: log-odds, and factor effects.
 
 scikit-learn predicts one tree at a time over every row, copying each node it
-visits; here every row walks all its trees at once, over nodes packed a 64-bit
-word each (a step down a tree reads one word) that stay in the processor's cache,
-compiled by Numba: the same log-odds to the bit (the
-trees are added in the booster's order), faster (docs/scoring.md has the figures).
-A factor's effect (what the log-odds lose when its columns are set to their
-reference bins) walks again only the trees whose path for that row reads one of
-those columns, from the first node that does, and only for the rows whose factor
-differs from the reference; no altered copy of the rows is made.
+visits; here every row walks all its trees at once, over nodes packed a 64-bit word
+each (a step down a tree reads one word) that stay in the processor's cache,
+compiled by Numba: the same log-odds to the bit (the trees are added in the
+booster's order), faster (docs/scoring.md has the figures). A factor's effect (what
+the log-odds lose when its columns are set to their reference bins) walks again
+only the trees whose path for that row reads one of those columns, from the first
+node that does, and only for the rows whose factor differs from the reference; no
+altered copy of the rows is made.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class Forest:
 
     @property
     def leaf(self) -> np.ndarray:
+        """Whether each node is a leaf."""
         return (self.nodes & 1).astype(bool)
 
     @property

@@ -103,13 +103,16 @@ def test_rows_without_the_columns_no_split_reads_score_the_same():
             "contact_id": [f"c{i}" for i in range(n)],
             "touches_30d": rng.poisson(2, n).astype(float),
             "noise": rng.normal(size=n),
-            "flat": 1.0,  # no split reads a constant
+            # a column the model keeps but no split can read: its rare value sets
+            # apart fewer rows than a leaf needs (min_samples_leaf 20)
+            "rare": np.where(np.arange(n) < 5, 1.0, 0.0),
         }
     )
     y = (rng.random(n) < 1 / (1 + np.exp(3 - frame["touches_30d"]))).astype(int)
     model = small_model(frame, y, trees=10, leaves=7, seed=1)
     read = model.read_columns()
-    assert "touches_30d" in read and "flat" not in read
+    assert "rare" in model.columns
+    assert "touches_30d" in read and "rare" not in read
     np.testing.assert_array_equal(model.predict(frame[["contact_id", *read]]), model.predict(frame))
 
 

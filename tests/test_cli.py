@@ -3,6 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+import fullfunnel as ff
 from fullfunnel.cli import app
 
 runner = CliRunner()
@@ -93,10 +94,40 @@ def test_user_mistakes_are_one_line_and_exit_1(demo_db, args, message):
     assert "Traceback" not in out.output
 
 
+READS = [
+    ["funnel"],
+    ["velocity"],
+    ["pipeline"],
+    ["plan"],
+    ["forecast"],
+    ["stuck"],
+    ["handoffs"],
+    ["diagnose"],
+    ["attribute"],
+    ["loads"],
+    ["quality"],
+    ["rejects"],
+    ["target", "list"],
+    ["report", "--out", "r.html"],
+]
+
+
+@pytest.mark.parametrize("command", READS, ids=lambda c: c[0])
+def test_a_read_command_on_a_missing_warehouse_creates_nothing(tmp_path, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "typo.duckdb"
+    out = runner.invoke(app, ["--db", str(db), *command])
+    assert out.exit_code == 1
+    assert f"no warehouse at {db}" in out.output and "fullfunnel demo" in out.output
+    assert "Traceback" not in out.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_empty_result_says_so(tmp_path):
     """Nothing to show is said in words, not as silence; --by on an empty warehouse
     gives the table's columns, no rows."""
     db = str(tmp_path / "empty.duckdb")
+    ff.connect(db).close()
     out = runner.invoke(app, ["--db", db, "velocity", "--by", "source_channel"])
     assert out.exit_code == 0, out.output
     assert "velocity: no rows" in out.output

@@ -254,16 +254,21 @@ def test_pipeline(loaded, reference, period):
     got = ff.pipeline(loaded, as_of=AS_OF, **period)
     want = ff.pipeline(reference, as_of=AS_OF, **period)
     assert_same(got.open_by_stage, want.open_by_stage, ["stage"])
-    scalars = ["open_count", "open_amount", "won_count", "lost_count", "won_amount"]
-    scalars += ["win_rate", "average_deal", "sales_cycle_median_days"]
-    for name in scalars:
+    for name in ["open_count", "open_amount", "win_rate", "average_deal"]:
         assert getattr(got, name) == pytest.approx(getattr(want, name), rel=1e-12), name
+    for name in ["won", "lost", "won_amount"]:
+        assert getattr(got.kpis, name) == pytest.approx(getattr(want.kpis, name)), name
+    cycle, ref = got.kpis.sales_cycle_days, want.kpis.sales_cycle_days
+    assert (cycle.value, cycle.low, cycle.high) == (ref.value, ref.low, ref.high)
 
 
 def test_pipeline_reference_values(reference):
     p = ff.pipeline(reference, as_of=AS_OF)
     assert p.open_count == 3  # o4, o5 and o6 (won only after as_of)
-    assert p.won_count == 3 and p.lost_count == 1
+    # the KPIs read the four quarters before as-of's quarter: one win closed in them
+    assert p.kpis.window.label == "2025-04-01..2026-03-31" and p.kpis.won == 1
+    every = ff.pipeline(reference, as_of=AS_OF, since="2020-01-01").kpis
+    assert every.won == 3 and every.lost == 1
 
 
 # --- a demo company --------------------------------------------------------------

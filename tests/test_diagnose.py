@@ -183,10 +183,13 @@ def test_diagnose_composes_one_page(top_heavy_wh):
     assert data["weight"]["effort"] and data["stuck"]["by_stage"]
 
 
-def test_empty_warehouse_is_balanced_with_no_problem():
+def test_empty_warehouse_gets_no_verdict():
     result = ff.diagnose(ff.connect("duckdb://:memory:"), as_of=AS_OF)
-    assert (result.verdict, result.problem_area) == ("balanced", "neither")
-    assert result.leaks.empty
+    assert (result.verdict, result.problem_area) == ("not enough data", "not enough data")
+    assert result.leaks.empty and result.tactics.empty and result.focus_stage is None
+    assert result.headline()[0] == (
+        "Verdict: none — not enough data (0 mature leads and 0 closed deals; need 30 of each)"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -89,8 +89,10 @@ def test_the_stuck_set_is_built_once_and_fresh_after_a_load(wh, monkeypatch):
     opp = {"opportunity_id": ["o1"], "contact_id": ["deal"], "status": ["open"]}
     opp |= {"created_at": [pd.Timestamp(AS_OF - timedelta(days=100))], "amount": [60_000.0]}
     wh.load("opportunities", pd.DataFrame(opp))
-    value = stuck(wh, as_of=AS_OF).contacts.set_index("contact_id")["value"]
-    assert value["deal"] == 60_000.0
+    listed = stuck(wh, as_of=AS_OF).contacts.set_index("contact_id")
+    assert listed.loc["deal", "open_amount"] == 60_000.0
+    # no stage here has the history for an age-aware chance: no value is claimed
+    assert pd.isna(listed.loc["deal", "value"])
     opp |= {"status": ["won"], "close_date": [pd.Timestamp(AS_OF - timedelta(days=1))]}
     wh.load("opportunities", pd.DataFrame(opp))
     won = {"contact_id": ["deal"], "stage": ["customer"], "ts": [pd.Timestamp(AS_OF)]}

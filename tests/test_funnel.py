@@ -127,12 +127,15 @@ def test_velocity_by_hand(small_wh):
 def test_pipeline_by_hand(small_wh):
     p = ff.pipeline(small_wh, as_of=SMALL_AS_OF)
     assert (p.open_count, p.open_amount) == (1, 800.0)
-    assert (p.won_count, p.lost_count, p.win_rate) == (1, 1, 0.5)
+    assert (p.kpis.won, p.kpis.lost, p.win_rate) == (1, 1, 0.5)
     assert p.average_deal == 1000.0
-    assert p.sales_cycle_median_days == pytest.approx(29.0)
+    assert p.kpis.sales_cycle_days.value == pytest.approx(29.0)
+    # 1 of 2: the 90% Wilson interval is wide, and said so
+    assert (p.kpis.win_rate.low, p.kpis.win_rate.high) == pytest.approx((0.1209, 0.8791), abs=1e-4)
+    assert "1 of 2 opportunities closed" in p.headline()[1]
     # as of before the deals closed, all three were open
     early = ff.pipeline(small_wh, as_of=datetime(2024, 3, 2))
-    assert early.open_count == 2 and early.won_count == 1
+    assert early.open_count == 2 and early.kpis.won == 1
 
 
 def test_results_are_json_safe(small_wh):

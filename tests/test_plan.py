@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 
 import fullfunnel as ff
+from fullfunnel.analytics.forecast import ForecastResult
+from fullfunnel.analytics.metrics import DealKPIs, kpi_window
 from fullfunnel.analytics.plan import plan, waterfall
-from fullfunnel.analytics.rates import stage_rates, wilson
+from fullfunnel.analytics.rates import stage_rates
+from fullfunnel.analytics.stats import Estimate, Proportion, wilson
 from fullfunnel.config import default_config
 from fullfunnel.lifecycle import timeline
 
@@ -42,96 +45,138 @@ def _rates(enough=(True,) * 5) -> pd.DataFrame:
     )
 
 
-def _yields() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "stage": STAGES,
-            "items": [0, 0, 0, 10, 50],
-            "amount": [0.0, 0, 0, 0, 1_200_000],
-            "expected_wins": [0.0, 0.0, 0.0, 4.0, 20.0],
-            "expected_amount": [0.0, 0, 0, 0, 200_000],
-        }
+def _forecast(expected_open=200_000.0, expected_new=40_000.0, open_amount=1_200_000.0):
+    return ForecastResult(
+        commit=pd.DataFrame(),
+        by_team=pd.DataFrame(),
+        by_segment=pd.DataFrame(),
+        distribution=pd.DataFrame(),
+        period_start=datetime(2026, 10, 1),
+        period_end=datetime(2027, 1, 1),
+        as_of=datetime(2026, 11, 1),
+        target=1_000_000,
+        booked=400_000,
+        p10=500_000,
+        p50=640_000,
+        p90=800_000,
+        mean=640_000,
+        probability_hit=0.02,
+        expected_new_wins=4.0,
+        open_count=50,
+        open_amount=open_amount,
+        overdue_count=0,
+        overdue_amount=0.0,
+        expected_open=expected_open,
+        expected_new=expected_new,
+        expected_wins=24.0,
+        actual=None,
+        sims=1000,
+        seed=0,
     )
 
 
-def _plan(rates):
+def _kpis(average=10_000.0) -> DealKPIs:
+    window = kpi_window(datetime(2026, 11, 1), CONFIG)
+    return DealKPIs(
+        window=window,
+        as_of=datetime(2026, 11, 1),
+        won=100,
+        lost=300,
+        won_amount=average * 100,
+        win_rate=Proportion.of(100, 400, confidence=0.9),
+        average_deal=Estimate(average, 100, None, None, 0.9, "mean"),
+        sales_cycle_days=Estimate(30.0, 100, None, None, 0.9, "median"),
+    )
+
+
+def _plan(rates, fc=None, target=1_000_000):
     return waterfall(
         rates,
-        _yields(),
-        target=1_000_000,
+        fc or _forecast(),
+        target=target,
+        target_basis="given",
         booked=400_000,
-        average=10_000,
-        open_pipeline=1_200_000,
+        kpis=_kpis(),
         as_of=datetime(2026, 11, 1),
-        start=datetime(2026, 10, 1),
-        end=datetime(2027, 1, 1),
         config=CONFIG,
     )
 
 
 def test_hand_computed_waterfall():
-    # gap 600k / 10k = 60 wins; in flight 20 (opportunities) + 4 (sql)
+    # gap 600k / 10k = 60 wins; the forecast expects 200k + 40k inside the period,
+    # so 360k (36 wins) is short and is carried up the funnel
     p = _plan(_rates())
     assert p.wins_needed == 60
-    assert p.expected_wins_in_flight == 24
+    assert p.short_amount == pytest.approx(360_000) and p.short_wins == pytest.approx(36)
     w = p.waterfall.set_index("stage")
-    # opportunity: (60 - 20) / 0.25; sql and above: (60 - 24) / P(stage → won)
-    expected_more = {"opportunity": 160, "sql": 288, "sal": 576, "mql": 1152, "lead": 2304}
+    expected_more = {"opportunity": 144, "sql": 288, "sal": 576, "mql": 1152, "lead": 2304}
     for stage, more in expected_more.items():
         assert w.loc[stage, "more_needed"] == pytest.approx(more)
     # deadlines: period end (Jan 1) minus the median days to won
     assert w.loc["opportunity", "enter_by"] == pd.Timestamp("2026-12-02")
     assert w.loc["sql", "enter_by"] == pd.Timestamp("2026-11-22")
     assert w.loc["mql", "enter_by"] == pd.Timestamp("2026-11-02")
-    # pace × days left before the deadline
-    assert w.loc["opportunity", "at_current_pace"] == pytest.approx(31)
-    assert w.loc["sql", "short"] == pytest.approx(288 - 42)
-    assert w.loc["sal", "short"] == pytest.approx(576 - 22)
-    assert w.loc["mql", "wins_short"] == pytest.approx((1152 - 10) / 32)
-    assert w.loc["opportunity", "more_needed_low"] == pytest.approx(40 / (0.25 * 1.25))
-    # coverage: 1.2M open / 600k gap = 2×; a 25% win rate needs 4×
+    assert not w.loc["lead", "in_time"] and w.loc["mql", "in_time"]
+    assert w.loc["opportunity", "more_needed_low"] == pytest.approx(36 / (0.25 * 1.25))
+    # who makes more contacts enter a stage: the team of the stage before it
+    assert (
+        w.loc["mql", "created_by"] == "marketing" and w.loc["opportunity", "created_by"] == "sales"
+    )
+    # coverage: 1.2M open / 600k gap = 2×; a sixth of it closes inside the period: 6× needed
     assert p.coverage == pytest.approx(2.0)
-    assert p.coverage_needed == pytest.approx(4.0)
+    assert p.coverage_needed == pytest.approx(6.0)
     # the opportunities spread over Nov (30 days) and Dec 1 (1 day)
     m = p.by_month[p.by_month.stage == "opportunity"].set_index("month")["needed"]
-    assert m["2026-11"] == pytest.approx(160 * 30 / 31)
-    assert m["2026-12"] == pytest.approx(160 / 31)
-    # ranked by wins closed: leads too late first (36 wins), then mql, sal, opportunity, sql
-    assert p.actions[0].startswith("New leads will mostly close after the period")
-    assert p.actions[1].startswith("Create 1152 more MQLs by Nov 02")
-    assert "bdr is 1142 short" in p.actions[1]
-    assert [a.split(" more ")[1].split(" ")[0] for a in p.actions[1:]] == [
+    assert m["2026-11"] == pytest.approx(144 * 30 / 31)
+    assert m["2026-12"] == pytest.approx(144 / 31)
+    # steps in funnel order, each a number and a date; the late stage named once
+    assert p.actions[0].startswith("beyond what is expected, 36.0 more won deals are needed")
+    assert p.actions[1] == (
+        "create 1152 more MQLs than the current pace by 2026-11-02 (range 922–1440; marketing)"
+    )
+    assert [a.split(" more ")[1].split(" ")[0] for a in p.actions[1:5]] == [
         "MQLs",
         "SALs",
-        "opportunities",
         "SQLs",
+        "opportunities",
     ]
-    teams = p.by_team.set_index("owner")
-    assert teams.loc["bdr", "stages"] == "mql, sal"
+    assert p.actions[5] == (
+        "new leads would now mostly close after 2026-12-31 (median lead→won 100 days): "
+        "the gap must close from MQLs and later"
+    )
+    assert len(p.actions) == 6
+    # the plan shows the forecast's chance: the two cannot disagree
+    assert p.probability_hit == 0.02
+    assert "chance to hit 2%" in " ".join(p.headline())
+
+
+def test_no_date_in_the_past_and_the_gap_closes_from_open_deals_when_all_is_late():
+    late = _rates().assign(days_to_won_median=[100.0, 90.0, 80.0, 70.0, 65.0])
+    p = _plan(late)
+    assert not p.waterfall["in_time"].any()
+    assert not any("create" in a for a in p.actions)
+    assert p.actions[-1].endswith(
+        "the gap must close from the 50 open opportunities: win 36 more of them than expected"
+    )
+
+
+def test_nothing_short_when_the_forecast_covers_the_gap():
+    p = _plan(_rates(), fc=_forecast(expected_open=500_000, expected_new=200_000))
+    assert p.short_amount == 0 and p.actions == []
+    assert p.wins_needed == 60
 
 
 def test_too_few_observations_says_so():
     p = _plan(_rates(enough=(True, True, True, False, True)))
     w = p.waterfall.set_index("stage")
     assert np.isnan(w.loc["sql", "more_needed"])
-    assert w.loc["opportunity", "more_needed"] == pytest.approx(160)
-    assert any(x.startswith("sql: too few observations") for x in p.warnings)
+    assert w.loc["opportunity", "more_needed"] == pytest.approx(144)
+    assert any(x.startswith("sql: not enough data") for x in p.warnings)
     assert not any("SQLs" in a for a in p.actions)
 
 
 def test_target_met_says_so():
-    p = waterfall(
-        _rates(),
-        _yields(),
-        target=100,
-        booked=400,
-        average=10,
-        open_pipeline=0,
-        as_of=datetime(2026, 11, 1),
-        start=datetime(2026, 10, 1),
-        end=datetime(2027, 1, 1),
-        config=CONFIG,
-    )
+    p = _plan(_rates(), target=100)
     assert p.wins_needed == 0 and p.actions == []
     assert "already met" in p.headline()[0]
 
@@ -177,7 +222,7 @@ def test_stage_event_after_as_of_changes_nothing(small_demo_path, tmp_path):
     )
     after = plan(wh, period="2026-Q3", target="1M", as_of=as_of)
     pd.testing.assert_frame_equal(before.waterfall, after.waterfall)
-    pd.testing.assert_frame_equal(before.yields, after.yields)
+    assert before.expected_open == after.expected_open
     assert before.booked == after.booked
     # and the later data does count when the plan looks later
     assert plan(wh, period="2026-Q3", target="1M", as_of="2026-08-21").booked > before.booked
@@ -198,8 +243,17 @@ def test_plan_on_demo(demo_wh):
 def test_plan_without_target_for_the_current_quarter(wh):
     p = plan(wh, as_of="2026-11-01")
     assert p.headline()[0].startswith("no bookings target for 2026-Q4")
-    with pytest.raises(ff.FullfunnelError, match="target set --period 2026-Q4"):
-        plan(wh, period="2026-Q4", as_of="2026-11-01")
+    assert "target set --period 2026-Q4" in p.headline()[0]
+    assert plan(wh, period="2026-Q4", as_of="2026-11-01").target is None
+
+
+def test_a_past_period_is_a_review(small_demo_path):
+    wh = ff.connect(str(small_demo_path))
+    p = plan(wh, period="2026-Q3", target="1M", as_of="2026-11-23")
+    # the plan as it stood when the quarter began, and what the quarter booked
+    assert p.as_of == datetime(2026, 7, 1)
+    assert p.actual == ff.pipeline(wh, period="2026-Q3", as_of="2026-11-23").kpis.won_amount
+    assert p.headline()[0].startswith("the period has ended: it booked")
 
 
 def _tiny(wh):
@@ -243,8 +297,9 @@ def test_stage_rates_engine_conformance(engine_wh):
     assert not r["enough"].any()  # 4 contacts are far too few
 
 
-def test_in_flight_opportunities_engine_conformance(engine_wh):
-    from fullfunnel.analytics.plan import in_flight
+def test_open_deals_engine_conformance(engine_wh):
+    from fullfunnel.analytics.deals import open_deals
+    from fullfunnel.analytics.rates import Vantage
 
     ts = pd.Timestamp
     engine_wh.load(
@@ -286,24 +341,16 @@ def test_in_flight_opportunities_engine_conformance(engine_wh):
             }
         ),
     )
-    f = in_flight(
-        engine_wh,
-        None,
-        as_of=datetime(2026, 10, 10),
-        start=datetime(2026, 10, 1),
-        end=datetime(2027, 1, 1),
-        config=CONFIG,
-    )
-    deal = f.opportunities.iloc[0]
-    assert len(f.opportunities) == 1
+    at = Vantage(datetime(2026, 10, 10), datetime(2026, 10, 1), datetime(2027, 1, 1))
+    deals, probabilities = open_deals(engine_wh, [at], config=CONFIG)
+    deal = deals.iloc[0]
+    assert len(deals) == 1 and not deal.overdue
     assert deal.pipeline_stage == "discovery"  # the move to proposal comes after as_of
     assert deal.bucket == 1  # 9 days old
     # every past deal of that age won within the 82 days left: too few to trust a
     # stage cell, so the age-only rate, pooled, applies
     assert deal.probability == pytest.approx(1.0)
-    opp = f.yields.set_index("stage").loc["opportunity"]
-    assert opp["expected_amount"] == pytest.approx(100.0)
-    cells = f.probabilities[f.probabilities["group"] == "discovery"].set_index("bucket")
+    cells = probabilities[probabilities["group"] == "discovery"].set_index("bucket")
     assert cells.loc[1, "at_risk"] == 3 and cells.loc[1, "won"] == 3
 
 

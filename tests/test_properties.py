@@ -122,11 +122,14 @@ def test_reached_times_and_funnel_counts_never_go_backwards(data):
 def test_plan_needs_are_never_negative_and_forecast_is_ordered(data, target):
     wh = warehouse(data)
     plan = ff.plan(wh, period="2025-Q1", target=float(target), as_of=AS_OF)
-    needs = ["more_needed", "more_needed_low", "more_needed_high", "in_flight_expected_wins"]
+    needs = ["more_needed", "more_needed_low", "more_needed_high"]
     values = plan.waterfall[needs].to_numpy(dtype=float)
     assert not (values < 0).any(), plan.waterfall[needs]
-    assert plan.wins_needed >= 0 and plan.expected_wins_in_flight >= 0
+    assert plan.wins_needed >= 0 and plan.expected_wins >= 0 and plan.short_amount >= 0
     assert plan.open_pipeline >= 0
+    # no step is dated before the plan is made
+    dates = plan.waterfall.loc[plan.waterfall["in_time"], "enter_by"]
+    assert (dates > pd.Timestamp(AS_OF)).all()
     fc = ff.forecast(wh, period="2025-Q1", as_of=AS_OF, target=float(target), sims=2000)
     assert fc.booked <= fc.p10 + 1e-6 <= fc.p50 + 2e-6 <= fc.p90 + 3e-6
     assert fc.probability_hit is None or 0 <= fc.probability_hit <= 1

@@ -116,6 +116,7 @@ def test_funnel_chart_title_names_the_weakest_step_by_hand():
     result = FunnelResult(
         stages=stages,
         cohorts=pd.DataFrame(),
+        conversion=pd.DataFrame(),
         as_of=AS_OF,
         since=None,
         until=None,

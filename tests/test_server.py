@@ -142,8 +142,9 @@ def test_view_rerenders_the_same_templates_for_the_filters(client):
     assert body["filters"] == {"period": "2026-Q3", "by": "source_channel"}
     assert body["html"] != whole["html"]
     assert 'id="summary"' in body["html"] and "fig-data" in body["html"]
-    # plan and forecast refuse a period already over: said, not a failure
-    assert any(n.startswith("plan:") for n in body["notes"])
+    # a period already over is a review: the plan as it stood then, and what it booked
+    assert not any(n.startswith(("plan:", "forecast:")) for n in body["notes"])
+    assert "the period has ended: it booked" in body["html"]
 
 
 # --- events -----------------------------------------------------------------------

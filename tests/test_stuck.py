@@ -185,11 +185,16 @@ def test_planted_stuck_leads_are_found(demo_wh):
     result = stuck(demo_wh, as_of=AS_OF, limit=1_000_000)
     truth = demo_wh.table("demo_truth")
     planted = set(truth.filter(truth.fact == "stuck").subject.execute())
+    # every contact listed as stuck is one the demo planted as over its limit, untouched
     found = set(result.contacts.contact_id)
-    hits = len(found & planted)
-    assert hits / len(found) >= 0.95
-    assert hits / len(planted) >= 0.95
+    assert found and len(found & planted) / len(found) >= 0.95
     assert result.total == len(found)
+    # and the planted ones are all counted: stuck, or dormant (aged out) apart
+    over = int(result.by_stage["over_limit"].sum())
+    assert over == result.total + result.dormant_total
+    assert abs(over - len(planted)) / len(planted) <= 0.05
+    # most of them sat so long that their chance to move on is gone: dormant, not at risk
+    assert result.dormant_total > 10 * result.total
 
 
 def test_empty_warehouse():

@@ -7,14 +7,8 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from fullfunnel.analytics.targets import (
-    booked,
-    import_targets,
-    list_targets,
-    parse_amount,
-    set_target,
-    target_for,
-)
+from fullfunnel.analytics.metrics import bookings, period_target
+from fullfunnel.analytics.targets import import_targets, list_targets, parse_amount, set_target
 from fullfunnel.errors import InputError
 
 
@@ -38,6 +32,15 @@ def test_parse_amount(text, value):
 def test_parse_amount_rejects(text):
     with pytest.raises(InputError, match=r"2\.5M"):
         parse_amount(text)
+
+
+def booked(wh, start, end, *, as_of):
+    b = bookings(wh, start, end, as_of=as_of)
+    return b.amount, b.deals
+
+
+def target_for(wh, start, end):
+    return period_target(wh, start, end).amount
 
 
 def _opps(wh):
@@ -99,6 +102,21 @@ def test_target_for_sums_months_inside_a_quarter(wh):
         set_target(wh, period=m, amount="100k")
     assert target_for(wh, datetime(2026, 10, 1), datetime(2027, 1, 1)) == 300_000.0
     assert target_for(wh, datetime(2027, 1, 1), datetime(2027, 4, 1)) is None
+    assert period_target(wh, datetime(2026, 10, 1), datetime(2027, 1, 1)).basis == (
+        "sum of 3 targets inside the period"
+    )
+
+
+def test_a_longer_target_is_prorated_by_days(wh):
+    set_target(wh, period="2026", amount="3.65M")
+    q4 = period_target(wh, datetime(2026, 10, 1), datetime(2027, 1, 1))
+    assert q4.amount == pytest.approx(3_650_000 * 92 / 365)
+    assert q4.basis == "92 of 365 days of 2026-01-01..2026-12-31"
+    # the exact period's own row wins over the prorated year
+    set_target(wh, period="2026-Q4", amount="1M")
+    assert target_for(wh, datetime(2026, 10, 1), datetime(2027, 1, 1)) == 1_000_000
+    # a period only partly covered by targets has none
+    assert target_for(wh, datetime(2026, 12, 1), datetime(2027, 2, 1)) is None
 
 
 def test_import_targets_csv(wh, tmp_path):

@@ -9,7 +9,9 @@ stage list. Unknown keys, wrong types and an inconsistent stage model fail with 
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -89,6 +91,16 @@ class Config:
         return self.sections["funnel"]["implied_stages"]
 
     @property
+    def won_stage(self) -> str:
+        """The stage that means closed won."""
+        return self.sections["funnel"]["won_stage"]
+
+    @property
+    def opportunity_stage(self) -> str:
+        """The stage where opportunities live (before the won stage)."""
+        return self.sections["funnel"]["opportunity_stage"]
+
+    @property
     def ownership(self) -> Mapping[str, tuple[str, ...]]:
         return self.sections["ownership"]
 
@@ -99,6 +111,11 @@ class Config:
     @property
     def benchmarks(self) -> Mapping[str, float]:
         return self.sections["benchmarks"]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The whole configuration as one text: a key for results that depend on it."""
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -145,6 +162,16 @@ class Config:
             for s in self.stages
         ]
         return out
+
+
+_PLURAL = {"opportunity": "opportunities"}
+
+
+def stage_plural(stage: str) -> str:
+    """How a count of contacts in ``stage`` reads: SQLs, leads, opportunities."""
+    if stage in _PLURAL:
+        return _PLURAL[stage]
+    return f"{stage.upper()}s" if len(stage) <= 3 else f"{stage}s"
 
 
 def default_toml() -> str:
@@ -272,11 +299,49 @@ def _build(raw: Mapping[str, Any], *, path: str | None) -> Config:
         if not isinstance(rate, int | float) or not 0 <= rate <= 1:
             raise ConfigError(f"{where}: benchmarks.{stage} must be a rate between 0 and 1")
         benchmarks[stage] = float(rate)
+    funnel = {**funnel, **_won_stages(where, funnel, stages)}
+    if names.index(funnel["opportunity_stage"]) >= names.index(funnel["won_stage"]):
+        raise ConfigError(f"{where}: funnel.opportunity_stage must come before funnel.won_stage")
+    if not 0 <= funnel["dormant_floor"] < 1:
+        raise ConfigError(f"{where}: funnel.dormant_floor must be a chance from 0 to 1, like 0.05")
+    metrics = raw["metrics"]
+    if not 0.5 <= metrics["confidence"] < 1:
+        raise ConfigError(f"{where}: metrics.confidence must be between 0.5 and 1, like 0.9")
+    if metrics["window_quarters"] < 1 or metrics["min_observations"] < 1:
+        raise ConfigError(
+            f"{where}: metrics.window_quarters and min_observations must be 1 or more"
+        )
     sections = {k: MappingProxyType(dict(v)) for k, v in raw.items() if k != "stages"}
     sections["funnel"] = MappingProxyType({**funnel, "exits": tuple(funnel["exits"])})
     sections["ownership"] = MappingProxyType(ownership)
     sections["benchmarks"] = MappingProxyType(benchmarks)
     return Config(stages=tuple(stages), sections=MappingProxyType(sections), path=path)
+
+
+def _won_stages(where: str, funnel: Mapping[str, Any], stages: list[Stage]) -> dict[str, str]:
+    """The won and opportunity stages, checked against the stage model. A stage model
+    of one's own without the default names takes its last bottom (bofu) stage as won
+    and the stage before it as the opportunity stage."""
+    names = [s.name for s in stages]
+    defaults = _defaults()["funnel"]
+    out = {}
+    for key in ("won_stage", "opportunity_stage"):
+        name = funnel[key]
+        if name in names:
+            out[key] = name
+        elif name != defaults[key]:
+            raise ConfigError(
+                f"{where}: funnel.{key} '{name}' is not a stage." + did_you_mean(name, names)
+            )
+    if "won_stage" not in out:
+        bottom = [s.name for s in stages if s.segment == "bofu"] or names[-1:]
+        out["won_stage"] = bottom[-1]
+    if "opportunity_stage" not in out:
+        won = names.index(out["won_stage"])
+        if won == 0:
+            raise ConfigError(f"{where}: funnel.won_stage must not be the first stage")
+        out["opportunity_stage"] = names[won - 1]
+    return out
 
 
 def _stages(where: str, raw: Any) -> list[Stage]:

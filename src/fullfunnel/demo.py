@@ -171,8 +171,12 @@ def generate_demo(
     seed: int = 7,
     as_of: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> DemoSummary:
     """Generate a demo company into ``wh`` (replacing its tables) and plant the truth.
+
+    A warehouse that holds data of its own (loaded files, or rows that no demo
+    wrote) is refused unless ``force``: the demo would replace it.
 
     >>> import fullfunnel as ff
     >>> wh = ff.connect("duckdb://:memory:")
@@ -186,6 +190,8 @@ def generate_demo(
         )
     if contacts < 100:
         raise InputError("--contacts must be at least 100 for a meaningful demo")
+    if not force:
+        _refuse_real_data(wh)
     as_of = (as_of or now()).replace(hour=0, minute=0, second=0, microsecond=0)
     say = progress or (lambda _msg: None)
     say("simulating journeys")
@@ -193,6 +199,21 @@ def generate_demo(
     say("writing the warehouse")
     rows = wh.load_many(tables, replace=True)
     return DemoSummary(scenario=scenario, seed=seed, as_of=as_of, rows=rows)
+
+
+def _refuse_real_data(wh: Warehouse) -> None:
+    """Raise unless the warehouse is empty or holds only a demo."""
+    loads = wh.count("loads")
+    rows = {name: wh.count(name) for name in ("contacts", "opportunities", "touchpoints")}
+    is_demo = wh.count("demo_truth") > 0
+    if loads == 0 and (is_demo or not any(rows.values())):
+        return
+    held = ", ".join(f"{n:,} {name}" for name, n in rows.items() if n)
+    held += f"{', ' if held else ''}{loads:,} file loads" if loads else ""
+    raise InputError(
+        f"the warehouse {wh.url} holds data that is not a demo's ({held}); the demo would "
+        "replace it. Use another --db for the demo, or pass --force to replace that data"
+    )
 
 
 def _simulate(sc: Scenario, n: int, seed: int, as_of: datetime) -> dict[str, pa.Table]:

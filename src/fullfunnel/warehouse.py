@@ -56,6 +56,8 @@ class Warehouse:
         self.engine.create_missing(TABLES.values())
         # tables derived from the canonical ones and materialised once (see ``shared``)
         self._shared: dict[Any, tuple[ir.Table, frozenset[str]]] = {}
+        # small Python values (KPIs) computed once per key (see ``memo``)
+        self._memo: dict[Any, tuple[Any, frozenset[str]]] = {}
 
     @property
     def con(self) -> ibis.BaseBackend:
@@ -152,8 +154,19 @@ class Warehouse:
             del self._shared[next(iter(self._shared))]
         return table
 
+    def memo(self, key: Any, build: Callable[[], Any], *, reads: tuple[str, ...]) -> Any:
+        """``build()`` computed once per ``key`` and reused until a load into a table it
+        ``reads``: how a KPI is computed once per (as-of, window, filters) and every
+        analysis of a run reads the same value."""
+        if key not in self._memo:
+            self._memo[key] = (build(), frozenset(reads))
+        return self._memo[key][0]
+
     def _release(self, tables: set[str] | None = None) -> None:
-        """Drop the shared tables that read any of ``tables`` (None: all of them)."""
+        """Drop the shared tables and memos that read any of ``tables`` (None: all)."""
+        for key, (_, reads) in list(self._memo.items()):
+            if tables is None or reads & tables:
+                del self._memo[key]
         for key, (table, reads) in list(self._shared.items()):
             if tables is None or reads & tables:
                 del self._shared[key]
@@ -170,8 +183,11 @@ class Warehouse:
         self.close()
 
 
-def connect(url: str | os.PathLike[str] | Any | None = None) -> Warehouse:
-    """Open (and create if needed) the warehouse.
+def connect(url: str | os.PathLike[str] | Any | None = None, *, create: bool = True) -> Warehouse:
+    """Open (and, with ``create``, create if needed) the warehouse.
+
+    ``create=False`` refuses a DuckDB file that does not exist, creating nothing:
+    reading a mistyped path must not answer from a new, empty warehouse.
 
     ``url`` may be ``duckdb:///path/file.duckdb`` or a plain ``.duckdb`` path
     (default: ``$FULLFUNNEL_DB``, else ``./fullfunnel.duckdb``), ``duckdb://:memory:``,
@@ -198,6 +214,13 @@ def connect(url: str | os.PathLike[str] | Any | None = None) -> Warehouse:
         rest, _, qs = rest.partition("?")
         query = dict(p.split("=", 1) for p in qs.split("&") if "=" in p)
     if scheme == "duckdb":
+        path = rest or ":memory:"
+        if not create and path != ":memory:" and not Path(path).expanduser().exists():
+            raise WarehouseError(
+                f"no warehouse at {path}: run 'fullfunnel demo' to try the tool on a synthetic "
+                "company, or 'fullfunnel ingest FILE' to load your data (or pass --db with the "
+                "right path)"
+            )
         return Warehouse(_DuckDBEngine.open(rest, query), url)
     if scheme in ("spark", "pyspark"):
         return Warehouse(_SparkEngine.open(rest or "local[*]", query), url)

@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from fullfunnel._dates import now, to_datetime
 from fullfunnel.analytics.forecast import forecasts
-from fullfunnel.analytics.rates import Vantage, quarter_start
+from fullfunnel.analytics.metrics import quarter_start
+from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.rates import Vantage
 from fullfunnel.analytics.targets import booked_by
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
@@ -69,7 +70,7 @@ def backtest(
 ) -> BacktestResult:
     """Rerun the forecast as of past dates; report MAPE, bias and P10–P90 coverage."""
     config = config or default_config()
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     periods = periods or config["forecast"]["backtest_periods"]
     if periods < 1:
         raise InputError("--periods must be 1 or more")

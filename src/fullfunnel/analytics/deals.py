@@ -1,7 +1,7 @@
 """Open opportunities as of a date, and each one's chance to close won inside a period.
 
 An open deal's chance comes from past deals of its pipeline stage and age (the
-``opportunity_history`` as known then) where that cell holds ``min_observations``
+``opportunity_history`` as known then) where that cell holds ``metrics.min_observations``
 past deals, else from past deals of its age alone (see
 :func:`fullfunnel.analytics.rates.conditional_yield`). Every query here reads
 several vantages at once: the opportunities are crossed with a small table of the
@@ -63,15 +63,15 @@ def open_deals(
     """The deals open at each vantage with their chance to close won inside its period.
 
     Returns the deals (``vantage``, ``amount``, ``age_days``, ``bucket``,
-    ``owner_team``, ``pipeline_stage``, ``probability``, and ``segment`` when
-    ``segment_column`` names an accounts column) and the probabilities they were
-    read from (by age alone, pooled, then by pipeline stage and age).
+    ``owner_team``, ``pipeline_stage``, ``overdue`` (open past its close date),
+    ``probability``, and ``segment`` when ``segment_column`` names an accounts
+    column) and the probabilities they were read from (by age alone, pooled, then
+    by pipeline stage and age).
     """
-    cfg = config["plan"]
     _, _, opp_stage = funnel_stages(config)
-    edges = [float(x) for x in cfg["age_buckets"]]
-    window = cfg["window_quarters"] * DAYS_PER_QUARTER
-    min_obs = cfg["min_observations"]
+    edges = [float(x) for x in config["plan"]["age_buckets"]]
+    window = config["metrics"]["window_quarters"] * DAYS_PER_QUARTER
+    min_obs = config["metrics"]["min_observations"]
     opps = open_or_known(wh, at)
     lost = ibis.ifelse(opps._known & (opps.status == "lost"), opps.close_date, None)
     won = ibis.ifelse(opps._known & (opps.status == "won"), opps.close_date, None)
@@ -103,12 +103,15 @@ def open_deals(
     )
     open_ = opps.filter(~opps._known)
     open_ = open_.left_join(current, ["_v", "opportunity_id"])
+    late = open_.close_date.notnull() & (open_.close_date < open_._as_of)
+    open_ = open_.mutate(_overdue=late.fill_null(False))
     cols = {
         "vantage": open_._v,
         "amount": open_.amount,
         "age_days": days_between(open_.created_at, open_._as_of),
         "owner_team": open_.owner_team,
         "pipeline_stage": open_._stage,
+        "overdue": open_._overdue,
     }
     if segment_column is not None:
         acc = wh.table("accounts")

@@ -15,10 +15,11 @@ from datetime import datetime
 
 import pandas as pd
 
-from fullfunnel._dates import now, to_datetime
 from fullfunnel.analytics._economics import stage_economics
 from fullfunnel.analytics.handoffs import HandoffsResult, measure_handoffs
 from fullfunnel.analytics.leakage import LeakageResult, leak
+from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.stats import TOO_CLOSE
 from fullfunnel.analytics.stuck import StuckResult, find_stuck
 from fullfunnel.analytics.weight import WeightResult, weigh
 from fullfunnel.config import Config, default_config
@@ -41,6 +42,7 @@ class DiagnoseResult(Result):
     verdict: str
     problem_area: str
     focus_stage: str | None
+    focus_reason: str | None
     weight: WeightResult
     leakage: LeakageResult
     stuck: StuckResult
@@ -49,22 +51,29 @@ class DiagnoseResult(Result):
 
     def headline(self) -> list[str]:
         w = self.weight
+        if w.data_note:  # no verdict and no money on thin data; the people still show
+            return [f"Verdict: none — {w.data_note}", *self._people()]
         lines = [
             f"Verdict: {self.verdict.upper()} — problem area: {self.problem_area}"
             + (f" — work first on: {self.focus_stage}" if self.focus_stage else ""),
         ]
-        decided = self.evidence[self.evidence["decides"]]
+        if self.focus_reason:
+            lines.append(f"  why {self.focus_stage}: {self.focus_reason}")
+        decided = self.evidence[self.evidence["decides"] | (self.evidence["status"] == TOO_CLOSE)]
         for r in decided.itertuples():
-            crossed = "crossed" if r.flagged else "not crossed"
-            lines.append(f"  {r.finding} — threshold {r.threshold}: {crossed}")
+            lines.append(f"  {r.finding} — threshold {r.threshold}: {r.status}")
         if w.bookings_target is not None:
+            kpis = w.close_ratio
             lines.append(
                 f"  target {w.bookings_target:,.0f} bookings per quarter ({w.target_period}), "
-                f"average deal {w.average_deal or 0:,.0f}, close ratio "
-                + (f"{w.close_ratio:.0%}" if w.close_ratio is not None else "n/a")
+                f"average deal {w.average_deal or 0:,.0f}, win rate "
+                + (f"{kpis:.1%}" if kpis is not None else "n/a")
             )
         if not self.leaks.empty:
-            lines.append("Biggest leaks per quarter:")
+            lines.append(
+                "Biggest leaks per quarter (what the drop-outs would have booked had they moved "
+                "on at today's later rates):"
+            )
             for r in self.leaks.itertuples():
                 lines.append(
                     f"  {r.stage} → {r.next_stage} ({r.owner}): {r.lost_revenue:,.0f} lost; "
@@ -76,14 +85,15 @@ class DiagnoseResult(Result):
                 f"What-if: {lk.lift_stage} +{lk.lift_points:g} points → "
                 f"{lk.lifted_bookings:,.0f} bookings per quarter (from {lk.baseline_bookings:,.0f})"
             )
-        lines.append(
-            f"Stuck: {self.stuck.total:,} contacts, {self.stuck.value_at_risk:,.0f} at risk; "
-            f"dropped handoffs: {int(self.teams['dropped'].sum()):,}"
-        )
         if not self.tactics.empty:
             lines.append(
                 "Do next: " + "; ".join(f"{r.label} ({r.team})" for r in self.tactics.itertuples())
             )
+        return lines + self._people()
+
+    def _people(self) -> list[str]:
+        """Stuck contacts, dropped handoffs and the leads to push."""
+        lines = [*self.stuck.summary(), *self.handoffs.summary()]
         if not self.push.empty:
             lines.append(
                 "Push these high-score leads stalled in their stage: "
@@ -111,7 +121,7 @@ def diagnose(
     'balanced'
     """
     config = config or default_config()
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt)
     w = weigh(wh, tl, econ, config, as_of_dt)
@@ -128,29 +138,48 @@ def diagnose(
         stage_evidence[config.stage_names[0]] = (
             f"{w.leads_per_quarter:,.0f} new a quarter vs {w.leads_needed_per_quarter:,.0f} needed"
         )
+    focus, reason = _focus(lk, w)
     tactics = recommend(
         problem_area=w.problem_area,
-        weakest_stage=w.weakest_stage,
+        weakest_stage=focus,
         stage_evidence=stage_evidence,
-        limit=config["diagnose"]["tactics"],
+        limit=0 if w.data_note else config["diagnose"]["tactics"],
         config=config,
     )
     leaks = lk.leaks.head(3)[["stage", "next_stage", "owner", "lost_revenue", "what_if_bookings"]]
     return DiagnoseResult(
         push=_push(st, config["diagnose"]["tactics"]),
-        evidence=w.evidence[["check", "finding", "threshold", "flagged", "decides"]],
+        evidence=w.evidence[["check", "finding", "threshold", "flagged", "status", "decides"]],
         leaks=leaks.reset_index(drop=True),
         teams=teams,
         tactics=tactics[["label", "team", "segment", "effort", "why"]],
         verdict=w.verdict,
         problem_area=w.problem_area,
-        focus_stage=w.weakest_stage,
+        focus_stage=focus,
+        focus_reason=reason,
         weight=w,
         leakage=lk,
         stuck=st,
         handoffs=ho,
         as_of=as_of_dt,
     )
+
+
+def _focus(lk: LeakageResult, w: WeightResult) -> tuple[str | None, str | None]:
+    """The stage whose leak costs the most money (the first of the printed leaks), and
+    the figures that make it so."""
+    if w.data_note or lk.leaks.empty:
+        return None, None
+    top = lk.leaks.iloc[0]
+    reason = (
+        f"{top['stage']} → {top['next_stage']} loses {top['lost_revenue']:,.0f} a quarter, "
+        f"the most of any stage; +{lk.lift_points:g} points there would add "
+        f"{top['what_if_bookings']:,.0f} a quarter"
+    )
+    if len(lk.leaks) > 1:
+        nxt = lk.leaks.iloc[1]
+        reason += f" (next: {nxt['stage']} → {nxt['next_stage']}, {nxt['lost_revenue']:,.0f})"
+    return str(top["stage"]), reason
 
 
 def _teams(st: StuckResult, ho: HandoffsResult, config: Config) -> pd.DataFrame:

@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import DAYS_PER_QUARTER, at_each, days_between, now, to_datetime
+from fullfunnel._dates import DAYS_PER_QUARTER, at_each, days_between
 from fullfunnel.analytics.deals import open_deals, open_or_known
-from fullfunnel.analytics.plan import current_quarter
-from fullfunnel.analytics.rates import Vantage, by_vantage, trailing_window
-from fullfunnel.analytics.targets import booked_by, parse_amount, period_bounds, target_for
+from fullfunnel.analytics.metrics import bookings, deal_kpis, period_target
+from fullfunnel.analytics.period import current_quarter, resolve_as_of
+from fullfunnel.analytics.rates import Vantage, by_vantage
+from fullfunnel.analytics.targets import booked_by, parse_amount, period_bounds
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
@@ -114,6 +115,14 @@ class ForecastResult(Result):
     mean: float
     probability_hit: float | None
     expected_new_wins: float
+    open_count: int
+    open_amount: float
+    overdue_count: int
+    overdue_amount: float
+    expected_open: float
+    expected_new: float
+    expected_wins: float
+    actual: float | None
     sims: int
     seed: int
 
@@ -121,12 +130,19 @@ class ForecastResult(Result):
         last = self.period_end - timedelta(days=1)
         lines = [
             f"{self.period_start:%Y-%m-%d}..{last:%Y-%m-%d} bookings forecast as of "
-            f"{self.as_of:%b %d}: P50 {self.p50:,.0f} (P10 {self.p10:,.0f} – P90 {self.p90:,.0f}); "
-            f"already won {self.booked:,.0f}"
+            f"{self.as_of:%Y-%m-%d}: P50 {self.p50:,.0f} (P10 {self.p10:,.0f} – P90 "
+            f"{self.p90:,.0f}); already won {self.booked:,.0f}"
         ]
         if self.target is not None and self.probability_hit is not None:
             lines.append(
                 f"chance to hit the target of {self.target:,.0f}: {self.probability_hit:.0%}"
+            )
+        if self.actual is not None:
+            inside = self.p10 <= self.actual <= self.p90
+            lines.append(
+                f"the period has ended: it booked {self.actual:,.0f}, "
+                + ("inside" if inside else "outside")
+                + f" this forecast's P10–P90 (P50 off by {self.p50 - self.actual:+,.0f})"
             )
         for r in self.commit.itertuples():
             if r.category == "new pipeline" and r.expected > 0:
@@ -159,14 +175,23 @@ def forecast(
     >>> ff.forecast(ff.connect("duckdb://:memory:"), period="2026-Q4", as_of="2026-11-01").p50
     0.0
     """
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    config = config or default_config()
+    as_of_dt = resolve_as_of(wh, as_of)
     period = period or current_quarter(as_of_dt)
     start, end = period_bounds(period)
-    if as_of_dt >= end:
-        raise InputError(f"period {period} ended before --as-of {as_of_dt:%Y-%m-%d}")
-    goal = parse_amount(target) if target is not None else target_for(wh, start, end)
+    goal = parse_amount(target) if target is not None else period_target(wh, start, end).amount
+    actual = None
+    if end <= as_of_dt:  # a review: the forecast made at the period's start, and the actual
+        actual = bookings(wh, start, end, as_of=as_of_dt).amount
+        as_of_dt = start
     at = Vantage(as_of_dt, start, end)
-    return forecasts(wh, [at], sims=sims, seed=seed, config=config, targets=[goal])[0]
+    key = ("forecast", at, sims, seed, goal, config.fingerprint)
+    made = wh.memo(
+        key,
+        lambda: forecasts(wh, [at], sims=sims, seed=seed, config=config, targets=[goal])[0],
+        reads=("opportunities", "opportunity_history", "accounts"),
+    )
+    return dataclasses.replace(made, actual=actual)
 
 
 def forecasts(
@@ -191,6 +216,7 @@ def forecasts(
     booked = booked_by(wh, at)
     deals, _ = open_deals(wh, at, config=config, segment_column=cfg["segment_column"] or None)
     arrivals = new_pipeline(wh, at, config=config)
+
     goals = targets if targets is not None else [None] * len(at)
     parts = zip(at, booked, by_vantage(deals, len(at), "vantage"), arrivals, goals, strict=True)
     return [_simulated(*part, sims, seed, cfg) for part in parts]
@@ -222,6 +248,8 @@ def _simulated(
     q = np.quantile(totals, QUANTILES)
     new_expected = new_wins * float(pool.mean()) if pool.size else 0.0
     deals = deals.assign(expected=deals["amount"] * deals["probability"])
+    amounts = deals["amount"].fillna(0.0)
+    late = deals["overdue"].astype(bool)
     return ForecastResult(
         commit=_commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg),
         by_team=_by(deals, "owner_team", new_expected),
@@ -243,6 +271,14 @@ def _simulated(
         mean=float(totals.mean()),
         probability_hit=float((totals >= goal).mean()) if goal is not None else None,
         expected_new_wins=new_wins,
+        open_count=int((~late).sum()),
+        open_amount=float(amounts[~late].sum()),
+        overdue_count=int(late.sum()),
+        overdue_amount=float(amounts[late].sum()),
+        expected_open=float(deals["expected"].sum()),
+        expected_new=new_expected,
+        expected_wins=float(deals["probability"].sum()) + new_wins,
+        actual=None,
         sims=sims,
         seed=seed,
     )
@@ -258,16 +294,19 @@ def new_pipeline(
     period) du, where P comes from the time-to-win curve G(x) = share of deals
     that won within x days of creation, over cohorts old enough to know.
     """
-    cfg = config["plan"]
-    window = cfg["window_quarters"] * DAYS_PER_QUARTER
+    pace_days = config["plan"]["pace_days"]
+    window = config["metrics"]["window_quarters"] * DAYS_PER_QUARTER
     longest = max(v.horizon_days for v in at)
     xs = np.arange(0.0, longest + CURVE_STEP_DAYS, CURVE_STEP_DAYS)
     bounds = []
     for k, v in enumerate(at):
+        # new wins are drawn from the wins behind the shared average deal
+        kpi = deal_kpis(wh, as_of=v.as_of, config=config).window
         row: dict[str, datetime | float] = {
             "_v": k,
-            "_lately": v.as_of - timedelta(days=cfg["pace_days"]),
-            "_recent": trailing_window(v.as_of, cfg["window_quarters"])[0],
+            "_lately": v.as_of - timedelta(days=pace_days),
+            "_recent": kpi.start,
+            "_recent_end": kpi.end,
         }
         for j, x in enumerate(xs):
             row[f"_lo_{j}"] = v.as_of - timedelta(days=window + x)
@@ -282,13 +321,15 @@ def new_pipeline(
         aggs[f"n_{j}"] = count_if(cohort)
         aggs[f"w_{j}"] = count_if(cohort & is_won & (won_at <= x))
     counts = by_vantage(opps.group_by("_v").aggregate(**aggs).execute(), len(at))
-    recent = opps.filter(is_won, opps.close_date >= opps._recent).select("_v", "amount")
+    recent = opps.filter(
+        is_won, opps.close_date >= opps._recent, opps.close_date < opps._recent_end
+    ).select("_v", "amount")
     out = []
     for v, r, won in zip(at, counts, by_vantage(recent.execute(), len(at)), strict=True):
         mine = xs[xs < v.horizon_days + CURVE_STEP_DAYS]  # this vantage's curve points
         n = np.array([count(r[f"n_{j}"].sum()) for j in range(mine.size)])  # one row or none
         w = np.array([count(r[f"w_{j}"].sum()) for j in range(mine.size)])
-        pace = count(r["pace"].sum()) / cfg["pace_days"]
+        pace = count(r["pace"].sum()) / pace_days
         # sorted: draws index into the pool, so its order must not depend on the engine
         pool = np.sort(won["amount"].to_numpy(dtype=float))
         out.append((_expected_new_wins(v, mine, n, w, pace), pool))

@@ -24,7 +24,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import days_between, literal, now, to_datetime
+from fullfunnel._dates import days_between, literal, to_datetime
+from fullfunnel.analytics.metrics import conversion_text, stage_conversion
+from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.stats import TOO_CLOSE, against, wilson
 from fullfunnel.analytics.velocity import quantile_aggregates, spread_quantiles
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
@@ -34,6 +37,9 @@ from fullfunnel.warehouse import Warehouse
 
 COHORT_UNITS = {"month": "M", "quarter": "Q"}
 NO_VALUE = "(none)"
+# the stage columns that the last stage, with no next stage, leaves empty
+NO_NEXT = "next_stage converted conversion conversion_low conversion_high exited recycled stalled"
+NO_NEXT = NO_NEXT.split()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -43,6 +49,7 @@ class FunnelResult(Result):
     title = "funnel"
     stages: pd.DataFrame
     cohorts: pd.DataFrame
+    conversion: pd.DataFrame
     as_of: datetime
     since: datetime | None
     until: datetime | None
@@ -58,16 +65,24 @@ class FunnelResult(Result):
     def headline(self) -> list[str]:
         if self.by is not None or self.stages.empty:
             return []
-        rows = self.stages
-        first, lines = rows.iloc[0], []
-        lines.append(f"{int(first.reached):,} contacts entered the funnel")
-        for r in rows.itertuples():
-            if pd.notna(r.conversion):
-                lines.append(
-                    f"{r.stage} → next: {r.conversion:.1%} of {int(r.reached):,}"
-                    + (f" (benchmark {r.benchmark:.0%})" if pd.notna(r.benchmark) else "")
-                    + (" — immature" if r.immature else "")
-                )
+        first = self.stages.iloc[0]
+        lines = [f"{int(first.reached):,} contacts entered the funnel"]
+        if not self.conversion.empty:
+            w = self.conversion.iloc[0]
+            lines.append(
+                f"conversion of mature contacts that reached each stage in "
+                f"{w.window_start:%Y-%m-%d}..{w.window_end - pd.Timedelta(days=1):%Y-%m-%d} "
+                "(the shared KPI):"
+            )
+        for r in self.conversion.itertuples():
+            if r.entered == 0:
+                continue
+            bench = ""
+            if pd.notna(r.benchmark):
+                call = against(r.rate_low, r.rate_high, r.benchmark)
+                side = {True: "above", False: "below", None: TOO_CLOSE}[call]
+                bench = f" — benchmark {r.benchmark:.0%}: {side}"
+            lines.append("  " + conversion_text(r) + bench)
         return lines
 
 
@@ -112,7 +127,7 @@ def funnel(
     config = config or default_config()
     if cohort not in COHORT_UNITS:
         raise InputError(f"--cohort {cohort!r}: use month or quarter")
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     since_dt = to_datetime(since, name="since")
     until_dt = to_datetime(until, name="until")
     if until_dt is not None and until_dt.time() == datetime.min.time():
@@ -121,6 +136,7 @@ def funnel(
         raise InputError("--until is before --since; swap them")
 
     tl = timeline(wh, config, as_of=as_of_dt)
+    conversion = stage_conversion(wh, tl, as_of=as_of_dt, config=config)
     key = None
     if by is not None:
         tl, key = with_breakdown(wh, tl, by)
@@ -141,6 +157,7 @@ def funnel(
     return FunnelResult(
         stages=stages,
         cohorts=cohorts,
+        conversion=conversion,
         as_of=as_of_dt,
         since=since_dt,
         until=until_dt,
@@ -257,9 +274,7 @@ def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.Data
                 "cumulative": _rate(row[f"{s}__cumulative"], first_reached),
             }
             if nxt is None:
-                rec |= dict.fromkeys(
-                    ["next_stage", "converted", "conversion", "exited", "recycled", "stalled"]
-                )
+                rec |= dict.fromkeys(NO_NEXT)
                 rec |= {"in_flight": None, "median_days": None, "p75_days": None}
                 rec |= {"p90_days": None, "benchmark": None, "immature": False}
                 if within_days is not None:
@@ -276,10 +291,13 @@ def _stage_table(frame, config, key, within_days, until_dt, as_of_dt) -> pd.Data
                 and p90 is not None
                 and (as_of_dt - until_dt).total_seconds() / 86400 < p90
             )
+            lo, hi = wilson(conv, n, confidence=config["metrics"]["confidence"])
             rec |= {
                 "next_stage": nxt,
                 "converted": conv,
                 "conversion": _rate(conv, n),
+                "conversion_low": float(lo) if n else None,
+                "conversion_high": float(hi) if n else None,
                 "exited": exited,
                 "recycled": recycled,
                 "stalled": stalled,

@@ -29,7 +29,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from fullfunnel._dates import days_between, literal, now, to_datetime
+from fullfunnel._dates import days_between, literal
+from fullfunnel.analytics.evidence import touch_evidence
+from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.stats import wilson
 from fullfunnel.config import SEGMENTS, Config, default_config
 from fullfunnel.lifecycle import reached, stage_index, timeline
 from fullfunnel.result import Result
@@ -53,17 +56,36 @@ class HandoffsResult(Result):
     by_team: pd.DataFrame
     matrix: pd.DataFrame
     flags: pd.DataFrame
+    judged: bool
+    note: str | None
     as_of: datetime
+
+    def summary(self) -> list[str]:
+        """One line for the diagnosis."""
+        if not self.judged:
+            return [f"Handoffs: cannot judge — {self.note}"]
+        dropped = int(self.by_team["dropped"].sum()) if not self.by_team.empty else 0
+        return [f"Dropped handoffs: {dropped:,}"]
 
     def headline(self) -> list[str]:
         lines = []
+        if not self.judged:
+            handed = ", ".join(
+                f"{r.entered:,} at {r.stage}" for r in self.handoffs.itertuples() if r.entered
+            )
+            return [
+                f"cannot judge handoffs: {self.note}"
+                + (f" (handed over: {handed})" if handed else "")
+            ]
         for r in self.handoffs.itertuples():
             if not r.entered:
                 continue
             lines.append(
                 f"{r.from_team} → {r.to_team} at {r.stage}: {r.entered:,} handed over, "
-                f"{_pct(r.dropped_pct)} dropped, SLA ({r.sla_days:g} d) met "
-                f"{_pct(r.sla_met_pct)}, median {_days(r.median_days)} to first touch"
+                f"{_pct(r.dropped_pct)} dropped ({_interval(r.dropped_low, r.dropped_high)}), "
+                f"SLA ({r.sla_days:g} d) met {_pct(r.sla_met_pct)} "
+                f"({_interval(r.sla_met_low, r.sla_met_high)}), median "
+                f"{_days(r.median_days)} to first touch"
             )
         for r in self.flags.itertuples():
             lines.append(f"{r.team} × {r.segment}: {r.flag} ({r.share:.0%} of its touches)")
@@ -83,7 +105,7 @@ def handoffs(
     ['mql', 'sql', 'customer']
     """
     config = config or default_config()
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     tl = timeline(wh, config, as_of=as_of_dt)
     return measure_handoffs(wh, tl, config, as_of_dt)
 
@@ -107,19 +129,33 @@ def measure_handoffs(
         on="stage",
         how="left",
     )
-    per_handoff = _finish(per_handoff)
+    per_handoff = _finish(per_handoff, config["metrics"]["confidence"])
     per_handoff = per_handoff.sort_values("stage", key=lambda s: s.map(order)).reset_index(
         drop=True
     )
     per_handoff = per_handoff[[*_FIRST, *[c for c in per_handoff if c not in _FIRST]]]
-    by_team = _finish(_summarise(rows, ["to_team"]))
+    by_team = _finish(_summarise(rows, ["to_team"]), config["metrics"]["confidence"])
     teams = {t: i for i, t in enumerate(config.teams)}
     by_team = by_team.sort_values("to_team", key=lambda s: s.map(teams)).reset_index(drop=True)
     first = ["to_team", *_FIRST[4:]]
     by_team = by_team[[*first, *[c for c in by_team if c not in first]]]
     matrix, flags = ownership_matrix(wh, tl, config, as_of_dt)
+    note = touch_evidence(wh, as_of_dt)
+    if note is not None:  # without touches by team, no handoff can be called dropped or late
+        unknown = ["touched", "pending", "dropped", "sla_met", "late", "dropped_pct"]
+        unknown += ["sla_met_pct", "median_days", "p90_days", "dropped_low", "dropped_high"]
+        unknown += ["sla_met_low", "sla_met_high"]
+        per_handoff[unknown] = None
+        by_team[unknown] = None
+        flags = flags.iloc[:0]
     return HandoffsResult(
-        handoffs=per_handoff, by_team=by_team, matrix=matrix, flags=flags, as_of=as_of_dt
+        handoffs=per_handoff,
+        by_team=by_team,
+        matrix=matrix,
+        flags=flags,
+        judged=note is None,
+        note=note,
+        as_of=as_of_dt,
     )
 
 
@@ -191,7 +227,7 @@ def _summarise(rows: ir.Table | None, keys: list[str]) -> pd.DataFrame:
     return rows.group_by(keys).aggregate(**aggs).execute()
 
 
-def _finish(frame: pd.DataFrame) -> pd.DataFrame:
+def _finish(frame: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """Counts as integers, rates over the handoffs that are due, and the open ones."""
     for col in [*_COUNTS, "accepted", "rejected", "recycled"]:
         if col not in frame:
@@ -201,6 +237,9 @@ def _finish(frame: pd.DataFrame) -> pd.DataFrame:
     due = frame["entered"] - frame["pending"]
     frame["dropped_pct"] = (frame["dropped"] / due).where(due > 0)
     frame["sla_met_pct"] = (frame["sla_met"] / due).where(due > 0)
+    for col in ("dropped", "sla_met"):
+        lo, hi = wilson(frame[col], due, confidence=confidence)
+        frame[f"{col}_low"], frame[f"{col}_high"] = lo, hi
     frame["accepted_pct"] = (frame["accepted"] / frame["entered"]).where(frame["entered"] > 0)
     for col in ("median_days", "p90_days"):
         if col not in frame:
@@ -310,6 +349,12 @@ def ownership_matrix(
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:.0%}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return "no interval"
+    return f"{low:.0%}–{high:.0%}"
 
 
 def _days(value: float | None) -> str:

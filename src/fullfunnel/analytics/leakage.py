@@ -21,8 +21,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from fullfunnel._dates import now, to_datetime
 from fullfunnel.analytics._economics import Economics, stage_economics
+from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
 from fullfunnel.lifecycle import timeline
@@ -93,7 +93,7 @@ def leakage(
     True
     """
     config = config or default_config()
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt)
     return leak(econ, config, as_of_dt, lift_stage=lift_stage, lift_points=lift_points)

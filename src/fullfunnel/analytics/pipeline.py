@@ -1,96 +1,103 @@
-"""The opportunity side: open pipeline by stage, win rate, deal size, sales cycle."""
+"""The opportunity side: open pipeline by stage, and the shared deal KPIs.
+
+Open pipeline and the overdue deals come from :func:`metrics.open_pipeline`; win
+rate, average deal and sales cycle from :func:`metrics.deal_kpis`, over the KPI
+window (a past ``period`` itself, else the trailing quarters), or over the range
+``since``..``until`` when one is given.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
-from fullfunnel._dates import days_between, literal, now, to_datetime
-from fullfunnel.result import Result, count
+from fullfunnel._dates import to_datetime
+from fullfunnel.analytics.metrics import DealKPIs, Window, deal_kpis, open_pipeline
+from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.targets import period_bounds
+from fullfunnel.config import Config, default_config
+from fullfunnel.errors import InputError
+from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class PipelineResult(Result):
-    """Open pipeline by opportunity stage, and closed-deal metrics for the period."""
+    """Open pipeline by opportunity stage, overdue deals, and the closed-deal KPIs."""
 
     title = "pipeline"
     open_by_stage: pd.DataFrame
+    overdue: pd.DataFrame
     open_count: int
     open_amount: float
-    won_count: int
-    lost_count: int
-    won_amount: float
-    win_rate: float | None
-    average_deal: float | None
-    sales_cycle_median_days: float | None
-    since: datetime | None
-    until: datetime | None
+    overdue_count: int
+    overdue_amount: float
+    kpis: DealKPIs
+    as_of: datetime
+
+    @property
+    def win_rate(self) -> float | None:
+        return self.kpis.win_rate.value
+
+    @property
+    def average_deal(self) -> float | None:
+        return self.kpis.average_deal.value
 
     def headline(self) -> list[str]:
-        lines = [f"open pipeline: {self.open_count:,} opportunities, {self.open_amount:,.0f}"]
-        if self.win_rate is not None:
-            lines.append(
-                f"win rate {self.win_rate:.1%} ({self.won_count:,} won, {self.lost_count:,} lost), "
-                f"average deal {self.average_deal or 0:,.0f}, median cycle "
-                f"{self.sales_cycle_median_days or 0:.0f} days"
+        line = f"open pipeline: {self.open_count:,} opportunities, {self.open_amount:,.0f}"
+        if self.overdue_count:
+            line += (
+                f"; apart from it, {self.overdue_count:,} overdue (close date passed, still "
+                f"open): {self.overdue_amount:,.0f}"
             )
-        return lines
+        return [line, *self.kpis.lines()]
 
 
 def pipeline(
     wh: Warehouse,
     *,
+    period: str | None = None,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     as_of: str | datetime | None = None,
+    config: Config | None = None,
 ) -> PipelineResult:
-    """Open pipeline now, and win rate, deal size and cycle of deals closed in the period.
+    """Open pipeline as of ``as_of``, and the KPIs of the deals closed in the window.
 
     >>> import fullfunnel as ff
     >>> ff.pipeline(ff.connect("duckdb://:memory:")).open_count
     0
     """
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
-    since_dt, until_dt = to_datetime(since, name="since"), to_datetime(until, name="until")
-    opp = wh.table("opportunities")
-    opp = opp.filter(opp.created_at <= literal(as_of_dt))
-    closed_by_then = opp.close_date.notnull() & (opp.close_date <= literal(as_of_dt))
-    is_open = (opp.status == "open") | ((opp.status != "open") & ~closed_by_then)
-    open_ = opp.filter(is_open)
-    by_stage = (
-        open_.group_by("stage")
-        .aggregate(opportunities=open_.count(), amount=open_.amount.sum())
-        .order_by("stage")
-        .execute()
-    )
-    closed = opp.filter(~is_open & opp.status.isin(["won", "lost"]))
-    if since_dt is not None:
-        closed = closed.filter(closed.close_date >= literal(since_dt))
-    if until_dt is not None:
-        closed = closed.filter(closed.close_date <= literal(until_dt))
-    won = closed.status == "won"
-    stats = closed.aggregate(
-        won=won.sum(),
-        lost=(~won).sum(),
-        won_amount=closed.amount.sum(where=won),
-        cycle=days_between(closed.created_at, closed.close_date).quantile(0.5, where=won),
-    ).execute()
-    row = stats.iloc[0]
-    won_n, lost_n = count(row["won"]), count(row["lost"])
-    won_amount = float(row["won_amount"]) if pd.notna(row["won_amount"]) else 0.0
+    config = config or default_config()
+    as_of_dt = resolve_as_of(wh, as_of)
+    window = _window(period, since, until, as_of_dt)
+    bounds = period_bounds(period) if period else None
+    kpis = deal_kpis(wh, as_of=as_of_dt, config=config, period=bounds, window=window)
+    pipe = open_pipeline(wh, as_of=as_of_dt)
     return PipelineResult(
-        open_by_stage=by_stage,
-        open_count=int(by_stage["opportunities"].sum()) if not by_stage.empty else 0,
-        open_amount=float(by_stage["amount"].sum()) if not by_stage.empty else 0.0,
-        won_count=won_n,
-        lost_count=lost_n,
-        won_amount=won_amount,
-        win_rate=won_n / (won_n + lost_n) if won_n + lost_n else None,
-        average_deal=won_amount / won_n if won_n else None,
-        sales_cycle_median_days=float(row["cycle"]) if pd.notna(row["cycle"]) else None,
-        since=since_dt,
-        until=until_dt,
+        open_by_stage=pipe.by_stage,
+        overdue=pipe.overdue,
+        open_count=pipe.count,
+        open_amount=pipe.amount,
+        overdue_count=pipe.overdue_count,
+        overdue_amount=pipe.overdue_amount,
+        kpis=kpis,
+        as_of=as_of_dt,
     )
+
+
+def _window(period, since, until, as_of: datetime) -> Window | None:
+    """The range a user chose with --since/--until (None: the KPI window)."""
+    since_dt, until_dt = to_datetime(since, name="since"), to_datetime(until, name="until")
+    if since_dt is None and until_dt is None:
+        return None
+    if period is not None:
+        raise InputError("give --period or --since/--until, not both")
+    start = since_dt or datetime(1900, 1, 1)
+    end = until_dt + timedelta(days=1) if until_dt is not None else as_of
+    if end <= start:
+        raise InputError("--until is before --since; swap them")
+    w = Window(start, min(end, as_of + timedelta(seconds=1)), "given", "")
+    return dataclasses.replace(w, description=f"the range {w.label}")

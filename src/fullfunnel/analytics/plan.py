@@ -1,14 +1,15 @@
 """The reverse waterfall: what has to happen, by when, to hit the period's target.
 
-From the gap (target − booked) and the average deal, the wins still needed.
-What is already in flight (contacts in each stage, open opportunities) is
-expected to yield some of them: each item's chance to close won inside the
-period, by stage and age, from past cohorts. The rest must come from new
-entries: at each stage S, ``(wins needed − expected wins from S and later) /
-P(S → won)`` more contacts must enter S, by the period end minus the median
-days from S to won. Held against the current pace of entries, that gives the
-shortfall per stage, month and owner team, ranked by the share of the gap it
-closes. Everything uses only data known at ``as_of``.
+The gap is target − booked. What the pipeline will yield inside the period comes
+from the forecast (:mod:`~fullfunnel.analytics.forecast`): the open deals, each by
+its stage and age, and the new pipeline at the recent pace. The plan and the
+forecast therefore cannot disagree: the plan shows the forecast's chance to hit.
+Whatever the expected yield leaves short, in won deals at the shared average deal,
+is carried up the funnel: at each stage S, ``short wins / P(S → won)`` more
+contacts than the current pace must enter S by the period end minus the median
+days from S to won. Steps are listed in funnel order; a stage whose lead time no
+longer fits the period is named once, with the stage the gap must close from.
+Everything uses only data known at ``as_of``.
 """
 
 from __future__ import annotations
@@ -17,26 +18,15 @@ import dataclasses
 import math
 from datetime import datetime, timedelta
 
-import ibis
-import ibis.expr.types as ir
 import pandas as pd
 
-from fullfunnel._dates import DAYS_PER_QUARTER, literal, now, to_datetime
-from fullfunnel.analytics.deals import open_deals
-from fullfunnel.analytics.rates import (
-    Vantage,
-    age_bucket,
-    conditional_yield,
-    count,
-    funnel_stages,
-    pooled_probability,
-    stage_rates,
-    trailing_window,
-)
-from fullfunnel.analytics.targets import booked, parse_amount, period_bounds, target_for
-from fullfunnel.config import Config, default_config
-from fullfunnel.errors import InputError
-from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.analytics.forecast import ForecastResult, forecast
+from fullfunnel.analytics.metrics import DealKPIs, bookings, deal_kpis, period_target
+from fullfunnel.analytics.period import current_quarter, resolve_as_of
+from fullfunnel.analytics.rates import stage_rates
+from fullfunnel.analytics.targets import parse_amount, period_bounds
+from fullfunnel.config import Config, default_config, stage_plural
+from fullfunnel.lifecycle import timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -49,48 +39,82 @@ class PlanResult(Result):
     waterfall: pd.DataFrame
     by_month: pd.DataFrame
     by_team: pd.DataFrame
-    yields: pd.DataFrame
     actions: list[str]
     warnings: list[str]
     period_start: datetime
     period_end: datetime
     as_of: datetime
-    target: float
+    target: float | None
+    target_basis: str
     booked: float
     gap: float
-    average_deal: float
+    average_deal: float | None
+    kpis: DealKPIs | None
     wins_needed: int
-    expected_wins_in_flight: float
-    wins_from_new: float
+    expected_open: float
+    expected_new: float
+    expected_wins: float
+    short_amount: float
+    short_wins: float
     open_pipeline: float
+    open_count: int
     coverage: float | None
     coverage_needed: float | None
+    probability_hit: float | None
+    forecast_p10: float | None
+    forecast_p50: float | None
+    forecast_p90: float | None
+    actual: float | None
+
+    def display_columns(self) -> dict[str, list[str]]:
+        steps = "stage created_by to_won_rate days_to_won_median more_needed enter_by in_time"
+        return {"waterfall": steps.split()}
 
     def headline(self) -> list[str]:
         last = self.period_end - timedelta(days=1)
         period = f"{self.period_start:%Y-%m-%d}..{last:%Y-%m-%d}"
-        if self.target <= 0 and self.warnings:
-            return self.warnings[:1]
-        if self.gap <= 0:
-            return [
-                f"{period}: target {self.target:,.0f} already met — booked "
-                f"{self.booked:,.0f} by {self.as_of:%b %d}"
+        review = []
+        if self.actual is not None:
+            share = f" ({self.actual / self.target:.0%} of target)" if self.target else ""
+            review = [
+                f"the period has ended: it booked {self.actual:,.0f}{share}; this is the plan "
+                f"as it stood on {self.as_of:%Y-%m-%d}"
             ]
+        if not self.target:
+            return review + (self.warnings[:1] or [f"{period}: no target"])
+        if self.gap <= 0:
+            met = f"{period}: target {self.target:,.0f} already met — booked "
+            return [*review, met + f"{self.booked:,.0f} by {self.as_of:%Y-%m-%d}"]
         lines = [
-            f"{period}: target {self.target:,.0f}, booked {self.booked:,.0f} "
-            f"({self.booked / self.target:.0%}) by {self.as_of:%b %d}; gap {self.gap:,.0f} "
-            f"= {self.wins_needed} more won deals at the average deal of {self.average_deal:,.0f}",
-            f"in flight: expected {self.expected_wins_in_flight:.1f} wins inside the period "
-            f"from contacts and open opportunities; {self.wins_from_new:.1f} must come from "
-            "new pipeline",
-        ]
-        if self.coverage is not None and self.coverage_needed is not None:
-            verdict = "enough" if self.coverage >= self.coverage_needed else "not enough"
-            lines.append(
-                f"pipeline coverage {self.coverage:.1f}× the gap ({self.open_pipeline:,.0f} open); "
-                f"the win rate needs {self.coverage_needed:.1f}× — {verdict}"
+            f"{period}: target {self.target:,.0f} ({self.target_basis}), booked "
+            f"{self.booked:,.0f} ({self.booked / self.target:.0%}) by {self.as_of:%Y-%m-%d}; "
+            f"gap {self.gap:,.0f}"
+            + (
+                f" = {self.wins_needed} won deals at the average deal of "
+                f"{self.average_deal:,.0f} ({self.kpis.average_deal.n:,} won in "
+                f"{self.kpis.window.description})"
+                if self.average_deal and self.kpis is not None
+                else ""
             )
-        return lines + self.actions + self.warnings
+        ]
+        lines.append(
+            f"expected inside the period: {self.expected_open + self.expected_new:,.0f} "
+            f"({self.expected_open:,.0f} from {self.open_count:,} open deals, "
+            f"{self.expected_new:,.0f} from new pipeline)"
+            + (
+                f"; forecast P50 {self.forecast_p50:,.0f} (P10 {self.forecast_p10:,.0f} – "
+                f"P90 {self.forecast_p90:,.0f}), chance to hit {self.probability_hit:.0%}"
+                if self.probability_hit is not None
+                else ""
+            )
+        )
+        if self.coverage is not None and self.open_pipeline > 0:
+            lines.append(
+                f"pipeline coverage {self.coverage:.1f}× the gap ({self.open_pipeline:,.0f} open), "
+                f"of which {self.expected_open / self.open_pipeline:.0%} is expected to close "
+                f"by {last:%Y-%m-%d}"
+            )
+        return review + lines + self.actions + self.warnings
 
 
 def plan(
@@ -101,11 +125,11 @@ def plan(
     as_of: str | datetime | None = None,
     config: Config | None = None,
 ) -> PlanResult:
-    """The reverse waterfall for ``period`` (e.g. 2026-Q4) as of ``as_of``.
+    """The reverse waterfall for ``period`` (default: the quarter of ``as_of``).
 
-    ``target`` overrides the bookings target stored for the period. Without a
-    ``period``, the quarter of ``as_of``; then a missing target is reported in
-    the result rather than raised.
+    ``target`` overrides the bookings target stored for the period. A period that
+    has ended is a review: the plan as it stood at the period's start, with what
+    the period actually booked.
 
     >>> import fullfunnel as ff
     >>> wh = ff.connect("duckdb://:memory:")
@@ -113,333 +137,201 @@ def plan(
     0
     """
     config = config or default_config()
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
-    explicit = period is not None
+    as_of_dt = resolve_as_of(wh, as_of)
     period = period or current_quarter(as_of_dt)
     start, end = period_bounds(period)
-    if as_of_dt >= end:
-        raise InputError(f"period {period} ended before --as-of {as_of_dt:%Y-%m-%d}; plan ahead")
-    missing = []
-    if target is None:
-        amount = target_for(wh, start, end)
-        if amount is None:
-            hint = (
-                f"no bookings target for {period}: pass --target 2.5M or run "
-                f"'fullfunnel target set --period {period} --bookings 2.5M'"
-            )
-            if explicit:
-                raise InputError(hint)
-            amount, missing = 0.0, [hint]
-    else:
-        amount = parse_amount(target)
-    booked_amt, _ = booked(wh, start, end, as_of=as_of_dt)
+    actual = None
+    if end <= as_of_dt:
+        actual = bookings(wh, start, end, as_of=as_of_dt).amount
+        as_of_dt = start
+    stored = period_target(wh, start, end)
+    amount = parse_amount(target) if target is not None else stored.amount
+    basis = "given" if target is not None else stored.basis
+    warnings = []
+    if amount is None:
+        warnings.append(
+            f"no bookings target for {period}: pass --target 2.5M or run "
+            f"'fullfunnel target set --period {period} --bookings 2.5M'"
+        )
+    booked = bookings(wh, start, end, as_of=as_of_dt).amount
     tl = timeline(wh, config, as_of=as_of_dt)
     rates = stage_rates(wh, tl, as_of=as_of_dt, config=config)
-    flight = in_flight(wh, tl, as_of=as_of_dt, start=start, end=end, config=config)
-    deal, wins_observed = average_deal(wh, as_of=as_of_dt, config=config)
+    kpis = deal_kpis(wh, as_of=as_of_dt, config=config)
+    fc = forecast(wh, period=period, as_of=as_of_dt, target=amount, config=config)
+    if kpis.average_deal.value is None:
+        warnings.append(f"no won deals in {kpis.window.description}: no average deal")
     return waterfall(
         rates,
-        flight.yields,
+        fc,
         target=amount,
-        booked=booked_amt,
-        average=deal,
-        open_pipeline=flight.open_amount,
+        target_basis=basis,
+        booked=booked,
+        kpis=kpis,
         as_of=as_of_dt,
-        start=start,
-        end=end,
         config=config,
-        extra_warnings=missing
-        + ([] if wins_observed else ["no won deals in the window: no average deal"]),
-    )
-
-
-def current_quarter(as_of: datetime) -> str:
-    """The quarter holding ``as_of``, written as 2026-Q4."""
-    return f"{as_of.year}-Q{(as_of.month - 1) // 3 + 1}"
-
-
-def average_deal(wh: Warehouse, *, as_of: datetime, config: Config) -> tuple[float, int]:
-    """Mean won amount over the trailing window (else every win known at ``as_of``)."""
-    ws, _ = trailing_window(as_of, config["plan"]["window_quarters"])
-    opp = wh.table("opportunities")
-    won = opp.filter(
-        opp.status == "won", opp.close_date <= literal(as_of), opp.created_at <= literal(as_of)
-    )
-    row = won.aggregate(
-        recent=won.amount.mean(where=won.close_date >= literal(ws)),
-        recent_n=(won.close_date >= literal(ws)).sum(),
-        every=won.amount.mean(),
-        n=won.count(),
-    ).execute()
-    r = row.iloc[0]
-    if pd.notna(r["recent"]) and count(r["recent_n"]) > 0:
-        return float(r["recent"]), int(r["recent_n"])
-    if pd.notna(r["every"]):
-        return float(r["every"]), int(r["n"])
-    return float("nan"), 0
-
-
-@dataclasses.dataclass(frozen=True)
-class InFlight:
-    """What is in play at ``as_of``: expected wins per stage, and the open deals."""
-
-    yields: pd.DataFrame  # stage, items, amount, expected_wins, expected_amount
-    opportunities: pd.DataFrame  # one row per open opportunity, with probability
-    probabilities: pd.DataFrame  # group, bucket, at_risk, won, probability
-    open_amount: float
-
-
-def in_flight(
-    wh: Warehouse,
-    tl: ir.Table | None,
-    *,
-    as_of: datetime,
-    start: datetime,
-    end: datetime,
-    config: Config,
-) -> InFlight:
-    """Expected wins inside [start, end) of every contact and open opportunity now in play.
-
-    ``tl`` is the timeline as of ``as_of``; ``None`` leaves out the contacts. An open
-    deal's chance comes from :func:`fullfunnel.analytics.deals.open_deals`; a
-    contact's from past contacts of its stage and days in it.
-    """
-    cfg = config["plan"]
-    stages, won, opp_stage = funnel_stages(config)
-    early = stages[: stages.index(opp_stage)] if tl is not None else []
-    edges = [float(x) for x in cfg["age_buckets"]]
-    at = Vantage(as_of, start, end)
-    deals, opp_probs = open_deals(wh, [at], config=config)
-    deals = deals.drop(columns="vantage")
-    probs = [opp_probs.drop(columns="vantage")]
-    counts = pd.DataFrame(columns=["stage", "bucket", "items", "amount"])
-    if early:
-        parts = []
-        for s in early:
-            nxt, ex = tl[reached(config.next_stage(s))], tl.exited_at
-            left = ibis.least(nxt.coalesce(ex), ex.coalesce(nxt))
-            parts.append(
-                tl.select(
-                    group=ibis.literal(s),
-                    entered=tl[reached(s)],
-                    left=left,
-                    won=tl[reached(won)],
-                )
-            )
-        raw = conditional_yield(
-            ibis.union(*parts),
-            group="group",
-            entered="entered",
-            left="left",
-            won="won",
-            at=at,
-            window_days=cfg["window_quarters"] * DAYS_PER_QUARTER,
-            edges=edges,
-            sparse=True,
-        )
-        probs.insert(0, pooled_probability(raw, cfg["min_observations"]))
-        live = tl.filter(tl.exit.isnull(), tl.current_stage.isin(early))
-        live = live.mutate(bucket=age_bucket(live.days_in_stage, edges))
-        counts = (
-            live.group_by(stage=live.current_stage, bucket=live.bucket)
-            .aggregate(items=live.count())
-            .execute()
-            .assign(amount=0.0)
-        )
-    probabilities = pd.concat(probs, ignore_index=True)
-    pooled = probabilities[probabilities["group"].isin(early)]
-    merged = counts.merge(
-        pooled.rename(columns={"group": "stage"})[["stage", "bucket", "probability"]],
-        on=["stage", "bucket"],
-        how="left",
-    )
-    merged["probability"] = merged["probability"].fillna(0.0)
-    merged["expected_wins"] = merged["items"] * merged["probability"]
-    merged["expected_amount"] = merged["amount"] * merged["probability"]
-    opp_row = pd.DataFrame(
-        {
-            "stage": [opp_stage],
-            "items": [len(deals)],
-            "amount": [float(deals["amount"].sum())],
-            "expected_wins": [float(deals["probability"].sum())],
-            "expected_amount": [float((deals["amount"] * deals["probability"]).sum())],
-        }
-    )
-    merged = pd.concat([merged, opp_row], ignore_index=True)
-    yields = (
-        merged.groupby("stage", as_index=False)[
-            ["items", "amount", "expected_wins", "expected_amount"]
-        ]
-        .sum()
-        .set_index("stage")
-        .reindex(stages[: stages.index(opp_stage) + 1], fill_value=0)
-        .reset_index()
-    )
-    yields["items"] = yields["items"].astype(int)
-    return InFlight(
-        yields=yields,
-        opportunities=deals,
-        probabilities=probabilities,
-        open_amount=float(deals["amount"].sum()),
+        warnings=warnings,
+        actual=actual,
     )
 
 
 def waterfall(
     rates: pd.DataFrame,
-    yields: pd.DataFrame,
+    fc: ForecastResult,
     *,
-    target: float,
+    target: float | None,
+    target_basis: str,
     booked: float,
-    average: float,
-    open_pipeline: float,
+    kpis: DealKPIs | None,
     as_of: datetime,
-    start: datetime,
-    end: datetime,
     config: Config,
-    extra_warnings: list[str] | None = None,
+    warnings: list[str] | None = None,
+    actual: float | None = None,
 ) -> PlanResult:
-    """The arithmetic of the plan, on rates (:func:`stage_rates`) and in-flight yields.
+    """The arithmetic of the plan on stage rates (:func:`stage_rates`) and the forecast.
 
     Pure pandas on a handful of rows, so that it can be checked by hand.
     """
-    gap = max(target - booked, 0.0)
-    wins_needed = math.ceil(gap / average - 1e-9) if gap > 0 and average > 0 else 0
-    exp = yields.set_index("stage")["expected_wins"].reindex(rates["stage"]).fillna(0.0)
-    from_here_on = exp[::-1].cumsum()[::-1].to_numpy()  # expected wins from S and later
-    total_flight = float(exp.sum())
-    rows, months, warnings = [], [], list(extra_warnings or [])
-    for r, later in zip(rates.itertuples(), from_here_on, strict=True):
-        wins_left = max(wins_needed - later, 0.0)
-        median = r.days_to_won_median
+    start, end = fc.period_start, fc.period_end
+    average = kpis.average_deal.value if kpis is not None else None
+    gap = max((target or 0.0) - booked, 0.0)
+    wins_needed = math.ceil(gap / average - 1e-9) if gap > 0 and average else 0
+    expected = fc.expected_open + fc.expected_new
+    short_amount = max(gap - expected, 0.0)
+    short_wins = short_amount / average if average else 0.0
+    warnings = list(warnings or [])
+    rows, months = [], []
+    owners = list(rates["owner"])
+    for i, r in enumerate(rates.itertuples()):
         deadline = None
-        if not math.isnan(median):  # the day before which S must be entered
-            deadline = (end - timedelta(days=median)).replace(hour=0, minute=0, second=0)
-            deadline = deadline.replace(microsecond=0)
+        if not math.isnan(r.days_to_won_median):  # the day before which S must be entered
+            deadline = (end - timedelta(days=r.days_to_won_median)).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
         reliable = bool(r.enough) and r.to_won > 0 and deadline is not None
-        more = wins_left / r.to_won if reliable else float("nan")
+        in_time = reliable and deadline > as_of
+        more = short_wins / r.to_won if reliable else float("nan")
         days_left = max(0.0, (deadline - as_of).total_seconds() / 86400) if deadline else 0.0
-        at_pace = r.pace_per_day * days_left
-        short = max(more - at_pace, 0.0) if reliable else float("nan")
         rows.append(
             {
                 "stage": r.stage,
                 "owner": r.owner,
+                # who makes more contacts enter S: the team working the stage before it
+                "created_by": owners[i - 1] if i else r.owner,
                 "rate": r.rate,
                 "rate_low": r.rate_low,
                 "rate_high": r.rate_high,
                 "to_won_rate": r.to_won,
-                "days_to_won_median": median,
-                "in_flight_expected_wins": float(exp[r.stage]),
+                "days_to_won_median": r.days_to_won_median,
                 "more_needed": more,
-                "more_needed_low": wins_left / r.to_won_high if reliable else float("nan"),
+                "more_needed_low": short_wins / r.to_won_high if reliable else float("nan"),
                 "more_needed_high": (
-                    wins_left / r.to_won_low if reliable and r.to_won_low > 0 else float("nan")
+                    short_wins / r.to_won_low if reliable and r.to_won_low > 0 else float("nan")
                 ),
                 "enter_by": pd.Timestamp(deadline) if deadline else pd.NaT,
-                "at_current_pace": at_pace,
-                "short": short,
-                "wins_short": short * r.to_won if reliable else float("nan"),
+                "in_time": in_time,
+                "at_current_pace": r.pace_per_day * days_left,
                 "reliable": reliable,
                 "observations": int(r.entered),
             }
         )
         if not reliable:
             warnings.append(
-                f"{r.stage}: too few observations ({r.entered} entered, {r.won_observed} won "
-                f"in the window; need {config['plan']['min_observations']}) — no reliable number"
+                f"{r.stage}: not enough data ({r.entered} mature contacts, {r.won_observed} won "
+                f"in the window; need {config['metrics']['min_observations']}) — no number"
             )
-        elif more > 0 and deadline is not None and deadline > as_of:
-            months.extend(_split_by_month(r.stage, r.owner, more, r.pace_per_day, as_of, deadline))
+        elif in_time and more > 0:
+            months.extend(_split_by_month(r.stage, rows[-1]["created_by"], more, as_of, deadline))
     table = pd.DataFrame(rows)
-    by_month = pd.DataFrame(
-        months, columns=["stage", "owner", "month", "needed", "at_current_pace", "short"]
-    )
+    by_month = pd.DataFrame(months, columns=["stage", "owner", "month", "needed"])
+    steps = table[table["in_time"]] if not table.empty else table
     by_team = (
-        table[table["reliable"]]
-        .groupby("owner", as_index=False)
-        .agg(stages=("stage", ", ".join), short=("short", "sum"), wins_short=("wins_short", "sum"))
-        .sort_values("wins_short", ascending=False, ignore_index=True)
+        steps.groupby("created_by", as_index=False)
+        .agg(stages=("stage", ", ".join))
+        .rename(columns={"created_by": "team"})
+        if not steps.empty
+        else pd.DataFrame(columns=["team", "stages"])
     )
-    opp = rates[rates["stage"] == config["plan"]["opportunity_stage"]]
-    win_rate = float(opp["to_won"].iloc[0]) if len(opp) else float("nan")
-    coverage = open_pipeline / gap if gap > 0 else None
-    needed = 1 / win_rate if win_rate and not math.isnan(win_rate) and win_rate > 0 else None
+    open_amount = fc.open_amount
+    in_period_rate = fc.expected_open / open_amount if open_amount else 0.0
     return PlanResult(
         waterfall=table,
         by_month=by_month,
         by_team=by_team,
-        yields=yields,
-        actions=_actions(table, config, as_of, end) if gap > 0 else [],
+        actions=_actions(table, fc, short_wins, end) if short_amount > 0 else [],
         warnings=warnings,
         period_start=start,
         period_end=end,
         as_of=as_of,
-        target=float(target),
+        target=target,
+        target_basis=target_basis,
         booked=float(booked),
         gap=gap,
-        average_deal=float(average),
+        average_deal=average,
+        kpis=kpis,
         wins_needed=wins_needed,
-        expected_wins_in_flight=total_flight,
-        wins_from_new=max(wins_needed - total_flight, 0.0),
-        open_pipeline=float(open_pipeline),
-        coverage=coverage,
-        coverage_needed=needed,
+        expected_open=fc.expected_open,
+        expected_new=fc.expected_new,
+        expected_wins=fc.expected_wins,
+        short_amount=short_amount,
+        short_wins=short_wins,
+        open_pipeline=open_amount,
+        open_count=fc.open_count,
+        coverage=open_amount / gap if gap > 0 else None,
+        coverage_needed=1 / in_period_rate if gap > 0 and in_period_rate else None,
+        probability_hit=fc.probability_hit,
+        forecast_p10=fc.p10,
+        forecast_p50=fc.p50,
+        forecast_p90=fc.p90,
+        actual=actual,
     )
 
 
-def _split_by_month(stage, owner, needed, pace, as_of, deadline) -> list[dict]:
+def _split_by_month(stage, owner, needed, as_of, deadline) -> list[dict]:
     """``needed`` spread evenly over the days from ``as_of`` to ``deadline``, per month."""
     out, cur, total = [], as_of, (deadline - as_of).total_seconds() / 86400
     while cur < deadline:
         nxt = datetime(cur.year + (cur.month == 12), cur.month % 12 + 1, 1)
         stop = min(nxt, deadline)
         days = (stop - cur).total_seconds() / 86400
-        want = needed * days / total
         out.append(
             {
                 "stage": stage,
                 "owner": owner,
                 "month": f"{cur:%Y-%m}",
-                "needed": want,
-                "at_current_pace": pace * days,
-                "short": max(want - pace * days, 0.0),
+                "needed": needed * days / total,
             }
         )
         cur = stop
     return out
 
 
-_PLURAL = {"opportunity": "opportunities"}
-
-
-def stage_plural(stage: str) -> str:
-    """How a count of contacts in ``stage`` reads: SQLs, leads, opportunities."""
-    if stage in _PLURAL:
-        return _PLURAL[stage]
-    return f"{stage.upper()}s" if len(stage) <= 3 else f"{stage}s"
-
-
-def _actions(table: pd.DataFrame, config: Config, as_of: datetime, end: datetime) -> list[str]:
-    """Plain-language lines, the stage whose shortfall is worth most wins first."""
-    lines = []
-    ranked = table[table["reliable"]].sort_values("wins_short", ascending=False)
-    for r in ranked.itertuples():
-        label = stage_plural(r.stage)
-        if r.more_needed <= 0.5:
-            continue
-        if r.enter_by <= pd.Timestamp(as_of):
-            lines.append(
-                f"New {label} will mostly close after the period (median {r.stage}→won "
-                f"{r.days_to_won_median:.0f} days): the gap must close from later stages"
-            )
-            continue
-        pace = (
-            f"at the current pace {r.owner} is {r.short:.0f} short"
-            if r.short >= 0.5
-            else f"the current pace ({r.at_current_pace:.0f}) covers it"
+def _actions(table: pd.DataFrame, fc: ForecastResult, short_wins: float, end: datetime):
+    """What has to happen beyond the expected, in funnel order, each a number and a date."""
+    last = end - timedelta(days=1)
+    reliable = table[table["reliable"]]
+    late, timely = reliable[~reliable["in_time"]], reliable[reliable["in_time"]]
+    lines = [
+        f"beyond what is expected, {short_wins:.1f} more won deals are needed"
+        + ("; any one of these steps gets them:" if not timely.empty else "")
+    ]
+    for r in timely.itertuples():
+        lines.append(
+            f"create {r.more_needed:.0f} more {stage_plural(r.stage)} than the current pace "
+            f"by {r.enter_by:%Y-%m-%d} (range {r.more_needed_low:.0f}–{r.more_needed_high:.0f}; "
+            f"{r.created_by})"
+        )
+    if not late.empty:
+        first = late.iloc[0]
+        labels = ", ".join(stage_plural(s) for s in late["stage"])
+        source = (
+            f"{stage_plural(timely.iloc[0]['stage'])} and later"
+            if not timely.empty
+            else f"the {fc.open_count:,} open opportunities: win {short_wins:.0f} more of them "
+            "than expected"
         )
         lines.append(
-            f"Create {r.more_needed:.0f} more {label} by {r.enter_by:%b %d} "
-            f"(range {r.more_needed_low:.0f}–{r.more_needed_high:.0f}) — {pace}"
+            f"new {labels} would now mostly close after {last:%Y-%m-%d} (median "
+            f"{first['stage']}→won {first['days_to_won_median']:.0f} days): the gap must close "
+            f"from {source}"
         )
     return lines

@@ -14,7 +14,8 @@ from datetime import datetime
 import ibis
 import pandas as pd
 
-from fullfunnel._dates import literal, now, to_datetime
+from fullfunnel._dates import literal
+from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
@@ -63,7 +64,7 @@ def data_quality(wh: Warehouse, *, as_of: str | datetime | None = None) -> DataQ
     >>> ff.data_quality(ff.connect("duckdb://:memory:")).rows_rejected
     0
     """
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     loads = wh.table("loads")
     totals = loads.aggregate(
         loads=loads.count(),

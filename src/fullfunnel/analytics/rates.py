@@ -1,9 +1,7 @@
 """The rates a plan and a forecast rest on, each with its uncertainty.
 
-* Stage conversion (S → next stage) over a trailing window of complete quarters,
-  counting only contacts old enough for the outcome to be known (reached S at
-  least the ``funnel.maturity_quantile`` (p90) of S → next days before ``as_of``),
-  with Wilson score intervals.
+* Stage conversion (S → next stage): the shared KPI of
+  :func:`fullfunnel.analytics.metrics.stage_conversion`, with its Wilson interval.
 * Velocity S → won: median and spread of days, with a median interval
   (median ± 1.58·IQR/√n, the boxplot-notch rule).
 * Pace: stage entries per day over the last ``pace_days``.
@@ -12,7 +10,7 @@
   outcome ``h`` days on is known.
 
 Everything is aggregated in the engine; only a few numbers per stage come back.
-A rate resting on fewer than ``min_observations`` contacts is flagged.
+A rate resting on fewer than ``metrics.min_observations`` contacts is flagged.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from statistics import NormalDist
 
 import ibis
 import ibis.expr.types as ir
@@ -29,6 +26,8 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import SECONDS_PER_DAY, at_each, days_between, literal
+from fullfunnel.analytics.metrics import kpi_window, stage_conversion
+from fullfunnel.analytics.stats import z_value
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError
 from fullfunnel.lifecycle import reached
@@ -38,121 +37,53 @@ from fullfunnel.warehouse import Warehouse
 VELOCITY_Q = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9}
 
 
-def wilson(k: np.ndarray | float, n: np.ndarray | float, *, confidence: float = 0.8):
-    """Wilson score interval for k successes in n trials (NaN where n = 0).
-
-    >>> lo, hi = wilson(5, 10, confidence=0.95)
-    >>> round(float(lo), 3), round(float(hi), 3)
-    (0.237, 0.763)
-    """
-    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def quarter_start(d: datetime) -> datetime:
-    return datetime(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
-
-
-def trailing_window(as_of: datetime, quarters: int) -> tuple[datetime, datetime]:
-    """[start, end) of the ``quarters`` complete quarters before ``as_of``'s quarter."""
-    end = quarter_start(as_of)
-    months = end.year * 12 + end.month - 1 - 3 * quarters
-    return datetime(months // 12, months % 12 + 1, 1), end
-
-
 def funnel_stages(config: Config) -> tuple[list[str], str, str]:
-    """The stages before won, the won stage and the opportunity stage, validated."""
-    won, opp = config["plan"]["won_stage"], config["plan"]["opportunity_stage"]
-    config.stage(won), config.stage(opp)
+    """The stages before won, the won stage and the opportunity stage."""
+    won, opp = config.won_stage, config.opportunity_stage
     names = list(config.stage_names)
-    if names.index(opp) >= names.index(won):
-        raise ConfigError("plan.opportunity_stage must come before plan.won_stage")
     return names[: names.index(won)], won, opp
 
 
 def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config) -> pd.DataFrame:
-    """Conversion, velocity to won and pace per stage before won, one row each.
+    """Per stage before won: the shared conversion (:func:`metrics.stage_conversion`),
+    its chance to reach won, the days from it to won and the pace of entries.
 
     ``tl`` is :func:`fullfunnel.lifecycle.timeline` as of ``as_of``.
     """
-    cfg = config["plan"]
+    m = config["metrics"]
     stages, won, _ = funnel_stages(config)
-    ws, we = trailing_window(as_of, cfg["window_quarters"])
-    pace_from = as_of - timedelta(days=cfg["pace_days"])
-    nxt = {s: config.next_stage(s) for s in stages}
-    maturity = config["funnel"]["maturity_quantile"]  # as the funnel judges cohorts
-
-    def in_window(s: str) -> ir.BooleanValue:
-        col = tl[reached(s)]
-        return col.notnull() & (col >= literal(ws)) & (col < literal(we))
-
+    conv = stage_conversion(wh, tl, as_of=as_of, config=config)
+    conv = conv[conv["stage"].isin(stages)].reset_index(drop=True)
+    window = kpi_window(as_of, config)
+    pace_days = config["plan"]["pace_days"]
+    pace_from = as_of - timedelta(days=pace_days)
     aggs: dict[str, ir.Value] = {}
     for s in stages:
-        to_next = days_between(tl[reached(s)], tl[reached(nxt[s])])
-        to_won = days_between(tl[reached(s)], tl[reached(won)])
-        both = in_window(s) & tl[reached(nxt[s])].notnull()
-        aggs[f"{s}__maturity"] = to_next.quantile(maturity, where=both)
-        did_win = in_window(s) & tl[reached(won)].notnull()
+        at = tl[reached(s)]
+        in_window = at.notnull() & (at >= literal(window.start)) & (at < literal(window.end))
+        to_won = days_between(at, tl[reached(won)])
+        did_win = in_window & tl[reached(won)].notnull()
         aggs[f"{s}__won_n"] = count_if(did_win)
         for name, q in VELOCITY_Q.items():
             aggs[f"{s}__{name}"] = to_won.quantile(q, where=did_win)
-        recent = tl[reached(s)].notnull() & (tl[reached(s)] > literal(pace_from))
-        aggs[f"{s}__pace"] = count_if(recent & (tl[reached(s)] <= literal(as_of)))
+        recent = at.notnull() & (at > literal(pace_from)) & (at <= literal(as_of))
+        aggs[f"{s}__pace"] = count_if(recent)
     first = tl.aggregate(**aggs).execute().iloc[0]
-
-    maturity = {}
-    for s in stages:
-        m = first[f"{s}__maturity"]
-        maturity[s] = float(m) if pd.notna(m) else 0.0
-    conv: dict[str, ir.Value] = {}
-    for s in stages:
-        mature = in_window(s) & (tl[reached(s)] <= literal(as_of - timedelta(days=maturity[s])))
-        conv[f"{s}__entered"] = count_if(mature)
-        conv[f"{s}__converted"] = count_if(mature & tl[reached(nxt[s])].notnull())
-    second = tl.aggregate(**conv).execute().iloc[0]
-
-    rows = []
-    for s in stages:
-        n = count(second[f"{s}__entered"])
-        k = count(second[f"{s}__converted"])
-        won_n = count(first[f"{s}__won_n"])
-        vel = {f"days_to_won_{name}": _num(first[f"{s}__{name}"]) for name in VELOCITY_Q}
-        rows.append(
-            {
-                "stage": s,
-                "next_stage": nxt[s],
-                "owner": config.stage(s).owner,
-                "entered": n,
-                "converted": k,
-                "rate": k / n if n else float("nan"),
-                "won_observed": won_n,
-                **vel,
-                "pace_per_day": count(first[f"{s}__pace"]) / cfg["pace_days"],
-            }
-        )
-    out = pd.DataFrame(rows)
-    lo, hi = wilson(out["converted"], out["entered"], confidence=cfg["confidence"])
-    out["rate_low"], out["rate_high"] = lo, hi
-    # chance to reach won from S: the product of the step rates from S on
-    rev = out["rate"][::-1].cumprod(skipna=False)[::-1]
-    out["to_won"] = rev.to_numpy()
-    out["to_won_low"] = pd.Series(lo)[::-1].cumprod(skipna=False)[::-1].to_numpy()
-    out["to_won_high"] = pd.Series(hi)[::-1].cumprod(skipna=False)[::-1].to_numpy()
-    z = NormalDist().inv_cdf(0.5 + cfg["confidence"] / 2)
+    out = conv.copy()
+    out["won_observed"] = [count(first[f"{s}__won_n"]) for s in out["stage"]]
+    for name in VELOCITY_Q:
+        out[f"days_to_won_{name}"] = [_num(first[f"{s}__{name}"]) for s in out["stage"]]
+    out["pace_per_day"] = [count(first[f"{s}__pace"]) / pace_days for s in out["stage"]]
+    z = z_value(m["confidence"])
     iqr = out["days_to_won_p75"] - out["days_to_won_p25"]
     half = z / 1.96 * 1.58 * iqr / np.sqrt(out["won_observed"].clip(lower=1))
     out["days_to_won_low"] = (out["days_to_won_median"] - half).clip(lower=0)
     out["days_to_won_high"] = out["days_to_won_median"] + half
-    min_obs = cfg["min_observations"]
+    min_obs = m["min_observations"]
     step_ok = out["entered"] >= min_obs
     # a stage's chance to win is reliable only if every later step is
     out["enough"] = step_ok[::-1].cummin()[::-1].to_numpy() & (out["won_observed"] >= min_obs)
-    out.attrs["window"] = (ws, we)
+    out.attrs["window"] = (window.start, window.end)
     return out
 
 

@@ -1,19 +1,30 @@
 """Stuck leads: contacts over their stage's time limit that nobody who owns the stage works.
 
-A contact is *stuck* when all three hold as of ``as_of``:
+A contact is *over its limit* when, as of ``as_of``:
 
-- its current stage has lasted longer than the limit: the stage's ``sla_days``
-  (``funnel.stuck_rule = "sla"``; stages without an SLA never count) or the
-  historical p90 of time from reaching the stage to reaching the next (``"p90"``);
+- its current stage (before the won stage: a customer is never stuck) has lasted
+  longer than the limit: the stage's ``sla_days`` (``funnel.stuck_rule = "sla"``;
+  stages without an SLA never count) or the historical p90 of time from reaching
+  the stage to reaching the next (``"p90"``);
 - its journey has not exited (disqualified, closed lost);
 - no touch by the stage's owner team (``diagnose.stuck_touch_teams = "all"``: by
   any of its teams) in the last ``funnel.stale_days`` days.
 
+Such a contact is *stuck* when its age-aware chance to reach the next stage
+(:mod:`~fullfunnel.analytics.survival`, given the days it has spent in the stage)
+is at least ``funnel.dormant_floor``: still likely to move on, worth working now.
+Below the floor it is *dormant*: counted and valued apart, never "at risk".
+Where a stage has too little history for that chance, no contact is called
+dormant and none is valued. Value is the chance to reach won at that age × the
+open opportunity's amount (else the shared average deal).
+
+Without touches that name a team, nobody can tell whether an owner worked a
+contact: the result says it cannot judge stuck, and why.
+
 Stuck contacts are ranked by lead score when the ``scores`` table has rows, else
-by value (the open opportunity's amount, else the expected value of a contact at
-that stage: average deal × conversion from the stage to won) and then by recent
-inbound engagement. *Hidden demand* is the other side: contacts still at the top
-that never reached a sales-owned stage but engage a lot right now.
+by value and then by recent inbound engagement. *Hidden demand* is the other
+side: contacts still at the top that never reached a sales-owned stage but engage
+a lot right now, with their age-aware value.
 """
 
 from __future__ import annotations
@@ -25,12 +36,16 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from fullfunnel._dates import days_between, literal, now, to_datetime
+from fullfunnel._aggregates import count_if
+from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
+from fullfunnel.analytics.evidence import touch_evidence
+from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.survival import stage_survival
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError, did_you_mean
 from fullfunnel.lifecycle import reached, timeline
-from fullfunnel.result import Result
+from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 CONTACT_COLUMNS = [
@@ -41,19 +56,23 @@ CONTACT_COLUMNS = [
     "owner",
     "days_in_stage",
     "limit_days",
+    "chance_to_move_on",
+    "value",
+    "open_amount",
     "last_owner_touch_at",
     "last_touch_at",
     "last_touch_team",
     "engagement_short",
     "engagement_long",
-    "value",
     "score",
 ]
+BY_STAGE = ["stage", "owner", "limit_days", "in_stage", "over_limit", "stuck", "stuck_share"]
+BY_STAGE += ["value_at_risk", "open_pipeline", "dormant", "dormant_value", "median_days_in_stage"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class StuckResult(Result):
-    """Ranked stuck contacts, counts by stage and owner, and hidden demand."""
+    """Ranked stuck contacts, counts by stage and owner, dormant apart, hidden demand."""
 
     title = "stuck"
     contacts: pd.DataFrame
@@ -63,30 +82,72 @@ class StuckResult(Result):
     total: int
     value_at_risk: float
     open_pipeline_at_risk: float
+    dormant_total: int
+    dormant_value: float
+    dormant_floor: float
+    open_contacts: int
+    open_value: float
+    bookings_window: float | None
+    window: str | None
     hidden_demand_total: int
+    judged: bool
+    note: str | None
     rule: str
     stale_days: float
     ranked_by: str
     as_of: datetime
 
-    def headline(self) -> list[str]:
-        lines = [
-            f"{self.total:,} stuck contacts (over the {self.rule} limit, no owner touch in "
-            f"{self.stale_days:g} days), {self.value_at_risk:,.0f} expected value at risk"
-            + (
-                f", of which {self.open_pipeline_at_risk:,.0f} in open opportunities"
-                if self.open_pipeline_at_risk
-                else ""
-            )
+    def display_columns(self) -> dict[str, list[str]]:
+        cols = "rank contact_id stage owner days_in_stage chance_to_move_on value last_touch_team"
+        return {"contacts": cols.split()}
+
+    def summary(self) -> list[str]:
+        """One line for the diagnosis."""
+        if not self.judged:
+            return [f"Stuck: cannot judge — {self.note}"]
+        return [
+            f"Stuck: {self.total:,} contacts, {self.value_at_risk:,.0f} expected value at risk; "
+            f"{self.dormant_total:,} dormant apart ({self.dormant_value:,.0f})"
         ]
-        for r in self.by_team.itertuples():
-            lines.append(f"  {r.team}: {r.stuck:,} stuck, {r.value_at_risk:,.0f} at risk")
+
+    def headline(self) -> list[str]:
+        lines = []
+        if not self.judged:
+            lines.append(f"cannot judge stuck contacts: {self.note}")
+        else:
+            lines.append(
+                f"{self.total:,} stuck contacts (over the {self.rule} limit, no owner touch in "
+                f"{self.stale_days:g} days, still likely to move on), {self.value_at_risk:,.0f} "
+                "expected value at risk"
+                + (
+                    f", in open opportunities worth {self.open_pipeline_at_risk:,.0f}"
+                    if self.open_pipeline_at_risk
+                    else ""
+                )
+            )
+            for r in self.by_team.itertuples():
+                if r.stuck:
+                    lines.append(f"  {r.team}: {r.stuck:,} stuck, {r.value_at_risk:,.0f} at risk")
+        lines.append(
+            f"{self.dormant_total:,} more are dormant (under a {self.dormant_floor:.0%} chance to "
+            f"move on at their age): {self.dormant_value:,.0f} expected value, counted apart"
+        )
+        context = (
+            f"; bookings in {self.window}: {self.bookings_window:,.0f}"
+            if self.bookings_window is not None and self.window
+            else ""
+        )
+        lines.append(
+            f"expected value of all {self.open_contacts:,} open contacts: "
+            f"{self.open_value:,.0f}{context}"
+        )
         if self.hidden_demand_total:
             lines.append(
                 f"{self.hidden_demand_total:,} contacts at the top engage a lot now but never "
                 "reached sales (hidden demand)"
             )
-        lines.append(f"ranked by {self.ranked_by}")
+        if self.judged:
+            lines.append(f"ranked by {self.ranked_by}")
         return lines
 
 
@@ -99,14 +160,15 @@ def stuck(
     as_of: str | datetime | None = None,
     config: Config | None = None,
 ) -> StuckResult:
-    """Find and rank stuck contacts; count them by stage and owner; find hidden demand.
+    """Find and rank stuck contacts; count them and the dormant ones by stage and owner;
+    find hidden demand.
 
     >>> import fullfunnel as ff
     >>> ff.stuck(ff.connect("duckdb://:memory:")).total
     0
     """
     config = config or default_config()
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt)
     return find_stuck(wh, tl, econ, config, as_of_dt, stage=stage, team=team, limit=limit)
@@ -140,82 +202,130 @@ def find_stuck(
         raise InputError(f"--limit {limit}: list 0 or more contacts")
     rule = config["funnel"]["stuck_rule"]
     stale = float(config["funnel"]["stale_days"])
+    floor = float(config["funnel"]["dormant_floor"])
     cutoff = literal(as_of_dt)
+    note = touch_evidence(wh, as_of_dt)
 
     limits = stage_limits(tl, config, rule)
     per_contact = contact_activity(wh, config, as_of_dt)
+    chances = _chances(wh, tl, config, as_of_dt)
+    deal = econ.average_deal
+    valued = _valued(tl, chances, _open_opportunities(wh, as_of_dt), deal, config)
+    open_contacts, open_value = _open_value(valued)
 
-    # expected value of a contact at each stage, in money
-    deal = econ.average_deal or 0.0
-    to_won = dict(zip(econ.rates.get("stage", []), econ.rates.get("to_won", []), strict=True))
-    stage_value = {s: _num(to_won.get(s)) * deal for s in config.stage_names}
-    if econ.won_stage in stage_value:
-        for s in config.stage_names[config.index(econ.won_stage) :]:
-            stage_value[s] = 0.0
-
-    limited = [s for s in config.stage_names if limits.get(s)]
+    before_won = config.stage_names[: config.index(config.won_stage)]
+    limited = [s for s in before_won if limits.get(s)]
     if stage is not None:
         limited = [s for s in limited if s == stage]
     if team is not None:
         limited = [s for s in limited if config.stage(s).owner == team]
+    kpis = econ.kpis
+    base = {
+        "dormant_floor": floor,
+        "open_contacts": open_contacts,
+        "open_value": open_value,
+        "bookings_window": kpis.won_amount if kpis is not None else None,
+        "window": kpis.window.description if kpis is not None else None,
+        "judged": note is None,
+        "note": note,
+        "rule": rule,
+        "stale_days": stale,
+        "as_of": as_of_dt,
+    }
+    hidden = _hidden_demand(valued, per_contact, config, limit)
     if not limited:  # no stage in scope has a limit: nothing can be stuck
-        return _empty(
-            config, rule, stale, as_of_dt, *_hidden_demand(tl, per_contact, config, limit)
-        )
+        return _empty(base, *hidden)
     over = ibis.literal(False)
     for s in limited:
-        over |= (tl.current_stage == s) & (tl.days_in_stage > limits[s])
-    cand = tl.filter(tl.exit.isnull() & over).select(
-        "contact_id", "current_stage", "days_in_stage", "current_stage_at"
-    )
+        over |= (valued.current_stage == s) & (valued.days_in_stage > limits[s])
+    cand = valued.filter(over)
     j = cand.left_join(per_contact, "contact_id").drop("contact_id_right")
-    owner_touch = _owner_touch(j, config, mode)
-    opp = _open_opportunities(wh, as_of_dt)
-    j = j.mutate(last_owner_touch_at=owner_touch).left_join(opp, "contact_id")
-    j = j.drop("contact_id_right")
-    is_stale = j.last_owner_touch_at.isnull() | (
-        days_between(j.last_owner_touch_at, cutoff) > stale
-    )
-    j = j.filter(is_stale)
+    j = j.mutate(last_owner_touch_at=_owner_touch(j, config, mode))
+    if note is None:  # touches tell who worked whom: a touch in time keeps a contact off
+        recent = days_between(j.last_owner_touch_at, cutoff) <= stale
+        j = j.filter(j.last_owner_touch_at.isnull() | ~recent)
     j = j.mutate(
         owner=j.current_stage.cases(*[(s, config.stage(s).owner) for s in limited], else_=None),
         limit_days=j.current_stage.cases(*[(s, float(limits[s])) for s in limited], else_=None),
-        value=j.open_amount.coalesce(
-            j.current_stage.cases(*[(s, stage_value[s]) for s in limited], else_=0.0)
-        ),
+        dormant=(j.p_next < floor).fill_null(False),
     )
     # counted and ranked from one copy: the joins with every contact run once, and
     # once per run (diagnose and stuck ask for the same expression: it is the key)
     reads = ("touchpoints", "stage_events", "contacts", "opportunities")
     j = wh.shared(("stuck_set", j.op()), lambda: j, reads=reads)
-    return _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, as_of_dt)
+    return _rank(wh, tl, j, config, limits, limited, limit, base, hidden)
 
 
-def _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, as_of_dt):
-    """Counts by stage and team and the ranked list, from the stuck contacts ``j``."""
+def _chances(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -> ir.Table | None:
+    """The age-aware lookup (stage, day → p_next, p_won) as an engine table."""
+    survival = stage_survival(wh, tl, as_of=as_of, config=config)
+    table = survival.table(config["metrics"]["min_observations"])
+    if table.empty:
+        return None
+    table["day"] = table["day"].astype("int64")
+    return ibis.memtable(table), survival.longest
+
+
+def _valued(tl, chances, opps, deal: float | None, config: Config) -> ir.Table:
+    """Every open contact (not exited, before won) with its age-aware chance and value:
+    ``p_next``, ``p_won`` (null where the stage's history is too thin), ``open_amount``
+    and ``value`` = p_won × (open amount, else the average deal)."""
+    before_won = list(config.stage_names[: config.index(config.won_stage)])
+    never = ibis.literal(True)
+    for st in config.stages:
+        if st.owner == "sales":
+            never &= tl[reached(st.name)].isnull()
+    live = tl.filter(tl.exit.isnull(), tl.current_stage.isin(before_won)).select(
+        "contact_id", "current_stage", "days_in_stage", "current_stage_at", reached_sales=~never
+    )
+    if chances is None:
+        live = live.mutate(p_next=ibis.null("float64"), p_won=ibis.null("float64"))
+    else:
+        lookup, longest = chances
+        day = ibis.least(live.days_in_stage.floor().cast("int64"), longest)
+        live = live.mutate(_day=ibis.greatest(day, 0))
+        live = live.left_join(
+            lookup, (live.current_stage == lookup.stage) & (live._day == lookup.day)
+        ).select(*live.columns, "p_next", "p_won")
+        live = live.drop("_day")
+    live = live.left_join(opps, "contact_id").drop("contact_id_right")
+    base = live.open_amount.coalesce(ibis.literal(deal if deal else None, type="float64"))
+    return live.mutate(value=live.p_won * base)
+
+
+def _open_value(valued: ir.Table) -> tuple[int, float]:
+    row = valued.aggregate(n=valued.count(), value=valued.value.sum()).execute().iloc[0]
+    return count(row["n"]), float(row["value"]) if pd.notna(row["value"]) else 0.0
+
+
+def _rank(wh, tl, j, config, limits, limited, limit, base, hidden) -> StuckResult:
+    """Counts by stage and team and the ranked list, from the contacts ``j`` over limit."""
     scores = wh.table("scores")
     has_scores = int(scores.count().execute()) > 0
+    live = j.filter(~j.dormant)
     if has_scores:
-        j = j.left_join(scores.select("contact_id", "score"), "contact_id").drop("contact_id_right")
-
-        def order(t: ir.Table) -> list:
-            return [ibis.desc(t.score), ibis.desc(t.value), ibis.desc(t.engagement_short)]
-
+        live = live.left_join(scores.select("contact_id", "score"), "contact_id").drop(
+            "contact_id_right"
+        )
         ranked_by = "lead score, then value"
+        keys = ["score", "value", "open_amount", "engagement_short"]
     else:
-        j = j.mutate(score=ibis.null("float64"))
-
-        def order(t: ir.Table) -> list:
-            return [ibis.desc(t.value), ibis.desc(t.engagement_short), ibis.desc(t.engagement_long)]
-
+        live = live.mutate(score=ibis.null("float64"))
         ranked_by = "value, then recent engagement"
+        keys = ["value", "open_amount", "engagement_short", "engagement_long"]
+
+    def order(t: ir.Table) -> list:
+        return [*(t[k].desc() for k in keys), t.contact_id]  # nulls last on every engine
 
     counts = (
         j.group_by(stage=j.current_stage)
         .aggregate(
-            stuck=j.count(),
-            value_at_risk=j.value.sum(),
-            open_pipeline=j.open_amount.sum(),
+            over_limit=j.count(),
+            stuck=count_if(~j.dormant),
+            value_at_risk=j.value.sum(where=~j.dormant),
+            open_pipeline=j.open_amount.sum(where=~j.dormant),
+            dormant=count_if(j.dormant),
+            dormant_value=j.value.sum(where=j.dormant),
             median_days_in_stage=j.days_in_stage.median(),
         )
         .execute()
@@ -228,51 +338,53 @@ def _rank(wh, tl, j, per_contact, config, limits, limited, rule, stale, limit, a
     )
     by_stage = _by_stage(counts, in_stage, config, limits, limited)
     # the account of the few listed only: a join of every stuck contact costs a pass
-    top = j.order_by([*order(j), j.contact_id]).limit(limit)
+    top = live.order_by(order(live)).limit(limit)
     accounts = wh.table("contacts").select("contact_id", "account_id")
     top = top.left_join(accounts, "contact_id").drop("contact_id_right")
-    top = top.order_by([*order(top), top.contact_id]).execute() if limit else top.limit(0).execute()
-    contacts = _contacts_frame(top)
+    top = top.order_by(order(top)).execute() if limit else top.limit(0).execute()
     by_team = (
         by_stage.groupby("owner", as_index=False)
         .agg(stuck=("stuck", "sum"), value_at_risk=("value_at_risk", "sum"))
         .rename(columns={"owner": "team"})
+    )
+    by_team = (
+        pd.DataFrame({"team": list(config.teams)})
+        .merge(by_team, on="team", how="left")
+        .fillna({"stuck": 0, "value_at_risk": 0.0})
+        .astype({"stuck": int})
         .sort_values("stuck", ascending=False, kind="stable")
         .reset_index(drop=True)
     )
-    hidden, hidden_total = _hidden_demand(tl, per_contact, config, limit)
     return StuckResult(
-        contacts=contacts,
+        contacts=_contacts_frame(top),
         by_stage=by_stage,
         by_team=by_team,
-        hidden_demand=hidden,
+        hidden_demand=hidden[0],
         total=int(by_stage["stuck"].sum()),
         value_at_risk=float(by_stage["value_at_risk"].sum()),
         open_pipeline_at_risk=float(by_stage["open_pipeline"].sum()),
-        hidden_demand_total=hidden_total,
-        rule=rule,
-        stale_days=stale,
+        dormant_total=int(by_stage["dormant"].sum()),
+        dormant_value=float(by_stage["dormant_value"].sum()),
+        hidden_demand_total=hidden[1],
         ranked_by=ranked_by,
-        as_of=as_of_dt,
+        **base,
     )
 
 
-def _empty(config, rule, stale, as_of, hidden, hidden_total) -> StuckResult:
-    cols = ["stage", "owner", "limit_days", "in_stage", "stuck", "stuck_share"]
-    cols += ["value_at_risk", "open_pipeline", "median_days_in_stage"]
+def _empty(base, hidden, hidden_total) -> StuckResult:
     return StuckResult(
         contacts=pd.DataFrame(columns=CONTACT_COLUMNS),
-        by_stage=pd.DataFrame(columns=cols),
+        by_stage=pd.DataFrame(columns=BY_STAGE),
         by_team=pd.DataFrame(columns=["team", "stuck", "value_at_risk"]),
         hidden_demand=hidden,
         total=0,
         value_at_risk=0.0,
         open_pipeline_at_risk=0.0,
+        dormant_total=0,
+        dormant_value=0.0,
         hidden_demand_total=hidden_total,
-        rule=rule,
-        stale_days=stale,
         ranked_by="value, then recent engagement",
-        as_of=as_of,
+        **base,
     )
 
 
@@ -360,68 +472,70 @@ def _open_opportunities(wh: Warehouse, as_of: datetime) -> ir.Table:
 
 
 def _by_stage(counts, in_stage, config, limits, limited) -> pd.DataFrame:
-    rows = []
     counts = counts.set_index("stage") if not counts.empty else counts
-    in_stage = in_stage.set_index("stage")["in_stage"] if not in_stage.empty else {}
+    here = in_stage.set_index("stage")["in_stage"] if not in_stage.empty else pd.Series()
+    rows = []
     for s in limited:
-        here = int(in_stage.get(s, 0)) if len(in_stage) else 0
         got = counts.loc[s] if s in getattr(counts, "index", []) else None
-        n = int(got["stuck"]) if got is not None else 0
+        n = int(here.get(s, 0))
+        stuck_n = int(got["stuck"]) if got is not None else 0
         rows.append(
             {
                 "stage": s,
                 "owner": config.stage(s).owner,
                 "limit_days": limits[s],
-                "in_stage": here,
-                "stuck": n,
-                "stuck_share": n / here if here else None,
-                "value_at_risk": float(got["value_at_risk"] or 0) if got is not None else 0.0,
-                "open_pipeline": float(got["open_pipeline"] or 0)
-                if got is not None and pd.notna(got["open_pipeline"])
-                else 0.0,
+                "in_stage": n,
+                "over_limit": int(got["over_limit"]) if got is not None else 0,
+                "stuck": stuck_n,
+                "stuck_share": stuck_n / n if n else None,
+                "value_at_risk": _num(got["value_at_risk"]) if got is not None else 0.0,
+                "open_pipeline": _num(got["open_pipeline"]) if got is not None else 0.0,
+                "dormant": int(got["dormant"]) if got is not None else 0,
+                "dormant_value": _num(got["dormant_value"]) if got is not None else 0.0,
                 "median_days_in_stage": float(got["median_days_in_stage"])
                 if got is not None
                 else None,
             }
         )
-    cols = ["stage", "owner", "limit_days", "in_stage", "stuck", "stuck_share"]
-    cols += ["value_at_risk", "open_pipeline", "median_days_in_stage"]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=BY_STAGE)
 
 
 def _contacts_frame(top: pd.DataFrame) -> pd.DataFrame:
     if top.empty:
         return pd.DataFrame(columns=CONTACT_COLUMNS)
-    out = top.rename(columns={"current_stage": "stage"})
+    out = top.rename(columns={"current_stage": "stage", "p_next": "chance_to_move_on"})
     out.insert(0, "rank", range(1, len(out) + 1))
     out["days_in_stage"] = out["days_in_stage"].round(1)
     # Spark types a CASE of float literals as DECIMAL: Decimal values, not JSON-safe
     out["limit_days"] = out["limit_days"].astype(float)
-    out["value"] = out["value"].round(0)
+    out["value"] = out["value"].astype(float).round(0)
     for col in ("engagement_short", "engagement_long"):
         out[col] = out[col].fillna(0).astype(int)
     return out[CONTACT_COLUMNS].reset_index(drop=True)
 
 
 def _hidden_demand(
-    tl: ir.Table, activity: ir.Table, config: Config, limit: int
+    valued: ir.Table, activity: ir.Table, config: Config, limit: int
 ) -> tuple[pd.DataFrame, int]:
     """Contacts at the top past their stage's SLA, never at a sales-owned stage, that
-    engage a lot right now."""
+    engage a lot right now; with their age-aware chance and value."""
     settings = config["diagnose"]
+    tl = valued
     tofu = [s.name for s in config.stages if s.segment == "tofu"]
-    sales_stages = [s.name for s in config.stages if s.owner == "sales"]
-    never_sales = ibis.literal(True)
-    for s in sales_stages:
-        never_sales &= tl[reached(s)].isnull()
+    sales = [s.name for s in config.stages if s.owner == "sales"]
+    first_sales = min((config.index(s) for s in sales), default=len(config.stages))
     limits = {s.name: s.sla_days for s in config.stages}
     past_limit = ibis.literal(False)
     for s in tofu:
+        if config.index(s) >= first_sales:
+            continue
         days = limits.get(s) or settings["engagement_short_days"]
         past_limit |= (tl.current_stage == s) & (tl.days_in_stage > days)
-    top = tl.filter(tl.exit.isnull(), past_limit, never_sales)
-    j = top.select("contact_id", "current_stage", "days_in_stage").join(activity, "contact_id")
-    j = j.filter(j.engagement_short >= settings["hidden_demand_touches"])
+    top = tl.filter(past_limit)
+    j = top.select(
+        "contact_id", "current_stage", "days_in_stage", "p_next", "value", "reached_sales"
+    ).join(activity, "contact_id")
+    j = j.filter(j.engagement_short >= settings["hidden_demand_touches"], ~j.reached_sales)
     total = int(j.count().execute())
     frame = (
         j.order_by([ibis.desc(j.engagement_short), ibis.desc(j.engagement_long), j.contact_id])
@@ -430,6 +544,8 @@ def _hidden_demand(
             "contact_id",
             stage=j.current_stage,
             days_in_stage=j.days_in_stage.round(1),
+            chance_to_move_on=j.p_next,
+            value=j.value,
             engagement_short=j.engagement_short,
             engagement_long=j.engagement_long,
             last_touch_at=j.last_touch_at,

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from fullfunnel._dates import at_each, now, parse_period, to_datetime
+from fullfunnel._dates import at_each, parse_period, to_datetime
+from fullfunnel.analytics.metrics import bookings
+from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.rates import Vantage, by_vantage
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
@@ -52,13 +54,6 @@ def period_bounds(period: str | tuple[date, date]) -> tuple[datetime, datetime]:
     return datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day)
 
 
-def booked(
-    wh: Warehouse, start: datetime, end: datetime, *, as_of: datetime | None = None
-) -> tuple[float, int]:
-    """Amount and count of opportunities won in [start, end) and known won by ``as_of``."""
-    return booked_by(wh, [Vantage(as_of or now(), start, end)])[0]
-
-
 def booked_by(wh: Warehouse, at: Sequence[Vantage]) -> list[tuple[float, int]]:
     """:func:`booked` at each vantage, in one query."""
     opp = wh.table("opportunities")
@@ -76,23 +71,6 @@ def booked_by(wh: Warehouse, at: Sequence[Vantage]) -> list[tuple[float, int]]:
     rows = won.group_by("_v").aggregate(amount=won.amount.sum(), deals=won.count()).execute()
     # a vantage has one row or none; a sum over no amount is 0
     return [(float(r["amount"].sum()), count(r["deals"].sum())) for r in by_vantage(rows, len(at))]
-
-
-def target_for(
-    wh: Warehouse, start: datetime, end: datetime, *, metric: str = "bookings"
-) -> float | None:
-    """The target for [start, end): the exact period's, else the sum of targets inside it."""
-    t = wh.table("targets")
-    last = (end - timedelta(days=1)).date()
-    t = t.filter(t.metric == metric, t.period_start >= start.date(), t.period_end <= last)
-    frame = t.select("period_start", "period_end", "amount").execute()
-    if frame.empty:
-        return None
-    exact = frame[
-        (pd.to_datetime(frame["period_start"]) == pd.Timestamp(start))
-        & (pd.to_datetime(frame["period_end"]) == pd.Timestamp(last))
-    ]
-    return float(exact["amount"].iloc[0]) if not exact.empty else float(frame["amount"].sum())
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -122,14 +100,15 @@ def list_targets(wh: Warehouse, *, as_of: str | datetime | None = None) -> Targe
     >>> ff.list_targets(ff.connect("duckdb://:memory:")).targets.shape[0]
     0
     """
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     t = wh.table("targets")
     frame = t.order_by(["period_start", "metric"]).execute()
     rows = []
     for r in frame.itertuples():  # one row per target: a handful, not data rows
         start = pd.Timestamp(r.period_start).to_pydatetime()
         end = pd.Timestamp(r.period_end).to_pydatetime() + timedelta(days=1)
-        amount, deals = booked(wh, start, end, as_of=as_of_dt) if r.metric == "bookings" else (0, 0)
+        done = bookings(wh, start, end, as_of=as_of_dt) if r.metric == "bookings" else None
+        amount, deals = (done.amount, done.deals) if done else (0.0, 0)
         rows.append(
             {
                 "period_start": pd.Timestamp(r.period_start),

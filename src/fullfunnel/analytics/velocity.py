@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import days_between, now
+from fullfunnel._dates import days_between
+from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.stats import median_estimate, span_text
 from fullfunnel.config import Config, default_config
 from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result
@@ -34,8 +37,9 @@ class VelocityResult(Result):
         if self.by is not None or rows.empty:
             return []
         return [
-            f"{r.from_stage} → {r.to_stage}: median {r.median_days:.0f} days, "
-            f"p90 {r.p90_days:.0f} ({r.contacts} contacts)"
+            f"{r.from_stage} → {r.to_stage}: median {r.median_days:.1f} days "
+            f"(interval {span_text(r.median_low, r.median_high)}), p90 {r.p90_days:.0f} "
+            f"({r.contacts:,} contacts)"
             for r in rows.itertuples()
         ]
 
@@ -124,11 +128,9 @@ def velocity(
     ['from_stage', 'to_stage', 'contacts']
     """
     config = config or default_config()
-    as_of = as_of or now()
+    as_of = resolve_as_of(wh, as_of)
     if pairs is None:
-        pairs = config.steps()
-        if "customer" in config.stage_names:
-            pairs.append((config.stage_names[0], "customer"))
+        pairs = [*config.steps(), (config.stage_names[0], config.won_stage)]
     for s, t in pairs:
         config.stage(s), config.stage(t)
     tl = timeline(wh, config, as_of=as_of)
@@ -141,7 +143,46 @@ def velocity(
         parts = [velocity_frame(r, pairs).assign(group=r[key]) for _, r in frame.iterrows()]
         steps = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
         steps = steps.reindex(columns=["group", *COLUMNS])
+        key_col: str | None = key
     else:
         row = spread_quantiles(tl.aggregate(**velocity_aggregates(tl, pairs)).execute()).iloc[0]
         steps = velocity_frame(row, pairs)
+        key_col = None
+    steps = _with_median_intervals(steps, tl, pairs, key_col, config["metrics"]["confidence"])
     return VelocityResult(steps=steps, as_of=as_of, by=by)
+
+
+def _with_median_intervals(
+    steps: pd.DataFrame, tl: ir.Table, pairs: list[tuple[str, str]], key: str | None, confidence
+) -> pd.DataFrame:
+    """``steps`` with ``median_low``/``median_high``: a bootstrap of the median over the
+    engine's histogram of each pair's days (0.1-day bins)."""
+    parts = []
+    for i, (s, t) in enumerate(pairs):
+        days, ok = _step(tl, s, t, None)
+        sub = tl.filter(ok)
+        cols = {"_pair": ibis.literal(i), "_d": (days * 10).round().cast("int64")}
+        if key:
+            cols["_group"] = sub[key]
+        parts.append(sub.select(**cols))
+    keys = ["_pair", "_d", *(["_group"] if key else [])]
+    u = ibis.union(*parts) if parts else None
+    hist = u.group_by(keys).aggregate(_n=u.count()).execute() if u is not None else None
+    low, high = [], []
+    for r in steps.itertuples():
+        i = pairs.index((r.from_stage, r.to_stage))
+        h = hist[hist["_pair"] == i] if hist is not None else pd.DataFrame()
+        if key and not h.empty:
+            h = h[h["_group"] == r.group]
+        est = (
+            median_estimate(h["_d"].to_numpy(float) / 10, h["_n"].to_numpy(), confidence=confidence)
+            if len(h)
+            else None
+        )
+        low.append(est.low if est else float("nan"))
+        high.append(est.high if est else float("nan"))
+    out = steps.copy()
+    at = list(out.columns).index("median_days") + 1
+    out.insert(at, "median_low", pd.array(low, dtype="Float64").astype(float))
+    out.insert(at + 1, "median_high", pd.array(high, dtype="Float64").astype(float))
+    return out

@@ -36,15 +36,20 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from fullfunnel._dates import DAYS_PER_QUARTER, literal, now, to_datetime
+from fullfunnel._dates import DAYS_PER_QUARTER, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
+from fullfunnel.analytics.metrics import period_target
+from fullfunnel.analytics.period import current_quarter, resolve_as_of
+from fullfunnel.analytics.stats import TOO_CLOSE, against
+from fullfunnel.analytics.targets import period_bounds
 from fullfunnel.config import SEGMENTS, Config, default_config
 from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
-VERDICTS = ("top-heavy", "bottom-heavy", "balanced")
-PROBLEM_AREAS = ("lead generation", "closing new business", "both", "neither")
+NOT_ENOUGH = "not enough data"
+VERDICTS = ("top-heavy", "bottom-heavy", "balanced", NOT_ENOUGH)
+PROBLEM_AREAS = ("lead generation", "closing new business", "both", "neither", NOT_ENOUGH)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -67,13 +72,14 @@ class WeightResult(Result):
     target_period: str | None
     average_deal: float | None
     close_ratio: float | None
+    data_note: str | None
     as_of: datetime
 
     def headline(self) -> list[str]:
+        if self.data_note:
+            return [f"verdict: {self.data_note}"]
         lines = [f"verdict: {self.verdict}; problem area: {self.problem_area}"]
         lines += [f"  {r.check}: {r.finding}" for r in self.evidence.itertuples() if r.decides]
-        if self.weakest_stage:
-            lines.append(f"stage to work on first: {self.weakest_stage}")
         return lines
 
 
@@ -90,7 +96,7 @@ def weight(
     'balanced'
     """
     config = config or default_config()
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(wh, as_of)
     tl = timeline(wh, config, as_of=as_of_dt)
     return weigh(wh, tl, stage_economics(wh, tl, config, as_of_dt), config, as_of_dt)
 
@@ -113,11 +119,20 @@ def weigh(
     leads_q, leads_prior = volumes.get(first, (None, None))
     lead_trend = leads_q / leads_prior - 1 if leads_q is not None and leads_prior else None
     to_won = _get(rates, first, "to_won")
-    need = None
+    need = cover_lo = cover_hi = None
     if target is not None and econ.average_deal and to_won:
         need = target / econ.average_deal / to_won
+        # the need at the ends of lead→won's interval: coverage is as sure as that rate
+        lo, hi = (
+            _product(rates, list(rates.index), "rate_low"),
+            _product(rates, list(rates.index), "rate_high"),
+        )
+        if lo and hi:
+            cover_lo = leads_q * econ.average_deal * lo / target
+            cover_hi = leads_q * econ.average_deal * hi / target
     coverage = leads_q / need if need else None
-    short = coverage is not None and coverage < s["coverage_ratio"]
+    short_call = against(cover_lo, cover_hi, s["coverage_ratio"])
+    short = short_call is False
     falling = lead_trend is not None and lead_trend < -s["falling_trend"]
     top_weak = short or falling
     perf.append(
@@ -160,9 +175,10 @@ def weigh(
             f"< {s['coverage_ratio']:.0%} of need is short",
             short,
             f"{_n(leads_q)} new {first}s per quarter vs {_n(need)} needed "
-            f"({_pct(coverage)} of need)"
+            f"({_pct(coverage)} of need, interval {_pct(cover_lo)}–{_pct(cover_hi)})"
             if need
             else "no bookings target to compare with",
+            status=_status(short_call, low_is_flag=True) if need else "no data",
         )
     )
     evidence.append(
@@ -189,10 +205,14 @@ def weigh(
         rate = _product(rates, steps, "rate")
         bench = _product(rates, steps, "benchmark")
         ratio = rate / bench if rate is not None and bench else None
+        low, high = _product(rates, steps, "rate_low"), _product(rates, steps, "rate_high")
+        ratio_lo = low / bench if low is not None and bench else None
+        ratio_hi = high / bench if high is not None and bench else None
         recent, prior = _product(rates, steps, "recent_rate"), _product(rates, steps, "prior_rate")
         trend = recent / prior - 1 if recent is not None and prior else None
-        below = ratio is not None and ratio < s["weak_ratio"]
-        sliding = trend is not None and trend < -s["falling_trend"] and (ratio or 0) < 1
+        call = against(ratio_lo, ratio_hi, s["weak_ratio"])
+        below = call is False
+        sliding = trend is not None and trend < -s["falling_trend"] and (ratio_hi or 0) < 1
         weak = below or sliding
         weak_side[area] = weak
         label = " → ".join([*steps, rates.loc[steps[-1], "next_stage"]]) if steps else area
@@ -205,7 +225,9 @@ def weigh(
                 ratio,
                 f"< {s['weak_ratio']:.0%} of benchmark is weak",
                 below,
-                f"{label}: {_pct(rate)} vs benchmark {_pct(bench)} ({_pct(ratio)} of it)",
+                f"{label}: {_pct(rate)} vs benchmark {_pct(bench)} ({_pct(ratio)} of it, "
+                f"interval {_pct(ratio_lo)}–{_pct(ratio_hi)})",
+                status=_status(call, low_is_flag=True) if ratio is not None else "no data",
             )
         )
         evidence.append(
@@ -266,6 +288,11 @@ def weigh(
         ev["flagged"] | ev["check"].str.startswith("effort")
     )
     weakest = _focus_stage(rates, config, area, s["min_contacts"])
+    note = _enough(rates, econ, config)
+    if note is not None:  # no verdict on too little data: say what is missing
+        verdict = area = NOT_ENOUGH
+        weakest = None
+        ev["decides"] = False
     return WeightResult(
         evidence=ev,
         effort=effort,
@@ -282,7 +309,22 @@ def weigh(
         target_period=period,
         average_deal=econ.average_deal,
         close_ratio=econ.close_ratio,
+        data_note=note,
         as_of=as_of,
+    )
+
+
+def _enough(rates: pd.DataFrame, econ: Economics, config: Config) -> str | None:
+    """Why the data is too thin for a verdict (None when it is not)."""
+    need = config["metrics"]["min_observations"]
+    first = config.stage_names[0]
+    contacts = int(rates.loc[first, "contacts"]) if first in rates.index else 0
+    closed = econ.kpis.won + econ.kpis.lost if econ.kpis is not None else 0
+    if contacts >= need and closed >= need:
+        return None
+    return (
+        f"not enough data ({contacts:,} mature {first}s and {closed:,} closed deals; "
+        f"need {need} of each)"
     )
 
 
@@ -342,17 +384,13 @@ def _volumes(tl: ir.Table, config: Config, as_of: datetime) -> dict[str, tuple[f
 
 
 def _target(wh: Warehouse, as_of: datetime) -> tuple[float | None, str | None]:
-    """The bookings target of the period containing ``as_of``, per quarter."""
-    t = wh.table("targets")
-    day = as_of.date()
-    rows = t.filter(t.metric == "bookings", t.period_start <= day, t.period_end >= day).execute()
-    if rows.empty:
+    """The bookings target of the quarter holding ``as_of`` (the plan's default period)."""
+    start, end = period_bounds(current_quarter(as_of))
+    target = period_target(wh, start, end)
+    if target.amount is None:
         return None, None
-    row = rows.sort_values("period_start").iloc[-1]
-    start, end = pd.Timestamp(row["period_start"]), pd.Timestamp(row["period_end"])
-    days = (end - start).days + 1
-    period = f"{start.date()}..{end.date()}"
-    return float(row["amount"]) * DAYS_PER_QUARTER / days, period
+    last = end - timedelta(days=1)
+    return target.amount, f"{start:%Y-%m-%d}..{last:%Y-%m-%d}"
 
 
 def _focus_stage(rates: pd.DataFrame, config: Config, area: str, min_n: int) -> str | None:
@@ -405,14 +443,24 @@ def _perf(area, measure, value, reference, kind, ratio, trend, weak) -> dict:
     }
 
 
-def _ev(check: str, value, threshold: str, flagged: bool, finding: str) -> dict:
+def _ev(check: str, value, threshold: str, flagged: bool, finding: str, status=None) -> dict:
+    if status is None:
+        status = "no data" if value is None else ("crossed" if flagged else "not crossed")
     return {
         "check": check,
         "value": value,
         "threshold": threshold,
         "flagged": bool(flagged),
+        "status": status,
         "finding": finding,
     }
+
+
+def _status(call: bool | None, *, low_is_flag: bool) -> str:
+    """How an interval stands against a threshold: crossed, not crossed, or too close."""
+    if call is None:
+        return TOO_CLOSE
+    return "crossed" if (call is False) == low_is_flag else "not crossed"
 
 
 def _n(v: float | None) -> str:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,10 +29,23 @@ class State:
     config_path: Path | None = None
     format: Format = Format.table
 
-    def warehouse(self) -> Any:
+    def warehouse(self, *, create: bool = False) -> Any:
+        """The warehouse; only a command that writes (``create``) may make a new one.
+
+        A command with an ``--as-of`` option left out reads the data as of its
+        default date; when that is not today (a historical export), stderr says so.
+        """
         from fullfunnel.warehouse import connect
 
-        return connect(self.db)
+        wh = connect(self.db, create=create)
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and "as_of" in ctx.params and ctx.params["as_of"] is None:
+            from fullfunnel.analytics.period import default_as_of
+
+            _, note = default_as_of(wh)
+            if note:
+                _note(note)
+        return wh
 
     def config(self) -> Any:
         from fullfunnel.config import load_config
@@ -57,6 +71,16 @@ class _Group(TyperGroup):
                 "restore a damaged file from a backup or move it aside to start afresh, "
                 "or free disk space"
             )
+
+
+def _note(message: str) -> None:
+    """Print ``message`` as one note line on stderr."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[yellow]note:[/] {escape(message)}", markup=True
+    )
 
 
 def _fail(message: str) -> NoReturn:

@@ -25,6 +25,9 @@ def demo(
     seed: int = typer.Option(7, help="Random seed; the same seed gives the same company."),
     as_of: str | None = typer.Option(None, "--as-of", help="Simulated 'today' [default: today]."),
     out: Path = typer.Option(Path("report.html"), help="Where to write the HTML report."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a warehouse that holds data of its own (not a demo's)."
+    ),
 ) -> None:
     """Generate a synthetic company into the warehouse, run every analysis, write the report."""
     from rich.console import Console
@@ -38,7 +41,7 @@ def demo(
     st = state(ctx, fmt)
     quiet = st.format is not Format.table
     console = Console(stderr=True, quiet=quiet)
-    wh, config = st.warehouse(), st.config()
+    wh, config = st.warehouse(create=True), st.config()
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as bar:
@@ -50,6 +53,7 @@ def demo(
             seed=seed,
             as_of=to_datetime(as_of, name="as-of"),
             progress=lambda msg: bar.update(task, description=msg),
+            force=force,
         )
         results = run_all(
             wh,
@@ -138,6 +142,9 @@ def velocity(
 def pipeline(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,
+    period: str | None = typer.Option(
+        None, help="A past period whose closed deals the KPIs read, e.g. 2026-Q3."
+    ),
     since: str | None = typer.Option(None, help="Deals closed from this day (YYYY-MM-DD)."),
     until: str | None = typer.Option(None, help="Deals closed up to this day (YYYY-MM-DD)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
@@ -146,7 +153,10 @@ def pipeline(
     from fullfunnel.analytics.pipeline import pipeline as run
 
     st = state(ctx, fmt)
-    render(run(st.warehouse(), since=since, until=until, as_of=as_of), st.format)
+    result = run(
+        st.warehouse(), period=period, since=since, until=until, as_of=as_of, config=st.config()
+    )
+    render(result, st.format)
 
 
 @config_app.command("show")

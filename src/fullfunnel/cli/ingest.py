@@ -104,7 +104,7 @@ def _files(
     st = state(ctx, fmt)
     with _progress(st) as progress:
         result = ingest_files(
-            st.warehouse(),
+            st.warehouse(create=True),
             paths,
             fmt=file_format,
             table=table,
@@ -163,7 +163,7 @@ def _export(ctx: typer.Context, fmt: Format | None, run: Any, paths, timezone, d
     st = state(ctx, fmt)
     with _progress(st) as progress:
         result = run(
-            st.warehouse(),
+            st.warehouse(create=True),
             paths,
             config=st.config(),
             timezone=timezone,

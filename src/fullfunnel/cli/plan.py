@@ -27,7 +27,7 @@ def target_set(
     from fullfunnel.analytics.targets import set_target
 
     st = state(ctx, fmt)
-    render(set_target(st.warehouse(), period=period, amount=bookings), st.format)
+    render(set_target(st.warehouse(create=True), period=period, amount=bookings), st.format)
 
 
 @target_app.command("list")
@@ -51,14 +51,16 @@ def target_import(
     from fullfunnel.analytics.targets import import_targets
 
     st = state(ctx, fmt)
-    render(import_targets(st.warehouse(), path), st.format)
+    render(import_targets(st.warehouse(create=True), path), st.format)
 
 
 @app.command()
 def plan(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,
-    period: str = typer.Option(..., help=PERIOD_HELP),
+    period: str | None = typer.Option(
+        None, help=PERIOD_HELP + " [default: the quarter of --as-of]"
+    ),
     target: str | None = typer.Option(
         None, help="Bookings target (2.5M); default: the stored target of the period."
     ),
@@ -78,7 +80,9 @@ def plan(
 def forecast(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,
-    period: str | None = typer.Option(None, help=PERIOD_HELP),
+    period: str | None = typer.Option(
+        None, help=PERIOD_HELP + " [default: the quarter of --as-of]"
+    ),
     as_of: str | None = AS_OF_OPTION,
     sims: int | None = typer.Option(None, help="Simulations [default: from the config]."),
     seed: int | None = typer.Option(None, help="Random seed [default: from the config]."),
@@ -89,8 +93,6 @@ def forecast(
     periods: int | None = typer.Option(None, help="Past quarters to backtest."),
 ) -> None:
     """P10/P50/P90 bookings, P(hit target); with --backtest, how far to trust it."""
-    from fullfunnel.errors import InputError
-
     st = state(ctx, fmt)
     if run_backtest:
         from fullfunnel.analytics.backtest import backtest
@@ -99,8 +101,6 @@ def forecast(
             st.warehouse(), periods=periods, as_of=as_of, sims=sims, seed=seed, config=st.config()
         )
     else:
-        if period is None:
-            raise InputError("give --period (e.g. --period 2026-Q4), or --backtest")
         from fullfunnel.analytics.forecast import forecast as run
 
         result = run(

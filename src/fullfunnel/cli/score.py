@@ -34,6 +34,11 @@ def score(
     from fullfunnel.analytics.scoring import score as run
 
     result = run(
-        st.warehouse(), target=target, horizon=horizon, as_of=as_of, config=st.config(), seed=seed
+        st.warehouse(create=True),
+        target=target,
+        horizon=horizon,
+        as_of=as_of,
+        config=st.config(),
+        seed=seed,
     )
     render(result, st.format)

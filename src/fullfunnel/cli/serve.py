@@ -75,7 +75,9 @@ def serve(
     except ImportError as exc:
         raise MissingExtraError("fullfunnel serve", "server", exc.name or "fastapi") from exc
     st = state(ctx)
-    app_ = create_app(st.warehouse(), st.config(), as_of=to_datetime(as_of, name="as-of"))
+    app_ = create_app(
+        st.warehouse(create=True), st.config(), as_of=to_datetime(as_of, name="as-of")
+    )
     print(f"fullfunnel dashboard on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
@@ -93,7 +95,7 @@ def apikey_create(
     from fullfunnel.server.keys import create_key
 
     st = state(ctx, fmt)
-    render(create_key(st.warehouse(), name=name, scopes=[scope]), st.format)
+    render(create_key(st.warehouse(create=True), name=name, scopes=[scope]), st.format)
 
 
 @apikey_app.command("list")
@@ -115,4 +117,4 @@ def apikey_revoke(
     from fullfunnel.server.keys import revoke_key
 
     st = state(ctx, fmt)
-    render(revoke_key(st.warehouse(), key_id), st.format)
+    render(revoke_key(st.warehouse(create=True), key_id), st.format)

@@ -309,8 +309,8 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
         exprs["close_date"] = v.timestamp("CloseDate", checks, future_ok=True)
     _opt(exprs, "owner_id", columns, "OwnerId")
     close = "close_date" if "CloseDate" in columns else "NULL::TIMESTAMP"
-    stage_of = {"won": "customer", "lost": "closed_lost"}
-    opp_stage = config["plan"]["opportunity_stage"] if "plan" in config.sections else "opportunity"
+    stage_of = {"won": config.won_stage, "lost": "closed_lost"}
+    opp_stage = config.opportunity_stage
     derived = {
         "stage_events": (
             f"SELECT contact_id, {v.lit(opp_stage)} AS stage, created_at AS ts, "

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fullfunnel._dates import now, to_datetime
+from fullfunnel._dates import to_datetime
 from fullfunnel.analytics.attribution.models import (
     exposure,
     get_model,
@@ -25,6 +25,7 @@ from fullfunnel.analytics.attribution.models import (
 )
 from fullfunnel.analytics.attribution.paths import Paths, check_options, journey_paths
 from fullfunnel.analytics.attribution.roi import costs, with_roi
+from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result
@@ -260,7 +261,7 @@ def _paths(source, config, models, conversion, by, level, value, lookback_days, 
     if not isinstance(source, Warehouse):
         raise InputError("attribute() takes a warehouse (fullfunnel.connect) or read_paths_file()")
     check_options(config, conversion=conversion, by=by, level=level, value=value)
-    as_of_dt = to_datetime(as_of, name="as-of") or now()
+    as_of_dt = resolve_as_of(source, as_of)
     since_dt = to_datetime(since, name="since")
     lookback = float(settings["lookback_days"] if lookback_days is None else lookback_days)
     if lookback <= 0:

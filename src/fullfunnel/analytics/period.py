@@ -1,0 +1,78 @@
+"""Which date an analysis reads the data as of, and which period it asks about.
+
+*As of*: the date given, else now; but when the newest event in the warehouse is
+more than ``STALE_DAYS`` old (a historical export), the end of that event's day,
+so that a year-old export is not read as if every open lead had sat idle since.
+:func:`default_as_of` also says so in one line, which the faces print.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import ibis
+
+from fullfunnel._dates import now, to_datetime
+from fullfunnel.warehouse import Warehouse
+
+STALE_DAYS = 30
+_EVENT_TABLES = ("stage_events", "touchpoints", "contacts", "opportunities", "opportunity_history")
+
+
+def current_quarter(as_of: datetime) -> str:
+    """The quarter holding ``as_of``, written as 2026-Q4."""
+    return f"{as_of.year}-Q{(as_of.month - 1) // 3 + 1}"
+
+
+def newest_event(wh: Warehouse, *, until: datetime | None = None) -> datetime | None:
+    """The latest event time in the warehouse up to ``until`` (default now): stage
+    events, touches, contact and deal creation, closes of closed deals."""
+    until = until or now()
+    key = ("newest_event", until.date())
+    return wh.memo(key, lambda: _newest(wh, until), reads=_EVENT_TABLES)
+
+
+def _newest(wh: Warehouse, until: datetime) -> datetime | None:
+    cap = ibis.timestamp(until)
+    opp = wh.table("opportunities")
+    closed = opp.filter(opp.status != "open")
+    parts = [
+        (wh.table("stage_events"), "ts"),
+        (wh.table("touchpoints"), "ts"),
+        (wh.table("contacts"), "created_at"),
+        (opp, "created_at"),
+        (closed, "close_date"),
+        (wh.table("opportunity_history"), "ts"),
+    ]
+    maxes = [t.filter(t[c] <= cap).aggregate(m=t[c].max().cast("timestamp")) for t, c in parts]
+    value = ibis.union(*maxes).aggregate(m=lambda t: t.m.max()).execute()["m"].iloc[0]
+    return None if value is None or str(value) == "NaT" else _to_datetime(value)
+
+
+def default_as_of(wh: Warehouse) -> tuple[datetime, str | None]:
+    """Now, or the end of the newest event's day when that is over ``STALE_DAYS`` old;
+    with the line that says why (None when it is now)."""
+    today = now()
+    newest = newest_event(wh, until=today)
+    if newest is None or today - newest <= timedelta(days=STALE_DAYS):
+        return today, None
+    day = datetime(newest.year, newest.month, newest.day)
+    as_of = day + timedelta(days=1) - timedelta(seconds=1)
+    note = (
+        f"the newest event in the warehouse is from {day:%Y-%m-%d}, "
+        f"{(today - newest).days} days ago: the analyses are as of that day "
+        "(pass --as-of DATE to choose another)"
+    )
+    return as_of, note
+
+
+def resolve_as_of(wh: Warehouse, as_of: str | datetime | None) -> datetime:
+    """``as_of`` when given, else :func:`default_as_of`."""
+    given = to_datetime(as_of, name="as-of")
+    return given if given is not None else default_as_of(wh)[0]
+
+
+def _to_datetime(value) -> datetime:
+    import pandas as pd
+
+    return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)

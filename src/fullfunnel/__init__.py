@@ -28,6 +28,7 @@ _EXPORTS = {
     "plan": "fullfunnel.analytics.plan",
     "forecast": "fullfunnel.analytics.forecast",
     "backtest": "fullfunnel.analytics.backtest",
+    "review": "fullfunnel.analytics.review",
     "list_targets": "fullfunnel.analytics.targets",
     "set_target": "fullfunnel.analytics.targets",
     "data_quality": "fullfunnel.analytics.quality",

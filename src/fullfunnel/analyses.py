@@ -26,6 +26,7 @@ ANALYSES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "data_quality": ("fullfunnel.analytics.quality", "data_quality", {}),
     "plan": ("fullfunnel.analytics.plan", "plan", {}),
     "forecast": ("fullfunnel.analytics.forecast", "forecast", {}),
+    "review": ("fullfunnel.analytics.review", "review", {"strict": False}),
     "backtest": ("fullfunnel.analytics.backtest", "backtest", {"sims": 1000}),
     "targets": ("fullfunnel.analytics.targets", "list_targets", {}),
     "diagnose": ("fullfunnel.analytics.diagnose", "diagnose", {}),

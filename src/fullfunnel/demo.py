@@ -693,30 +693,39 @@ def _spend(rng: np.random.Generator, sc: Scenario, n: int, origin: datetime) -> 
 def _targets(
     sc: Scenario, as_of: datetime, origin: datetime, won_t: np.ndarray, won_amt: np.ndarray
 ) -> tuple[pa.Table, list[tuple[str, str, float]]]:
-    """Quarterly bookings targets: the trailing four quarters' average × target_factor."""
-    q_start = datetime(as_of.year, 3 * ((as_of.month - 1) // 3) + 1, 1)
-    starts = [q_start]
-    for _ in range(4):
+    """Quarterly bookings targets, each set at its quarter's start: the average of the
+    (up to four) complete quarters before it × target_factor; for the current quarter
+    and the four before it (so that past quarters can be reviewed)."""
+    starts = [datetime(as_of.year, 3 * ((as_of.month - 1) // 3) + 1, 1)]
+    while starts[-1] > origin:
         prev = starts[-1] - timedelta(days=1)
         starts.append(datetime(prev.year, 3 * ((prev.month - 1) // 3) + 1, 1))
-    starts.reverse()  # four complete quarters, then the current one
+    starts.reverse()  # from the quarter holding the origin to the current one
     edges = np.array([(d - origin).total_seconds() / 86400 for d in starts])
     booked = [
         float(won_amt[(won_t >= a) & (won_t < b)].sum()) for a, b in itertools.pairwise(edges)
     ]
-    target = round(np.mean(booked) * sc.target_factor, -3) if booked else 0.0
-    end = datetime(q_start.year + (q_start.month + 3 > 12), (q_start.month + 2) % 12 + 1, 1)
+    rows, truth = [], []
+    for i in range(max(len(starts) - 5, 2), len(starts)):
+        before = booked[max(1, i - 4) : i]  # the origin's quarter is only partly simulated
+        if not before:
+            continue
+        start = starts[i]
+        end = datetime(start.year + (start.month + 3 > 12), (start.month + 2) % 12 + 1, 1)
+        target = round(float(np.mean(before)) * sc.target_factor, -3)
+        rows.append((start.date(), (end - timedelta(days=1)).date(), float(target)))
+        truth.append(("bookings_target", start.date().isoformat(), float(target)))
+    truth += [("bookings", s.date().isoformat(), v) for s, v in zip(starts, booked, strict=False)]
     return (
         pa.table(
             {
-                "period_start": pa.array([q_start.date()], pa.date32()),
-                "period_end": pa.array([(end - timedelta(days=1)).date()], pa.date32()),
-                "metric": ["bookings"],
-                "amount": [float(target)],
+                "period_start": pa.array([r[0] for r in rows], pa.date32()),
+                "period_end": pa.array([r[1] for r in rows], pa.date32()),
+                "metric": ["bookings"] * len(rows),
+                "amount": [r[2] for r in rows],
             }
         ),
-        [("bookings_target", q_start.date().isoformat(), float(target))]
-        + [("bookings", s.date().isoformat(), v) for s, v in zip(starts, booked, strict=False)],
+        truth,
     )
 
 

@@ -8,7 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,6 +27,7 @@ class State:
     db: str | None = None
     config_path: Path | None = None
     format: Format = Format.table
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the command's own
 
     def warehouse(self, *, create: bool = False) -> Any:
         """The warehouse; only a command that writes (``create``) may make a new one.
@@ -38,8 +38,7 @@ class State:
         from fullfunnel.warehouse import connect
 
         wh = connect(self.db, create=create)
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None and "as_of" in ctx.params and ctx.params["as_of"] is None:
+        if "as_of" in self.options and self.options["as_of"] is None:
             from fullfunnel.analytics.period import default_as_of
 
             _, note = default_as_of(wh)
@@ -131,4 +130,5 @@ def state(ctx: typer.Context, fmt: Format | None = None) -> State:
     """The global options, with a command's own ``--format`` taking precedence."""
     obj = ctx.find_root().obj
     st = obj if isinstance(obj, State) else State()
+    st = dataclasses.replace(st, options=dict(ctx.params))
     return dataclasses.replace(st, format=fmt) if fmt is not None else st

@@ -77,6 +77,22 @@ def plan(
 
 
 @app.command()
+def review(
+    ctx: typer.Context,
+    fmt: Format | None = FORMAT_OPTION,
+    period: str | None = typer.Option(
+        None, help=PERIOD_HELP + " [default: the last complete quarter]"
+    ),
+    as_of: str | None = AS_OF_OPTION,
+) -> None:
+    """A past period: target vs actual by week, the forecast made at its start, the leaks."""
+    from fullfunnel.analytics.review import review as run
+
+    st = state(ctx, fmt)
+    render(run(st.warehouse(), period=period, as_of=as_of, config=st.config()), st.format)
+
+
+@app.command()
 def forecast(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,

@@ -27,13 +27,14 @@ def report(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from fullfunnel._dates import now, parse_period, to_datetime
+    from fullfunnel._dates import parse_period
     from fullfunnel.analyses import run_all
+    from fullfunnel.analytics.period import resolve_as_of
     from fullfunnel.report import write_report
 
     st = state(ctx)
     wh, config = st.warehouse(), st.config()
-    when = to_datetime(as_of, name="as-of") or now()
+    when = resolve_as_of(wh, as_of)
     params = {}
     if period:
         parse_period(period)

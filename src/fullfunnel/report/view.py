@@ -50,6 +50,12 @@ LAYOUT: list[tuple[str, str, str, tuple[str, ...]]] = [
         ("funnel", "velocity"),
     ),
     (
+        "review",
+        "The last period in review",
+        "Target against actual, the forecast made when the period began, and where it leaked.",
+        ("review",),
+    ),
+    (
         "plan",
         "What needs to happen: the plan and the forecast",
         "The reverse waterfall from the target, and how likely the period is to land.",
@@ -211,6 +217,17 @@ def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
             out.append(
                 {"label": "chance to hit target", "value": pct(p_hit), "note": "", "tone": tone}
             )
+    pipe = charts.first_result(results, "pipeline")
+    if pipe is not None and number(pipe, "open_amount") is not None:
+        win = number(pipe, "win_rate")
+        out.append(
+            {
+                "label": "open pipeline",
+                "value": money(number(pipe, "open_amount")),
+                "note": f"win rate {pct(win)}" if win is not None else "",
+                "tone": "neutral",
+            }
+        )
     diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
     if diagnosis is not None:
         verdict = attr(diagnosis, "verdict", "weight")
@@ -247,17 +264,6 @@ def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
                     "tone": "bad" if bad else "good",
                 }
             )
-    pipe = charts.first_result(results, "pipeline")
-    if pipe is not None and number(pipe, "open_amount") is not None:
-        win = number(pipe, "win_rate")
-        out.append(
-            {
-                "label": "open pipeline",
-                "value": money(number(pipe, "open_amount")),
-                "note": f"win rate {pct(win)}" if win is not None else "",
-                "tone": "neutral",
-            }
-        )
     return out[:6]
 
 

@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fullfunnel import __version__
-from fullfunnel._dates import now
 from fullfunnel.analyses import ANALYSES, run
+from fullfunnel.analytics.period import default_as_of
 from fullfunnel.config import SEGMENTS, Config, default_config
 from fullfunnel.errors import (
     ConfigError,
@@ -90,7 +90,7 @@ class _Service:
             hit = self.cache.get(key)
             if hit is not None and time.monotonic() - hit[0] < ttl:
                 return hit[1]
-            when = as_of or self.fixed_as_of or now()
+            when = as_of or self.fixed_as_of or default_as_of(self.wh)[0]
             result = run(name, self.wh, self.config, when, options)
             if ttl > 0:
                 self.cache[key] = (time.monotonic(), result)
@@ -363,7 +363,7 @@ def create_app(
             given = _checked(svc, values)
         except FullfunnelError:
             given, values = {}, {}
-        when = svc.fixed_as_of or now()
+        when = svc.fixed_as_of or default_as_of(svc.wh)[0]
         results, notes = (None, []) if needs_key else svc.results(given, None)
         filters = {
             "values": values,

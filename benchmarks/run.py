@@ -308,6 +308,7 @@ COMMANDS: dict[str, list[str]] = {
     "plan": ["plan", "--period", PERIOD],
     "forecast": ["forecast", "--period", PERIOD],
     "backtest": ["forecast", "--backtest", "--sims", "1000"],
+    "review": ["review", "--period", "2026-Q3"],
     "targets": ["target", "list"],
     "diagnose": ["diagnose"],
     "stuck": ["stuck"],

@@ -35,13 +35,14 @@ from datetime import datetime, timedelta
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
 from fullfunnel.analytics.evidence import touch_evidence
 from fullfunnel.analytics.period import resolve_as_of
-from fullfunnel.analytics.survival import stage_survival
+from fullfunnel.analytics.survival import Survival, stage_survival
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError, did_you_mean
 from fullfunnel.lifecycle import reached, timeline
@@ -79,6 +80,7 @@ class StuckResult(Result):
     by_stage: pd.DataFrame
     by_team: pd.DataFrame
     hidden_demand: pd.DataFrame
+    chances: pd.DataFrame
     total: int
     value_at_risk: float
     open_pipeline_at_risk: float
@@ -208,7 +210,8 @@ def find_stuck(
 
     limits = stage_limits(tl, config, rule)
     per_contact = contact_activity(wh, config, as_of_dt)
-    chances = _chances(wh, tl, config, as_of_dt)
+    survival = stage_survival(wh, tl, as_of=as_of_dt, config=config)
+    chances = _chances(survival, config)
     deal = econ.average_deal
     valued = _valued(tl, chances, _open_opportunities(wh, as_of_dt), deal, config)
     open_contacts, open_value = _open_value(valued)
@@ -221,6 +224,7 @@ def find_stuck(
         limited = [s for s in limited if config.stage(s).owner == team]
     kpis = econ.kpis
     base = {
+        "chances": _chance_table(survival, config),
         "dormant_floor": floor,
         "open_contacts": open_contacts,
         "open_value": open_value,
@@ -256,14 +260,30 @@ def find_stuck(
     return _rank(wh, tl, j, config, limits, limited, limit, base, hidden)
 
 
-def _chances(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -> ir.Table | None:
+def _chances(survival: Survival, config: Config) -> tuple[ir.Table, int] | None:
     """The age-aware lookup (stage, day → p_next, p_won) as an engine table."""
-    survival = stage_survival(wh, tl, as_of=as_of, config=config)
     table = survival.table(config["metrics"]["min_observations"])
     if table.empty:
         return None
     table["day"] = table["day"].astype("int64")
-    return ibis.memtable(table), survival.longest
+    # one chunk per column: Spark's Arrow path refuses chunked columns
+    arrow = pa.Table.from_pandas(table, preserve_index=False).combine_chunks()
+    return ibis.memtable(arrow), survival.longest
+
+
+CHANCE_DAYS = (0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
+
+
+def _chance_table(survival: Survival, config: Config) -> pd.DataFrame:
+    """Per stage with the history for it: the chance to move on, and to win, of a
+    contact still in the stage after each of ``CHANCE_DAYS`` (the report's curves)."""
+    table = survival.table(config["metrics"]["min_observations"])
+    table = table[table["day"].isin(CHANCE_DAYS)].rename(
+        columns={"p_next": "chance_to_move_on", "p_won": "chance_to_win"}
+    )
+    nxt = {s: config.next_stage(s) for s in config.stage_names}
+    table.insert(1, "next_stage", table["stage"].map(nxt))
+    return table.reset_index(drop=True)
 
 
 def _valued(tl, chances, opps, deal: float | None, config: Config) -> ir.Table:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -43,7 +44,7 @@ class State:
 
             _, note = default_as_of(wh)
             if note:
-                _note(note)
+                _NOTES.append(note)
         return wh
 
     def config(self) -> Any:
@@ -56,8 +57,12 @@ class _Group(TyperGroup):
     """Turns every deliberate fullfunnel error into one line and a non-zero exit."""
 
     def invoke(self, ctx: Any) -> Any:
+        _NOTES.clear()
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+        except click.exceptions.Exit:  # a deliberate exit code (e.g. a check that fails)
+            _print_notes()
+            raise
         except FullfunnelError as exc:
             _fail(str(exc))
         except Exception as exc:
@@ -70,6 +75,18 @@ class _Group(TyperGroup):
                 "restore a damaged file from a backup or move it aside to start afresh, "
                 "or free disk space"
             )
+        _print_notes()
+        return result
+
+
+# notes on how a command read the data (e.g. its as-of date), printed when it succeeds
+_NOTES: list[str] = []
+
+
+def _print_notes() -> None:
+    """The notes, once each, after the answer (an error prints none: it is one line)."""
+    for note in dict.fromkeys(_NOTES):
+        _note(note)
 
 
 def _note(message: str) -> None:

@@ -4,7 +4,8 @@ Two kinds of maker:
 
 - ``for_result(name, result, config)``: the figures of one analysis, keyed by the
   analysis name in ``_MAKERS`` (one module per area: :mod:`.funnel`,
-  :mod:`.diagnosis`, :mod:`.attribution`, :mod:`.backtest`, :mod:`.scoring`).
+  :mod:`.diagnosis`, :mod:`.attribution`, :mod:`.backtest`, :mod:`.scoring`,
+  :mod:`.survival`).
 - the first-screen figures (``bookings_chart`` in :mod:`.bookings`;
   ``funnel_chart``, ``dropoff_chart``, ``weight_chart`` in :mod:`.first_screen`),
   which may combine several results.
@@ -69,6 +70,7 @@ from fullfunnel.report.charts.funnel import (
     velocity_chart,
 )
 from fullfunnel.report.charts.scoring import score_chart
+from fullfunnel.report.charts.survival import chance_chart, review_chart
 from fullfunnel.result import Result
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "backtest_chart",
     "bookings_chart",
     "breakdown_chart",
+    "chance_chart",
     "cohort_chart",
     "column",
     "dropoff_chart",
@@ -105,6 +108,7 @@ __all__ = [
     "period_label",
     "pick_number",
     "pipeline_chart",
+    "review_chart",
     "safely",
     "score_chart",
     "share_text",
@@ -123,7 +127,8 @@ _MAKERS: dict[str, list[Maker]] = {
     "funnel": [cohort_chart],
     "velocity": [velocity_chart],
     "pipeline": [pipeline_chart],
-    "stuck": [stuck_chart],
+    "stuck": [stuck_chart, chance_chart],
+    "review": [review_chart],
     "diagnose": [leak_chart],
     "backtest": [backtest_chart],
     "handoffs": [handoff_chart, ownership_chart],

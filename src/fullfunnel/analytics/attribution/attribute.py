@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel._dates import to_datetime
+from fullfunnel.analytics.attribution.intervals import credit_intervals
 from fullfunnel.analytics.attribution.models import (
     exposure,
     get_model,
@@ -52,18 +53,26 @@ class AttributionResult(Result):
     lookback_days: float | None
     as_of: datetime | None
 
+    def display_columns(self) -> dict[str, list[str]]:
+        cols = [self.by, "conversions", "conversions_low", "conversions_high", "share"]
+        cols += [c for c in ("value", "cost", "roi", "cost_per_conversion") if c in self.credits]
+        return {"credits": cols}
+
     def headline(self) -> list[str]:
         c = self.credits
         if c.empty or self.total_conversions <= 0:
             return [f"no {self.conversion} conversions with touches to attribute"]
         top = c.iloc[0]
         stage = f"{self.conversion} " if self.level != "path" else ""
+        sure = ""
+        if "conversions_low" in c and pd.notna(top.get("conversions_low")):
+            sure = f", interval {top.conversions_low:,.1f}–{top.conversions_high:,.1f}"
         lines = [
             f"{self.model}: {self.total_conversions:,.0f} {stage}conversions from "
             f"{self.journeys:,.0f} journeys ({self.distinct_paths:,} distinct paths) credited "
             f"to {len(c)} {self.by} values",
             f"most credit: {top[self.by]} with {top.conversions:,.1f} "
-            f"({top.share:.1%} of conversions)",
+            f"({top.share:.1%} of conversions{sure})",
         ]
         if "per_1k_journeys" in c and c["per_1k_journeys"].notna().any():
             best = c.loc[c["per_1k_journeys"].idxmax()]
@@ -164,7 +173,17 @@ def attribute(
     paths, ctx = _paths(
         source, config, [model], conversion, by, level, value, lookback_days, since, as_of
     )
-    credits = _finish(fn(paths, settings), paths, ctx)
+    credits = fn(paths, settings)
+    bounds = credit_intervals(
+        fn,
+        paths,
+        settings,
+        resamples=settings["bootstrap_resamples"],
+        confidence=config["metrics"]["confidence"],
+        seed=settings["bootstrap_seed"],
+    )
+    credits = credits.merge(bounds.drop(columns="resamples"), on="label", how="left")
+    credits = _finish(credits, paths, ctx)
     f = paths.frame
     top = f.sort_values("conversions", ascending=False).head(15)
     top = top[["path", "conversions", "value", "nulls"]].reset_index(drop=True)
@@ -309,7 +328,8 @@ def _finish(credits: pd.DataFrame, paths: Paths, ctx: dict[str, Any]) -> pd.Data
             out = out.drop(columns="roi")
     if "removal_effect_value" in out and ctx["value"] == "count":
         out = out.drop(columns="removal_effect_value")
-    first = ["label", "conversions", "share", "value"]
+    first = ["label", "conversions", "conversions_low", "conversions_high", "share", "value"]
+    first = [c for c in first if c in out.columns]
     rest = [c for c in out.columns if c not in first]
     out = out[first + rest]
     return out.sort_values(["conversions", "label"], ascending=[False, True]).reset_index(drop=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -153,6 +154,7 @@ def test_a_past_period_is_reviewed_against_the_planted_truth(demo_wh):
     assert r.target.amount == target.value.iloc[0]
     assert r.by_week.bookings.sum() == pytest.approx(booked)
     assert r.by_week.cumulative.iloc[-1] == pytest.approx(booked)
+    assert r.by_week.week.iloc[0] == pd.Timestamp("2026-07-01")  # not the Monday before
     assert r.forecast_at_start.as_of == datetime(2026, 7, 1)
     assert r.kpis.window.label == "2026-07-01..2026-09-30"
     assert r.headline()[0].startswith("review of 2026-07-01..2026-09-30: booked")
@@ -161,6 +163,31 @@ def test_a_past_period_is_reviewed_against_the_planted_truth(demo_wh):
         ff.review(demo_wh, period="2026-Q4", as_of=AS_OF)
     # a report of the current period reviews the quarter before it
     assert ff.review(demo_wh, as_of=AS_OF).period_start == datetime(2026, 7, 1)
+
+
+def test_a_past_period_is_seen_as_it_stood_at_its_end(demo_wh):
+    end = datetime(2026, 10, 1)
+    st = ff.stuck(demo_wh, period="2026-Q3", as_of=AS_OF)
+    assert st.as_of == end and st.total == ff.stuck(demo_wh, as_of=end).total
+    assert ff.handoffs(demo_wh, period="2026-Q3", as_of=AS_OF).as_of == end
+    d = ff.diagnose(demo_wh, period="2026-Q3", as_of=AS_OF)
+    truth = demo_wh.table("demo_truth").to_pandas()
+    target = truth[(truth.fact == "bookings_target") & (truth.subject == "2026-07-01")]
+    # the lead need is held against the quarter's own target, the rates read the quarter
+    assert d.weight.bookings_target == target.value.iloc[0]
+    assert d.weight.target_period == "2026-07-01..2026-09-30"
+    rates = d.leakage.leaks.set_index("stage")
+    conv = stage_conversion(
+        demo_wh,
+        ff.timeline(demo_wh, CONFIG, as_of=end),
+        as_of=end,
+        config=CONFIG,
+        period=(datetime(2026, 7, 1), end),
+    ).set_index("stage")
+    # one quarter of window: per quarter is what reached the stage in it
+    assert rates.loc["lead", "per_quarter"] == conv.loc["lead", "reached_in_window"]
+    # a period still running moves nothing but the target
+    assert ff.stuck(demo_wh, period="2026-Q4", as_of=AS_OF).as_of == AS_OF
 
 
 def test_report_of_a_past_period_is_a_review(tmp_path):
@@ -274,6 +301,15 @@ def test_without_touches_stuck_and_handoffs_are_not_judged(wh):
     ho = ff.handoffs(wh, as_of=as_of)
     assert not ho.judged and ho.headline()[0].startswith("cannot judge handoffs")
     assert ho.handoffs["dropped"].isna().all()
-    lines = " ".join(ff.diagnose(wh, as_of=as_of).headline())
+    d = ff.diagnose(wh, as_of=as_of)
+    lines = " ".join(d.headline())
     assert "Stuck: cannot judge" in lines and "Handoffs: cannot judge" in lines
     assert "dropped" not in lines.lower().replace("cannot judge", "")
+    # no spend, no touches: no weight verdict; nothing leaks money: no stage first, no tactics
+    assert d.verdict == "effort unknown" and d.focus_stage is None and d.tactics.empty
+    assert "none measured" in lines and "Do next" not in lines
+    # the stages the data never records are implied, not measured against a benchmark
+    conv = ff.funnel(wh, as_of=as_of).conversion.set_index("stage")
+    assert conv.loc["mql", "not_recorded"] == "sal" and np.isnan(conv.loc["mql", "benchmark"])
+    assert conv.loc["sal", "not_recorded"] == "sal, sql"
+    assert conv.loc["lead", "not_recorded"] == "" and conv.loc["lead", "benchmark"] == 0.15

@@ -109,9 +109,13 @@ def test_hand_computed_waterfall():
     assert p.wins_needed == 60
     assert p.short_amount == pytest.approx(360_000) and p.short_wins == pytest.approx(36)
     w = p.waterfall.set_index("stage")
-    expected_more = {"opportunity": 144, "sql": 288, "sal": 576, "mql": 1152, "lead": 2304}
+    expected_more = {"opportunity": 144, "sql": 288, "sal": 576, "mql": 1152}
     for stage, more in expected_more.items():
         assert w.loc[stage, "more_needed"] == pytest.approx(more)
+        assert w.loc[stage, "status"] == "in time"
+    # a lead entering now would close after the period: no number, no (past) date
+    assert w.loc["lead", "status"] == "too late"
+    assert np.isnan(w.loc["lead", "more_needed"]) and pd.isna(w.loc["lead", "enter_by"])
     # deadlines: period end (Jan 1) minus the median days to won
     assert w.loc["opportunity", "enter_by"] == pd.Timestamp("2026-12-02")
     assert w.loc["sql", "enter_by"] == pd.Timestamp("2026-11-22")
@@ -154,6 +158,7 @@ def test_no_date_in_the_past_and_the_gap_closes_from_open_deals_when_all_is_late
     late = _rates().assign(days_to_won_median=[100.0, 90.0, 80.0, 70.0, 65.0])
     p = _plan(late)
     assert not p.waterfall["in_time"].any()
+    assert p.waterfall["enter_by"].isna().all() and (p.waterfall["status"] == "too late").all()
     assert not any("create" in a for a in p.actions)
     assert p.actions[-1].endswith(
         "the gap must close from the 50 open opportunities: win 36 more of them than expected"
@@ -169,7 +174,7 @@ def test_nothing_short_when_the_forecast_covers_the_gap():
 def test_too_few_observations_says_so():
     p = _plan(_rates(enough=(True, True, True, False, True)))
     w = p.waterfall.set_index("stage")
-    assert np.isnan(w.loc["sql", "more_needed"])
+    assert np.isnan(w.loc["sql", "more_needed"]) and w.loc["sql", "status"] == "not enough data"
     assert w.loc["opportunity", "more_needed"] == pytest.approx(144)
     assert any(x.startswith("sql: not enough data") for x in p.warnings)
     assert not any("SQLs" in a for a in p.actions)

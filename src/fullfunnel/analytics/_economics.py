@@ -26,6 +26,8 @@ from fullfunnel.lifecycle import reached
 from fullfunnel.result import count
 from fullfunnel.warehouse import Warehouse
 
+DAYS_PER_QUARTER = 365.25 / 4
+
 
 @dataclasses.dataclass(frozen=True)
 class Economics:
@@ -39,11 +41,18 @@ class Economics:
     kpis: DealKPIs | None = None
 
 
-def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -> Economics:
-    """Shared rates, trends and value to won per stage, with deal size and close ratio."""
+def stage_economics(
+    wh: Warehouse,
+    tl: ir.Table,
+    config: Config,
+    as_of: datetime,
+    period: tuple[datetime, datetime] | None = None,
+) -> Economics:
+    """Shared rates, trends and value to won per stage, with deal size and close ratio;
+    ``period``, when it has ended by ``as_of``, is the KPI window (a review)."""
     settings = config["diagnose"]
     won = config.won_stage
-    conv = stage_conversion(wh, tl, as_of=as_of, config=config)
+    conv = stage_conversion(wh, tl, as_of=as_of, config=config, period=period)
     conv = conv[conv["stage"].map(config.index) < config.index(won)].reset_index(drop=True)
     trend = float(settings["trend_days"])
     aggs: dict[str, ir.Value] = {}
@@ -63,7 +72,6 @@ def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
         aggs[f"{r.stage}__prior_conv"] = count_if(prior & ok)
     row = tl.aggregate(**aggs).execute().iloc[0] if aggs else pd.Series()
     min_n = settings["min_contacts"]
-    quarters = config["metrics"]["window_quarters"]
     rows = []
     for r in conv.itertuples():
         rn, rc = count(row[f"{r.stage}__recent_n"]), count(row[f"{r.stage}__recent_conv"])
@@ -88,7 +96,7 @@ def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
                 "recent_rate": recent_rate,
                 "prior_rate": prior_rate,
                 "trend": change,
-                "per_quarter": r.reached_in_window / quarters,
+                "per_quarter": r.reached_in_window / _quarters(r.window_start, r.window_end),
             }
         )
     rates = pd.DataFrame(rows)
@@ -100,7 +108,7 @@ def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
             acc = acc * r if r is not None and pd.notna(r) else float("nan")
         rates["next_to_won"] = list(reversed(to_won))
         rates["to_won"] = rates["rate"] * rates["next_to_won"]
-    kpis = deal_kpis(wh, as_of=as_of, config=config)
+    kpis = deal_kpis(wh, as_of=as_of, config=config, period=period)
     return Economics(
         rates=rates,
         average_deal=kpis.average_deal.value,
@@ -109,3 +117,10 @@ def stage_economics(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime
         won_stage=won,
         kpis=kpis,
     )
+
+
+def _quarters(start: datetime, end: datetime) -> float:
+    """The length of a KPI window in quarters: whole for quarter-aligned windows (the
+    trailing quarters, a past quarter or year), else by days (a past month)."""
+    q = (end - start).days / DAYS_PER_QUARTER
+    return float(round(q)) if round(q) >= 1 and abs(q - round(q)) < 0.05 else q

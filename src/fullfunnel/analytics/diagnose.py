@@ -18,7 +18,7 @@ import pandas as pd
 from fullfunnel.analytics._economics import stage_economics
 from fullfunnel.analytics.handoffs import HandoffsResult, measure_handoffs
 from fullfunnel.analytics.leakage import LeakageResult, leak
-from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.stats import TOO_CLOSE
 from fullfunnel.analytics.stuck import StuckResult, find_stuck
 from fullfunnel.analytics.weight import WeightResult, weigh
@@ -69,12 +69,17 @@ class DiagnoseResult(Result):
                 f"average deal {w.average_deal or 0:,.0f}, win rate "
                 + (f"{kpis:.1%}" if kpis is not None else "n/a")
             )
-        if not self.leaks.empty:
+        leaking = self.leaks[self.leaks["lost_revenue"] > 0] if not self.leaks.empty else self.leaks
+        if not self.leaks.empty and leaking.empty:
+            lines.append(
+                "Biggest leaks per quarter: none measured (no stage loses money in the window)"
+            )
+        if not leaking.empty:
             lines.append(
                 "Biggest leaks per quarter (what the drop-outs would have booked had they moved "
                 "on at today's later rates):"
             )
-            for r in self.leaks.itertuples():
+            for r in leaking.itertuples():
                 lines.append(
                     f"  {r.stage} → {r.next_stage} ({r.owner}): {r.lost_revenue:,.0f} lost; "
                     f"+{self.leakage.lift_points:g} points would add {r.what_if_bookings:,.0f}"
@@ -112,19 +117,20 @@ def diagnose(
     lift_stage: str | None = None,
     lift_points: float | None = None,
     as_of: str | datetime | None = None,
+    period: str | None = None,
     config: Config | None = None,
 ) -> DiagnoseResult:
     """Verdict, problem area, evidence, leaks in money, stuck and dropped by team, tactics.
 
     >>> import fullfunnel as ff
     >>> ff.diagnose(ff.connect("duckdb://:memory:")).verdict
-    'balanced'
+    'not enough data'
     """
     config = config or default_config()
-    as_of_dt = resolve_as_of(wh, as_of)
+    as_of_dt, span = snapshot_as_of(wh, as_of, period)
     tl = timeline(wh, config, as_of=as_of_dt)
-    econ = stage_economics(wh, tl, config, as_of_dt)
-    w = weigh(wh, tl, econ, config, as_of_dt)
+    econ = stage_economics(wh, tl, config, as_of_dt, span)
+    w = weigh(wh, tl, econ, config, as_of_dt, span)
     lk = leak(econ, config, as_of_dt, lift_stage=lift_stage, lift_points=lift_points)
     st = find_stuck(wh, tl, econ, config, as_of_dt)
     ho = measure_handoffs(wh, tl, config, as_of_dt)
@@ -143,7 +149,10 @@ def diagnose(
         problem_area=w.problem_area,
         weakest_stage=focus,
         stage_evidence=stage_evidence,
-        limit=0 if w.data_note else config["diagnose"]["tactics"],
+        # no tactics without something to fix: a problem area or a stage that leaks money
+        limit=0
+        if w.data_note or (focus is None and w.problem_area == "neither")
+        else config["diagnose"]["tactics"],
         config=config,
     )
     leaks = lk.leaks.head(3)[["stage", "next_stage", "owner", "lost_revenue", "what_if_bookings"]]
@@ -171,6 +180,8 @@ def _focus(lk: LeakageResult, w: WeightResult) -> tuple[str | None, str | None]:
     if w.data_note or lk.leaks.empty:
         return None, None
     top = lk.leaks.iloc[0]
+    if not top["lost_revenue"] > 0:  # nothing leaks money by these figures: no stage first
+        return None, None
     reason = (
         f"{top['stage']} → {top['next_stage']} loses {top['lost_revenue']:,.0f} a quarter, "
         f"the most of any stage; +{lk.lift_points:g} points there would add "

@@ -78,7 +78,7 @@ class FunnelResult(Result):
             if r.entered == 0:
                 continue
             bench = ""
-            if pd.notna(r.benchmark):
+            if pd.notna(r.benchmark) and not r.not_recorded:
                 call = against(r.rate_low, r.rate_high, r.benchmark)
                 side = {True: "above", False: "below", None: TOO_CLOSE}[call]
                 bench = f" — benchmark {r.benchmark:.0%}: {side}"

@@ -31,7 +31,7 @@ import pandas as pd
 
 from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics.evidence import touch_evidence
-from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.stats import wilson
 from fullfunnel.config import SEGMENTS, Config, default_config
 from fullfunnel.lifecycle import reached, stage_index, timeline
@@ -96,6 +96,7 @@ def handoffs(
     wh: Warehouse,
     *,
     as_of: str | datetime | None = None,
+    period: str | None = None,
     config: Config | None = None,
 ) -> HandoffsResult:
     """Measure every handoff and the ownership matrix.
@@ -105,7 +106,7 @@ def handoffs(
     ['mql', 'sql', 'customer']
     """
     config = config or default_config()
-    as_of_dt = resolve_as_of(wh, as_of)
+    as_of_dt, _ = snapshot_as_of(wh, as_of, period)
     tl = timeline(wh, config, as_of=as_of_dt)
     return measure_handoffs(wh, tl, config, as_of_dt)
 

@@ -357,8 +357,9 @@ def stage_conversion(
     Columns: stage, next_stage, segment, owner, entered (n), converted (k), rate,
     rate_low, rate_high, source ("window" or "all history"), maturity_days,
     reached_in_window (every contact that reached S in the window, mature or not),
-    benchmark, window_start, window_end; and to_won (with to_won_low/high) for
-    stages before the won stage: the product of the rates from S on.
+    benchmark, not_recorded (S or T when no contact has an event of its own for it:
+    the step is implied, not measured), window_start, window_end; and to_won (with
+    to_won_low/high) for stages before the won stage: the product of the rates from S on.
     ``tl`` is the timeline as of ``as_of``.
     """
     window = kpi_window(as_of, config, period)
@@ -382,7 +383,11 @@ def _stage_conversion(tl: ir.Table, as_of: datetime, config: Config, window: Win
         row = tl.aggregate(**aggs).execute().iloc[0]
         maturity = {s: _float(row[s]) or 0.0 for s, _ in steps}
     ws, we = literal(window.start), literal(window.end)
-    aggs = {}
+    # a stage every contact reached only by implication is not in the data
+    aggs = {
+        f"{s}__recorded": count_if(tl[reached(s)].notnull() & ~tl[f"{s}_implied"])
+        for s in config.stage_names
+    }
     for s, t in steps:
         at, conv = tl[reached(s)], tl[reached(t)].notnull()
         mature = at.notnull() & (at <= literal(as_of - timedelta(days=maturity[s])))
@@ -399,6 +404,7 @@ def _stage_conversion(tl: ir.Table, as_of: datetime, config: Config, window: Win
         if n < m["min_observations"]:
             n, k, source = count(row[f"{s}__all_n"]), count(row[f"{s}__all_k"]), "all history"
         stage = config.stage(s)
+        unrecorded = [x for x in (s, t) if not row[f"{x}__recorded"]]
         rows.append(
             {
                 "stage": s,
@@ -411,13 +417,15 @@ def _stage_conversion(tl: ir.Table, as_of: datetime, config: Config, window: Win
                 "source": source,
                 "maturity_days": round(maturity[s], 1),
                 "reached_in_window": count(row[f"{s}__reached"]),
-                "benchmark": config.benchmarks.get(s, np.nan),
+                # an implied step is not held against a benchmark
+                "benchmark": np.nan if unrecorded else config.benchmarks.get(s, np.nan),
+                "not_recorded": ", ".join(unrecorded),
                 "window_start": window.start,
                 "window_end": window.end,
             }
         )
     columns = ["stage", "next_stage", "segment", "owner", "entered", "converted", "rate"]
-    columns += ["source", "maturity_days", "reached_in_window", "benchmark"]
+    columns += ["source", "maturity_days", "reached_in_window", "benchmark", "not_recorded"]
     out = pd.DataFrame(rows, columns=[*columns, "window_start", "window_end"])
     lo, hi = wilson(out["converted"], out["entered"], confidence=m["confidence"])
     out["rate_low"], out["rate_high"] = lo, hi
@@ -437,11 +445,16 @@ def conversion_text(row: pd.Series | object) -> str:
     if n == 0:
         return f"{get('stage')} → {get('next_stage')}: no mature contacts"
     where = "in the window" if get("source") == "window" else "in all history"
-    return (
+    text = (
         f"{get('stage')} → {get('next_stage')} {k / n:.1%} ({k:,} of {n:,} mature "
         f"{stage_plural(get('stage'))} {where}; interval "
         f"{get('rate_low'):.1%}–{get('rate_high'):.1%})"
     )
+    if get("not_recorded"):
+        missing = get("not_recorded").split(", ")
+        verb = "is" if len(missing) == 1 else "are"
+        text += f" — not measured: {' and '.join(missing)} {verb} not in the data"
+    return text
 
 
 def _float(value) -> float | None:

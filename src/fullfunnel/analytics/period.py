@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import ibis
 
-from fullfunnel._dates import now, to_datetime
+from fullfunnel._dates import now, parse_period, to_datetime
 from fullfunnel.warehouse import Warehouse
 
 STALE_DAYS = 30
@@ -70,6 +70,26 @@ def resolve_as_of(wh: Warehouse, as_of: str | datetime | None) -> datetime:
     """``as_of`` when given, else :func:`default_as_of`."""
     given = to_datetime(as_of, name="as-of")
     return given if given is not None else default_as_of(wh)[0]
+
+
+def period_span(period: str | None) -> tuple[datetime, datetime] | None:
+    """``period`` (2026-Q3, 2026-11, START..END) as [start, end) datetimes; None stays None."""
+    if period is None:
+        return None
+    start, end = parse_period(period)
+    return datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day)
+
+
+def snapshot_as_of(
+    wh: Warehouse, as_of: str | datetime | None, period: str | None
+) -> tuple[datetime, tuple[datetime, datetime] | None]:
+    """The moment a snapshot analysis (stuck, handoffs, velocity, diagnose) looks at, and
+    the period's span: a period that has ended by ``as_of`` is seen as it stood at its
+    end; a current or future one changes nothing but the target it is measured against."""
+    as_of_dt, span = resolve_as_of(wh, as_of), period_span(period)
+    if span is not None and span[1] <= as_of_dt:
+        as_of_dt = span[1]
+    return as_of_dt, span
 
 
 def _to_datetime(value) -> datetime:

@@ -67,7 +67,7 @@ class PlanResult(Result):
     actual: float | None
 
     def display_columns(self) -> dict[str, list[str]]:
-        steps = "stage created_by to_won_rate days_to_won_median more_needed enter_by in_time"
+        steps = "stage created_by to_won_rate days_to_won_median more_needed enter_by status"
         return {"waterfall": steps.split()}
 
     def headline(self) -> list[str]:
@@ -209,7 +209,9 @@ def waterfall(
             )
         reliable = bool(r.enough) and r.to_won > 0 and deadline is not None
         in_time = reliable and deadline > as_of
-        more = short_wins / r.to_won if reliable else float("nan")
+        status = "in time" if in_time else "too late" if reliable else "not enough data"
+        # a step that can no longer help gets no number and no date (never one in the past)
+        more = short_wins / r.to_won if in_time else float("nan")
         days_left = max(0.0, (deadline - as_of).total_seconds() / 86400) if deadline else 0.0
         rows.append(
             {
@@ -223,12 +225,13 @@ def waterfall(
                 "to_won_rate": r.to_won,
                 "days_to_won_median": r.days_to_won_median,
                 "more_needed": more,
-                "more_needed_low": short_wins / r.to_won_high if reliable else float("nan"),
+                "more_needed_low": short_wins / r.to_won_high if in_time else float("nan"),
                 "more_needed_high": (
-                    short_wins / r.to_won_low if reliable and r.to_won_low > 0 else float("nan")
+                    short_wins / r.to_won_low if in_time and r.to_won_low > 0 else float("nan")
                 ),
-                "enter_by": pd.Timestamp(deadline) if deadline else pd.NaT,
+                "enter_by": pd.Timestamp(deadline) if in_time else pd.NaT,
                 "in_time": in_time,
+                "status": status,
                 "at_current_pace": r.pace_per_day * days_left,
                 "reliable": reliable,
                 "observations": int(r.entered),

@@ -159,8 +159,8 @@ def review(
 
 
 def _by_week(wh, start, end, as_of, target) -> pd.DataFrame:
-    """Bookings per week of the period (weeks start on Monday), cumulative, and the
-    share of the target the days so far called for."""
+    """Bookings per week of the period (weeks start on Monday; the first starts with the
+    period), cumulative, and the share of the target the days so far called for."""
     opp = wh.table("opportunities")
     won = opp.filter(
         opp.status == "won",
@@ -185,6 +185,9 @@ def _by_week(wh, start, end, as_of, target) -> pd.DataFrame:
     week_end = (out["week"] + pd.Timedelta(days=7)).clip(upper=pd.Timestamp(end))
     elapsed = (week_end - pd.Timestamp(start)).dt.days.clip(lower=0)
     out["target_pace"] = (target or 0.0) * elapsed / days if target else float("nan")
+    # each row is labelled by the first day of the period it covers (the first week
+    # of a period starting mid-week starts with the period)
+    out["week"] = out["week"].clip(lower=pd.Timestamp(start))
     return out
 
 

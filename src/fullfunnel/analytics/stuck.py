@@ -41,7 +41,7 @@ from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
 from fullfunnel.analytics.evidence import touch_evidence
-from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.survival import Survival, stage_survival
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError, did_you_mean
@@ -131,8 +131,15 @@ class StuckResult(Result):
                 if r.stuck:
                     lines.append(f"  {r.team}: {r.stuck:,} stuck, {r.value_at_risk:,.0f} at risk")
         lines.append(
-            f"{self.dormant_total:,} more are dormant (under a {self.dormant_floor:.0%} chance to "
-            f"move on at their age): {self.dormant_value:,.0f} expected value, counted apart"
+            f"{self.dormant_total:,} more are dormant"
+            + (
+                f", {self.dormant_total / self.open_contacts:.0%} of the "
+                f"{self.open_contacts:,} open contacts"
+                if self.open_contacts
+                else ""
+            )
+            + f" (under a {self.dormant_floor:.0%} chance to move on at their age): "
+            f"{self.dormant_value:,.0f} expected value, counted apart"
         )
         context = (
             f"; bookings in {self.window}: {self.bookings_window:,.0f}"
@@ -160,6 +167,7 @@ def stuck(
     team: str | None = None,
     limit: int | None = None,
     as_of: str | datetime | None = None,
+    period: str | None = None,
     config: Config | None = None,
 ) -> StuckResult:
     """Find and rank stuck contacts; count them and the dormant ones by stage and owner;
@@ -170,9 +178,9 @@ def stuck(
     0
     """
     config = config or default_config()
-    as_of_dt = resolve_as_of(wh, as_of)
+    as_of_dt, span = snapshot_as_of(wh, as_of, period)
     tl = timeline(wh, config, as_of=as_of_dt)
-    econ = stage_economics(wh, tl, config, as_of_dt)
+    econ = stage_economics(wh, tl, config, as_of_dt, span)
     return find_stuck(wh, tl, econ, config, as_of_dt, stage=stage, team=team, limit=limit)
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between
-from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.stats import median_estimate, span_text
 from fullfunnel.config import Config, default_config
 from fullfunnel.lifecycle import reached, timeline
@@ -118,6 +118,7 @@ def velocity(
     pairs: list[tuple[str, str]] | None = None,
     by: str | None = None,
     as_of: datetime | None = None,
+    period: str | None = None,
     config: Config | None = None,
 ) -> VelocityResult:
     """Median, p75 and p90 days for each stage step (and first stage → customer).
@@ -128,7 +129,7 @@ def velocity(
     ['from_stage', 'to_stage', 'contacts']
     """
     config = config or default_config()
-    as_of = resolve_as_of(wh, as_of)
+    as_of, _ = snapshot_as_of(wh, as_of, period)
     if pairs is None:
         pairs = [*config.steps(), (config.stage_names[0], config.won_stage)]
     for s, t in pairs:

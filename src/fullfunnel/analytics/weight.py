@@ -48,7 +48,9 @@ from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
 NOT_ENOUGH = "not enough data"
-VERDICTS = ("top-heavy", "bottom-heavy", "balanced", NOT_ENOUGH)
+# no spend and no marketing touches: nothing shows where effort goes
+NO_EFFORT = "effort unknown"
+VERDICTS = ("top-heavy", "bottom-heavy", "balanced", NO_EFFORT, NOT_ENOUGH)
 PROBLEM_AREAS = ("lead generation", "closing new business", "both", "neither", NOT_ENOUGH)
 
 
@@ -93,7 +95,7 @@ def weight(
 
     >>> import fullfunnel as ff
     >>> ff.weight(ff.connect("duckdb://:memory:")).verdict
-    'balanced'
+    'not enough data'
     """
     config = config or default_config()
     as_of_dt = resolve_as_of(wh, as_of)
@@ -102,15 +104,21 @@ def weight(
 
 
 def weigh(
-    wh: Warehouse, tl: ir.Table, econ: Economics, config: Config, as_of: datetime
+    wh: Warehouse,
+    tl: ir.Table,
+    econ: Economics,
+    config: Config,
+    as_of: datetime,
+    period: tuple[datetime, datetime] | None = None,
 ) -> WeightResult:
-    """:func:`weight` on a timeline and stage economics already computed."""
+    """:func:`weight` on a timeline and stage economics already computed; the lead need
+    is that of ``period``'s target (default: the quarter holding ``as_of``)."""
     s = config["diagnose"]
     effort, basis = effort_by_segment(wh, tl, config, as_of)
     shares = dict(zip(effort["segment"], effort["effort_share"], strict=True))
     top_share, bottom_share = shares.get("tofu"), shares.get("bofu")
     volumes = _volumes(tl, config, as_of)
-    target, period = _target(wh, as_of)
+    target, period = _target(wh, as_of, period)
     rates = econ.rates.set_index("stage") if not econ.rates.empty else pd.DataFrame()
     first = config.stage_names[0]
 
@@ -275,7 +283,7 @@ def weigh(
         verdict = "bottom-heavy"
         decisive = {"effort at the bottom", "lead volume vs target need", "lead volume trend"}
     else:
-        verdict = "balanced"
+        verdict = "balanced" if top_share is not None or bottom_share is not None else NO_EFFORT
         decisive = {"effort at the top", "effort at the bottom"}
     area = {
         (True, True): "both",
@@ -383,14 +391,20 @@ def _volumes(tl: ir.Table, config: Config, as_of: datetime) -> dict[str, tuple[f
     }
 
 
-def _target(wh: Warehouse, as_of: datetime) -> tuple[float | None, str | None]:
-    """The bookings target of the quarter holding ``as_of`` (the plan's default period)."""
-    start, end = period_bounds(current_quarter(as_of))
+def _target(
+    wh: Warehouse, as_of: datetime, span: tuple[datetime, datetime] | None
+) -> tuple[float | None, str | None]:
+    """The bookings target per quarter of ``span`` (default: the quarter holding ``as_of``,
+    the plan's default period)."""
+    start, end = span or period_bounds(current_quarter(as_of))
     target = period_target(wh, start, end)
     if target.amount is None:
         return None, None
     last = end - timedelta(days=1)
-    return target.amount, f"{start:%Y-%m-%d}..{last:%Y-%m-%d}"
+    days = (end - start).days
+    # a quarter's own target as it is; a month's or a year's as its share of a quarter
+    per_quarter = target.amount if 89 <= days <= 92 else target.amount * 365.25 / 4 / days
+    return per_quarter, f"{start:%Y-%m-%d}..{last:%Y-%m-%d}"
 
 
 def _focus_stage(rates: pd.DataFrame, config: Config, area: str, min_n: int) -> str | None:

@@ -128,13 +128,17 @@ def velocity(
     fmt: Format | None = FORMAT_OPTION,
     by: str | None = typer.Option(None, help="Break down by a contacts column."),
     as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
+    period: str | None = typer.Option(
+        None, help="A period, e.g. 2026-Q3: one that has ended is seen as it stood at its end."
+    ),
 ) -> None:
     """Median, p75 and p90 days between stages."""
     from fullfunnel._dates import to_datetime
     from fullfunnel.analytics.velocity import velocity as run
 
     st = state(ctx, fmt)
-    result = run(st.warehouse(), by=by, as_of=to_datetime(as_of, name="as-of"), config=st.config())
+    when = to_datetime(as_of, name="as-of")
+    result = run(st.warehouse(), by=by, as_of=when, period=period, config=st.config())
     render(result, st.format)
 
 

@@ -7,7 +7,16 @@ import typer
 from fullfunnel.cli._app import FORMAT_OPTION, Format, app, state
 from fullfunnel.cli._render import render
 
-AS_OF_OPTION = typer.Option(None, "--as-of", help="Evaluate as of this date [default: now].")
+AS_OF_OPTION = typer.Option(
+    None,
+    "--as-of",
+    help="Evaluate as of this date [default: now, or the newest event of an older export].",
+)
+PERIOD_OPTION = typer.Option(
+    None,
+    "--period",
+    help="A period, e.g. 2026-Q3: one that has ended is seen as it stood at its end.",
+)
 
 
 @app.command()
@@ -20,13 +29,20 @@ def stuck(
         None, min=0, help="Stuck contacts to list [default: diagnose.stuck_limit]."
     ),
     as_of: str | None = AS_OF_OPTION,
+    period: str | None = PERIOD_OPTION,
 ) -> None:
     """Contacts over their stage's SLA that no owner has touched lately, ranked; hidden demand."""
     from fullfunnel.analytics.stuck import stuck as run
 
     st = state(ctx, fmt)
     result = run(
-        st.warehouse(), stage=stage, team=team, limit=limit, as_of=as_of, config=st.config()
+        st.warehouse(),
+        stage=stage,
+        team=team,
+        limit=limit,
+        as_of=as_of,
+        period=period,
+        config=st.config(),
     )
     render(result, st.format)
 
@@ -36,12 +52,13 @@ def handoffs(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,
     as_of: str | None = AS_OF_OPTION,
+    period: str | None = PERIOD_OPTION,
 ) -> None:
     """Handoffs between teams (time to first touch, SLA met, dropped) and the ownership matrix."""
     from fullfunnel.analytics.handoffs import handoffs as run
 
     st = state(ctx, fmt)
-    render(run(st.warehouse(), as_of=as_of, config=st.config()), st.format)
+    render(run(st.warehouse(), as_of=as_of, period=period, config=st.config()), st.format)
 
 
 @app.command()
@@ -55,6 +72,12 @@ def diagnose(
         None, help="What-if: conversion points to add [default: diagnose.lift_points]."
     ),
     as_of: str | None = AS_OF_OPTION,
+    period: str | None = typer.Option(
+        None,
+        "--period",
+        help="The period whose target the lead volume is held against [default: the quarter "
+        "of --as-of]; one that has ended is diagnosed as it stood at its end.",
+    ),
 ) -> None:
     """Top-heavy, bottom-heavy or balanced; the problem area, evidence, leaks, people, tactics."""
     from fullfunnel.analytics.diagnose import diagnose as run
@@ -65,6 +88,7 @@ def diagnose(
         lift_stage=lift_stage,
         lift_points=lift_points,
         as_of=as_of,
+        period=period,
         config=st.config(),
     )
     render(result, st.format)

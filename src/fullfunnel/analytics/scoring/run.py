@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
-from fullfunnel._dates import literal, now, to_datetime
+from fullfunnel._dates import literal
+from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.scoring import baseline
 from fullfunnel.analytics.scoring.features import (
     Vocabulary,
@@ -203,7 +204,7 @@ def score(
             f"pick a later one, e.g. {config.next_stage(target)}"
         )
     horizon_days = parse_horizon(horizon, sc["horizon_days"])
-    as_of = to_datetime(as_of, name="as-of") or now()
+    as_of = resolve_as_of(wh, as_of)
     seed = sc["seed"] if seed is None else seed
     vocab = vocabulary(wh, before=as_of, exclude_columns=tuple(sc["exclude_columns"]))
 

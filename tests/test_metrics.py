@@ -145,6 +145,46 @@ def test_survival_chance_falls_with_age_and_matches_the_plateau(demo_wh):
     assert s.p_won("customer", 10.0) == 1.0
 
 
+def test_a_segment_with_the_history_for_it_gets_its_own_chance(wh):
+    """40 webinar MQLs all move on within 4 days, 40 from lists never do; 10 events
+    MQLs (too few for a curve) read the stage's."""
+    from fullfunnel.analytics.survival import stage_survival
+
+    ts = pd.Timestamp("2026-01-01")
+    n = {"webinar": 40, "list": 40, "events": 10}
+    channel = [c for c, k in n.items() for _ in range(k)]
+    ids = [f"C{i:03d}" for i in range(len(channel))]
+    created = [ts + pd.Timedelta(days=i) for i in range(len(ids))]
+    wh.load(
+        "contacts",
+        pd.DataFrame({"contact_id": ids, "created_at": created, "source_channel": channel}),
+    )
+    moved = [i for i, c in enumerate(channel) if c == "webinar"]
+    events = pd.concat(
+        [
+            pd.DataFrame({"contact_id": ids, "stage": "mql", "ts": created}),
+            pd.DataFrame(
+                {
+                    "contact_id": [ids[i] for i in moved],
+                    "stage": "sal",
+                    "ts": [created[i] + pd.Timedelta(days=1 + i % 4) for i in moved],
+                }
+            ),
+        ]
+    )
+    wh.load("stage_events", events)
+    as_of = datetime(2026, 12, 1)
+    s = stage_survival(wh, ff.timeline(wh, CONFIG, as_of=as_of), as_of=as_of, config=CONFIG)
+    assert s.by == "source_channel"
+    assert s.segments["mql", "webinar"].ever == pytest.approx(1.0)
+    assert s.segments["mql", "list"].ever == 0.0
+    table = s.segment_table(30).query("stage == 'mql' and day == 0").set_index("segment")
+    assert set(table.index) == {"webinar", "list"}  # events: 10 contacts, no curve of its own
+    assert table.loc["list", "p_next"] == 0.0 and table.loc["webinar", "p_next"] == 1.0
+    # the stage's curve: 40 of 90 moved on
+    assert s.curves["mql"].ever == pytest.approx(40 / 90)
+
+
 def test_a_past_period_is_reviewed_against_the_planted_truth(demo_wh):
     r = ff.review(demo_wh, period="2026-Q3", as_of=AS_OF)
     truth = demo_wh.table("demo_truth").to_pandas()

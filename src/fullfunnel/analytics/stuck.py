@@ -42,7 +42,7 @@ from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
 from fullfunnel.analytics.evidence import touch_evidence
 from fullfunnel.analytics.period import snapshot_as_of
-from fullfunnel.analytics.survival import Survival, stage_survival
+from fullfunnel.analytics.survival import Survival, stage_survival, with_segment
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError, did_you_mean
 from fullfunnel.lifecycle import reached, timeline
@@ -221,7 +221,7 @@ def find_stuck(
     survival = stage_survival(wh, tl, as_of=as_of_dt, config=config)
     chances = _chances(survival, config)
     deal = econ.average_deal
-    valued = _valued(tl, chances, _open_opportunities(wh, as_of_dt), deal, config)
+    valued = _valued(wh, tl, chances, _open_opportunities(wh, as_of_dt), deal, config)
     open_contacts, open_value = _open_value(valued)
 
     before_won = config.stage_names[: config.index(config.won_stage)]
@@ -268,15 +268,36 @@ def find_stuck(
     return _rank(wh, tl, j, config, limits, limited, limit, base, hidden)
 
 
-def _chances(survival: Survival, config: Config) -> tuple[ir.Table, int] | None:
-    """The age-aware lookup (stage, day → p_next, p_won) as an engine table."""
-    table = survival.table(config["metrics"]["min_observations"])
+@dataclasses.dataclass(frozen=True)
+class _Lookup:
+    """The age-aware chances as engine tables: per (stage, day), and per (stage,
+    segment, day) for the segments with a curve of their own (tried first)."""
+
+    stage: ir.Table
+    segment: ir.Table | None
+    by: str | None
+    longest: int
+
+
+def _chances(survival: Survival, config: Config) -> _Lookup | None:
+    """The age-aware lookup (stage[, segment], day → p_next, p_won) in the engine."""
+    need = config["metrics"]["min_observations"]
+    table = survival.table(need)
     if table.empty:
         return None
-    table["day"] = table["day"].astype("int64")
+    segments = survival.segment_table(need) if survival.by else pd.DataFrame()
+    return _Lookup(
+        _engine_table(table),
+        _engine_table(segments) if not segments.empty else None,
+        survival.by,
+        survival.longest,
+    )
+
+
+def _engine_table(frame: pd.DataFrame) -> ir.Table:
+    frame = frame.assign(day=frame["day"].astype("int64"))
     # one chunk per column: Spark's Arrow path refuses chunked columns
-    arrow = pa.Table.from_pandas(table, preserve_index=False).combine_chunks()
-    return ibis.memtable(arrow), survival.longest
+    return ibis.memtable(pa.Table.from_pandas(frame, preserve_index=False).combine_chunks())
 
 
 CHANCE_DAYS = (0, 1, 2, 3, 5, 7, 10, 14, 21, 30, 45, 60, 90, 120, 180, 270, 365)
@@ -294,10 +315,11 @@ def _chance_table(survival: Survival, config: Config) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _valued(tl, chances, opps, deal: float | None, config: Config) -> ir.Table:
+def _valued(wh, tl, chances: _Lookup | None, opps, deal: float | None, config: Config):
     """Every open contact (not exited, before won) with its age-aware chance and value:
-    ``p_next``, ``p_won`` (null where the stage's history is too thin), ``open_amount``
-    and ``value`` = p_won × (open amount, else the average deal)."""
+    ``p_next``, ``p_won`` (its segment's curve where it has one, else its stage's; null
+    where the stage's history is too thin), ``open_amount`` and ``value`` = p_won ×
+    (open amount, else the average deal)."""
     before_won = list(config.stage_names[: config.index(config.won_stage)])
     never = ibis.literal(True)
     for st in config.stages:
@@ -309,12 +331,25 @@ def _valued(tl, chances, opps, deal: float | None, config: Config) -> ir.Table:
     if chances is None:
         live = live.mutate(p_next=ibis.null("float64"), p_won=ibis.null("float64"))
     else:
-        lookup, longest = chances
-        day = ibis.least(live.days_in_stage.floor().cast("int64"), longest)
+        day = ibis.least(live.days_in_stage.floor().cast("int64"), chances.longest)
         live = live.mutate(_day=ibis.greatest(day, 0))
+        columns = live.columns
+        stage = chances.stage
         live = live.left_join(
-            lookup, (live.current_stage == lookup.stage) & (live._day == lookup.day)
-        ).select(*live.columns, "p_next", "p_won")
+            stage, (live.current_stage == stage.stage) & (live._day == stage.day)
+        ).select(*columns, "p_next", "p_won")
+        if chances.segment is not None:
+            live = with_segment(wh, live, chances.by)
+            seg = chances.segment.rename(seg_next="p_next", seg_won="p_won")
+            live = live.left_join(
+                seg,
+                (live.current_stage == seg.stage)
+                & (live._segment == seg.segment)
+                & (live._day == seg.day),
+            ).select(*columns, "p_next", "p_won", "seg_next", "seg_won")
+            live = live.mutate(
+                p_next=live.seg_next.coalesce(live.p_next), p_won=live.seg_won.coalesce(live.p_won)
+            ).drop("seg_next", "seg_won")
         live = live.drop("_day")
     live = live.left_join(opps, "contact_id").drop("contact_id_right")
     base = live.open_amount.coalesce(ibis.literal(deal if deal else None, type="float64"))

@@ -20,6 +20,10 @@ ever converts.
 Its chance to reach won multiplies the plateaus of the later stages. A contact
 whose chance to reach T falls under ``funnel.dormant_floor`` is *dormant*.
 
+Where ``funnel.survival_by`` names a contacts column (the source channel by
+default), each of its values gets its own curves at the stages where it has
+``metrics.min_observations`` contacts; the others read the stage's curve.
+
 The engine returns one histogram (stage × outcome × whole days); the rows never
 leave it.
 """
@@ -76,12 +80,16 @@ class Survival:
     curves: dict[str, StageCurve]
     won_stage: str
     order: tuple[str, ...]
+    by: str | None = None  # the contacts column of the segments' curves
+    segments: dict[tuple[str, str], StageCurve] = dataclasses.field(default_factory=dict)
 
-    def later_plateaus(self, stage: str) -> float:
-        """The chance that a contact entering the stage after ``stage`` reaches won."""
+    def later_plateaus(self, stage: str, segment: str | None = None) -> float:
+        """The chance that a contact entering the stage after ``stage`` reaches won (the
+        segment's own plateau at each later stage where it has one)."""
         out = 1.0
         for s in self.order[self.order.index(stage) + 1 : self.order.index(self.won_stage)]:
-            out *= self.curves[s].ever if s in self.curves else 0.0
+            c = self.segments.get((s, segment)) or self.curves.get(s)
+            out *= c.ever if c is not None else 0.0
         return out
 
     def p_won(self, stage: str, age_days: np.ndarray | float) -> np.ndarray:
@@ -95,13 +103,33 @@ class Survival:
     @property
     def longest(self) -> int:
         """The last day any curve reaches (older ages read that day's chance)."""
-        return max([c.chance.size - 1 for c in self.curves.values()] or [0])
+        every = [*self.curves.values(), *self.segments.values()]
+        return max([c.chance.size - 1 for c in every] or [0])
 
     def known(self, stage: str, min_observations: int) -> bool:
         """Whether ``stage`` has the history for an age-aware chance: enough contacts
         reached it and some moved on."""
-        c = self.curves.get(stage)
-        return c is not None and c.entered >= min_observations and c.converted > 0
+        return _known(self.curves.get(stage), min_observations)
+
+    def segment_table(self, min_observations: int) -> pd.DataFrame:
+        """As :meth:`table`, one row per (stage, segment, day) for the segments with the
+        history for a curve of their own; the lookup tried before the stage's."""
+        days = np.arange(self.longest + 1)
+        parts = []
+        for (s, seg), c in self.segments.items():
+            before_won = self.order.index(s) < self.order.index(self.won_stage)
+            # a segment of enough contacts that never moved on at a stage where others
+            # do has a chance of its own: none
+            if not before_won or not self.known(s, min_observations):
+                continue
+            if c.entered < min_observations:
+                continue
+            p = c.conditional(days)
+            frame = {"p_next": p, "p_won": p * self.later_plateaus(s, seg)}
+            parts.append(pd.DataFrame({"stage": s, "segment": seg, "day": days, **frame}))
+        if not parts:
+            return pd.DataFrame({"stage": [], "segment": [], "day": [], "p_next": [], "p_won": []})
+        return pd.concat(parts, ignore_index=True)
 
     def table(self, min_observations: int = 1) -> pd.DataFrame:
         """One row per stage before won (with known history) and day 0..``longest``:
@@ -149,20 +177,46 @@ def stage_survival(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Conf
     ``tl`` is the timeline as of ``as_of``.
     """
     key = ("stage_survival", as_of, config.fingerprint)
-    return wh.memo(key, lambda: _survival(tl, as_of, config), reads=_READS)
+    return wh.memo(key, lambda: _survival(wh, tl, as_of, config), reads=_READS)
 
 
-def _survival(tl: ir.Table, as_of: datetime, config: Config) -> Survival:
-    hist = _histogram(tl, as_of, config)
-    curves = {}
+def segment_column(wh: Warehouse, config: Config) -> str | None:
+    """``funnel.survival_by`` when it is a contacts column, else None."""
+    by = config["funnel"]["survival_by"]
+    return by if by and by != "contact_id" and by in wh.table("contacts").columns else None
+
+
+def with_segment(wh: Warehouse, t: ir.Table, by: str) -> ir.Table:
+    """``t`` (one row per contact) with ``_segment``: the contacts column ``by`` as text."""
+    contacts = wh.table("contacts")
+    side = contacts.select("contact_id", _segment=contacts[by].cast("string"))
+    return t.left_join(side, "contact_id").drop("contact_id_right")
+
+
+def _survival(wh: Warehouse, tl: ir.Table, as_of: datetime, config: Config) -> Survival:
+    by = segment_column(wh, config)
+    hist = _histogram(with_segment(wh, tl, by) if by else tl, as_of, config, by is not None)
+    curves, segments = {}, {}
+    need = config["metrics"]["min_observations"]
     for s, t in config.steps():
         part = hist[hist["stage"] == s]
-        curves[s] = _curve(s, t, part)
-    return Survival(as_of, curves, config.won_stage, config.stage_names)
+        whole = part.groupby(["kind", "day"], as_index=False)["n"].sum()
+        curves[s] = _curve(s, t, whole)
+        if by is None:
+            continue
+        sizes = part[part["kind"] != "left_follow"].groupby("segment")["n"].sum()
+        for seg in sizes[sizes >= need].index:
+            segments[(s, seg)] = _curve(s, t, part[part["segment"] == seg])
+    return Survival(as_of, curves, config.won_stage, config.stage_names, by, segments)
 
 
-def _histogram(tl: ir.Table, as_of: datetime, config: Config) -> pd.DataFrame:
-    """Counts per (stage, outcome, day): converted, left, left_follow, open."""
+def _known(c: StageCurve | None, min_observations: int) -> bool:
+    return c is not None and c.entered >= min_observations and c.converted > 0
+
+
+def _histogram(tl: ir.Table, as_of: datetime, config: Config, by: bool) -> pd.DataFrame:
+    """Counts per (stage, segment, outcome, day): converted, left, left_follow, open;
+    ``segment`` is ``tl._segment`` when ``by``, else null."""
     cutoff = literal(as_of)
     parts = []
     position = stage_index(config, tl.current_stage)
@@ -182,21 +236,28 @@ def _histogram(tl: ir.Table, as_of: datetime, config: Config) -> pd.DataFrame:
         )
         follow = days_between(at, cutoff)
         base = tl.filter(at.notnull()).mutate(_kind=kind, _day=day, _follow=follow)
+        segment = base._segment if by else ibis.null("string")
         parts.append(
-            base.select(stage=ibis.literal(s), kind=base._kind, day=base._day.floor().cast("int64"))
+            base.select(
+                stage=ibis.literal(s),
+                segment=segment,
+                kind=base._kind,
+                day=base._day.floor().cast("int64"),
+            )
         )
         gone = base.filter(base._kind == "left")
         parts.append(
             gone.select(
                 stage=ibis.literal(s),
+                segment=gone._segment if by else ibis.null("string"),
                 kind=ibis.literal("left_follow"),
                 day=gone._follow.floor().cast("int64"),
             )
         )
     if not parts:
-        return pd.DataFrame(columns=["stage", "kind", "day", "n"])
+        return pd.DataFrame(columns=["stage", "segment", "kind", "day", "n"])
     u = ibis.union(*parts)
-    return u.group_by(["stage", "kind", "day"]).aggregate(n=u.count()).execute()
+    return u.group_by(["stage", "segment", "kind", "day"]).aggregate(n=u.count()).execute()
 
 
 def _curve(stage: str, next_stage: str, part: pd.DataFrame) -> StageCurve:

@@ -186,6 +186,7 @@ def test_dashboard_renders_every_chart_and_filters_requery(server, browser, tmp_
 def test_report_opens_with_no_network(server, browser, tmp_path):
     got = httpx.get(f"{server}/report.html", timeout=300)
     assert got.status_code == 200
+    assert len(got.content) <= 1_500_000, len(got.content)  # the chart library packed inside
     path = tmp_path / "report.html"
     path.write_bytes(got.content)
     context = browser.new_context(offline=True, viewport={"width": 1300, "height": 1000})
@@ -197,6 +198,8 @@ def test_report_opens_with_no_network(server, browser, tmp_path):
 
     context.route("http*://**/*", block)
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(path.as_uri(), wait_until="load")
     page.wait_for_function(
         "document.querySelectorAll('.chart .main-svg').length >= "
@@ -209,4 +212,5 @@ def test_report_opens_with_no_network(server, browser, tmp_path):
         assert page.locator(f"#{section}").count() == 1, section
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert not asked, asked
+    assert not errors, errors
     context.close()

@@ -132,6 +132,10 @@ def test_dashboard_is_the_report_with_filters(client):
     assert "https://" not in page.split("<body>")[1].split("</main>")[0]
     js = client.get("/assets/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert js.headers["content-encoding"] == "gzip"  # 0.5 MB on the wire
+    assert int(js.headers["content-length"]) < 600_000
+    plain = client.get("/assets/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == js.content
 
 
 def test_view_rerenders_the_same_templates_for_the_filters(client):

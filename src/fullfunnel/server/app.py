@@ -344,14 +344,14 @@ def create_app(
         )
 
     @app.get("/assets/plotly.min.js", include_in_schema=False)
-    def plotly_asset() -> Response:
-        from fullfunnel.report.html import plotly_js
+    def plotly_asset(request: Request) -> Response:
+        from fullfunnel.report.html import plotly_gzip, plotly_js
 
-        return Response(
-            plotly_js(),
-            media_type="application/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
+        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(plotly_gzip(), media_type="application/javascript", headers=headers)
+        return Response(plotly_js(), media_type="application/javascript", headers=headers)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def dashboard(

@@ -7,6 +7,7 @@ ever downloaded. Screenshots land in the test's tmp directory.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -208,6 +209,19 @@ def test_report_opens_with_no_network(server, browser, tmp_path):
     )
     want, ok = _charts_rendered(page)
     assert want >= 6 and ok == want
+    ticks = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.card.figure')).map(c => [
+            c.querySelector('.chart').getAttribute('aria-label') || '',
+            Array.from(c.querySelectorAll('.xtick text, .ytick text, .y2tick text'))
+                 .map(t => t.textContent)])"""
+    )
+    assert len(ticks) == want
+    assert all(alt.endswith("The table below holds its numbers.") for alt, _ in ticks)
+    labels = [t for _, texts in ticks for t in texts]
+    assert not [t for t in labels if t.endswith("%") and t[0] in "−-"], labels
+    assert any("%" in t for t in labels) and any(
+        re.fullmatch(r"\d{1,3}(,\d{3})+", t) for t in labels
+    )
     for section in ("summary", "what-needs-to-happen", "trends", "pipeline", "data-quality"):
         assert page.locator(f"#{section}").count() == 1, section
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)

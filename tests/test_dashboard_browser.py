@@ -7,6 +7,7 @@ ever downloaded. Screenshots land in the test's tmp directory.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -186,6 +187,7 @@ def test_dashboard_renders_every_chart_and_filters_requery(server, browser, tmp_
 def test_report_opens_with_no_network(server, browser, tmp_path):
     got = httpx.get(f"{server}/report.html", timeout=300)
     assert got.status_code == 200
+    assert len(got.content) <= 1_500_000, len(got.content)  # the chart library packed inside
     path = tmp_path / "report.html"
     path.write_bytes(got.content)
     context = browser.new_context(offline=True, viewport={"width": 1300, "height": 1000})
@@ -197,6 +199,8 @@ def test_report_opens_with_no_network(server, browser, tmp_path):
 
     context.route("http*://**/*", block)
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(path.as_uri(), wait_until="load")
     page.wait_for_function(
         "document.querySelectorAll('.chart .main-svg').length >= "
@@ -205,8 +209,22 @@ def test_report_opens_with_no_network(server, browser, tmp_path):
     )
     want, ok = _charts_rendered(page)
     assert want >= 6 and ok == want
+    ticks = page.evaluate(
+        """() => Array.from(document.querySelectorAll('.card.figure')).map(c => [
+            c.querySelector('.chart').getAttribute('aria-label') || '',
+            Array.from(c.querySelectorAll('.xtick text, .ytick text, .y2tick text'))
+                 .map(t => t.textContent)])"""
+    )
+    assert len(ticks) == want
+    assert all(alt.endswith("The table below holds its numbers.") for alt, _ in ticks)
+    labels = [t for _, texts in ticks for t in texts]
+    assert not [t for t in labels if t.endswith("%") and t[0] in "−-"], labels
+    assert any("%" in t for t in labels) and any(
+        re.fullmatch(r"\d{1,3}(,\d{3})+", t) for t in labels
+    )
     for section in ("summary", "what-needs-to-happen", "trends", "pipeline", "data-quality"):
         assert page.locator(f"#{section}").count() == 1, section
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert not asked, asked
+    assert not errors, errors
     context.close()

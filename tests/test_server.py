@@ -132,6 +132,10 @@ def test_dashboard_is_the_report_with_filters(client):
     assert "https://" not in page.split("<body>")[1].split("</main>")[0]
     js = client.get("/assets/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert js.headers["content-encoding"] == "gzip"  # 0.5 MB on the wire
+    assert int(js.headers["content-length"]) < 600_000
+    plain = client.get("/assets/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == js.content
 
 
 def test_view_rerenders_the_same_templates_for_the_filters(client):
@@ -429,3 +433,88 @@ def test_dashboard_analyses_can_be_limited(demo):
     c.close()
     with pytest.raises(ConfigError, match="Did you mean 'pipeline'"):
         create_app(demo, config_from_dict({"server": {"dashboard_analyses": ["pipelin"]}}))
+
+
+# --- offline docs and request logs ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("page", "assets"),
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}),
+        ("/redoc", {"redoc.standalone.js", "favicon.png"}),
+    ],
+)
+def test_docs_pages_load_their_assets_from_the_app(client, page, assets):
+    import re
+
+    r = client.get(page)
+    assert r.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", r.text)
+    assert urls
+    offsite = [u for u in urls if re.match(r"(https?:)?//", u)]
+    assert offsite == [], offsite
+    assert "cdn" not in r.text.lower()
+    served = {u.rsplit("/", 1)[-1]: u for u in urls if u.startswith("/docs-assets/")}
+    assert set(served) == assets
+    for name, url in served.items():
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        if name.endswith(".js"):
+            assert "javascript" in asset.headers["content-type"]
+            assert len(asset.content) > 500_000  # the whole bundle, not a stub
+    assert "/openapi.json" in urls
+
+
+def _request_lines(caplog) -> list[dict]:
+    return [
+        json.loads(rec.getMessage())
+        for rec in caplog.records
+        if rec.name == "fullfunnel.server" and rec.levelname == "INFO"
+    ]
+
+
+def test_each_request_is_one_json_log_line_with_the_key_id_never_the_key(client, keys, caplog):
+    import logging
+
+    key_id = keys["write"].split("_")[1]
+    with caplog.at_level(logging.INFO, logger="fullfunnel.server"):
+        client.get("/api/health?secret=x")
+        client.post("/api/events", json={"events": [touch("log-1")]})
+        client.post(
+            "/api/events", json={"events": [touch("log-2")]}, headers={"X-API-Key": keys["write"]}
+        )
+        client.post(
+            "/api/events",
+            json={"events": [touch("log-3")]},
+            headers={"Authorization": f"Bearer {keys['write']}x"},
+        )
+        client.get("/api/funnel", params={"by": "sourse_channel"})
+    lines = _request_lines(caplog)
+    assert [(x["method"], x["path"], x["status"], x["key_id"]) for x in lines] == [
+        ("GET", "/api/health", 200, None),
+        ("POST", "/api/events", 401, None),
+        ("POST", "/api/events", 200, key_id),
+        ("POST", "/api/events", 403, None),
+        ("GET", "/api/funnel", 400, None),
+    ]
+    assert all(set(x) == {"method", "path", "status", "ms", "key_id"} for x in lines)
+    assert all(isinstance(x["ms"], float) and x["ms"] >= 0 for x in lines)
+    secret = keys["write"].split("_", 2)[2]
+    assert not any(secret in rec.getMessage() for rec in caplog.records)
+
+
+def test_a_read_with_a_required_key_logs_that_keys_id(demo, keys, caplog):
+    import logging
+
+    config = config_from_dict({"server": {"require_key_for_reads": True}})
+    c = AsgiClient(create_app(demo, config, as_of=AS_OF))
+    with caplog.at_level(logging.INFO, logger="fullfunnel.server"):
+        c.get("/api/pipeline", headers={"X-API-Key": keys["read"]})
+    c.close()
+    (line,) = _request_lines(caplog)
+    assert (line["path"], line["status"], line["key_id"]) == (
+        "/api/pipeline",
+        200,
+        keys["read"].split("_")[1],
+    )

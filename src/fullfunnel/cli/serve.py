@@ -73,6 +73,7 @@ def serve(
         import uvicorn
 
         from fullfunnel.server.app import create_app
+        from fullfunnel.server.logs import log_to_stderr
     except ImportError as exc:
         raise MissingExtraError("fullfunnel serve", "server", exc.name or "fastapi") from exc
     st = state(ctx)
@@ -80,6 +81,7 @@ def serve(
         st.warehouse(create=True), st.config(), as_of=to_datetime(as_of, name="as-of")
     )
     print(f"fullfunnel dashboard on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    log_to_stderr()
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 

@@ -1,13 +1,21 @@
-"""Render results into one self-contained HTML file (Plotly's JS inlined, no CDN).
+"""Render results into one self-contained HTML file (the chart library inlined, no CDN).
 
 The report and the live dashboard share these templates: ``report.html.j2`` is
 the page, ``content.html.j2`` the body that the dashboard swaps in when a filter
 changes. Both render the view of :func:`fullfunnel.report.view.build_view`.
+
+The chart library is plotly.js's partial "cartesian" bundle (``assets/``: every
+trace type the charts draw), gzipped. The report holds it as base64 and the
+page unpacks it with the browser's ``DecompressionStream``: 0.66 MB in the file
+where the full bundle inlined as text took 4.8 MB.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +24,14 @@ from fullfunnel.config import Config, default_config
 from fullfunnel.report.view import build_view, table_html
 from fullfunnel.result import Result
 
-__all__ = ["plotly_js", "render_content", "render_report", "table_html", "write_report"]
+__all__ = [
+    "plotly_gzip",
+    "plotly_js",
+    "render_content",
+    "render_report",
+    "table_html",
+    "write_report",
+]
 
 
 @cache
@@ -31,12 +46,24 @@ def _env() -> Any:
     )
 
 
+PLOTLY_BUNDLE = "plotly-cartesian.min.js.gz"
+
+
+@cache
+def plotly_gzip() -> bytes:
+    """The gzipped chart library shipped with fullfunnel (works offline)."""
+    return (files("fullfunnel.report") / "assets" / PLOTLY_BUNDLE).read_bytes()
+
+
 @cache
 def plotly_js() -> str:
-    """Plotly's JavaScript bundle, from the installed Python package (works offline)."""
-    import plotly.offline
+    """The chart library's JavaScript, unpacked."""
+    return gzip.decompress(plotly_gzip()).decode("utf-8")
 
-    return plotly.offline.get_plotlyjs()
+
+@cache
+def _plotly_base64() -> str:
+    return base64.b64encode(plotly_gzip()).decode("ascii")
 
 
 def render_report(
@@ -55,7 +82,7 @@ def render_report(
         .render(
             view=view,
             generated=now().strftime("%Y-%m-%d %H:%M UTC"),
-            plotly_js=plotly_js(),
+            plotly_base64=_plotly_base64(),
             dashboard=None,
         )
     )
@@ -107,7 +134,7 @@ def render_dashboard(
         .render(
             view=view,
             generated=now().strftime("%Y-%m-%d %H:%M UTC"),
-            plotly_js=None,
+            plotly_base64=None,
             plotly_src=plotly_src,
             dashboard=filters,
             empty=results is None,

@@ -23,11 +23,14 @@ from fullfunnel.result import Result
 
 @dataclass
 class Figure:
-    """One chart: its finding (the title, shown as a heading) and its Plotly JSON."""
+    """One chart: its finding (the title, shown as a heading), its Plotly JSON, its text
+    alternative and the table of the numbers it draws (HTML)."""
 
     title: str
     spec: str
     id: str = ""
+    alt: str = ""
+    table: str = ""
 
 
 @dataclass
@@ -107,8 +110,16 @@ def build_view(
             return None
         text = figure.layout.title.text or ""
         figure.update_layout(title=None)
+        charts.finish(figure, config)
         spec = figure.to_json(validate=False).replace("</", "<\\/")
-        return Figure(title=text, spec=spec, id=f"fig-{next(counter)}")
+        numbers = charts.data_table(figure)
+        return Figure(
+            title=text,
+            spec=spec,
+            id=f"fig-{next(counter)}",
+            alt=charts.describe(figure, text),
+            table=table_html(numbers) if not numbers.empty else "",
+        )
 
     funnel = charts.first_result(results, "funnel")
     diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")

@@ -1,6 +1,6 @@
 """The FastAPI application: analyses as JSON, the live dashboard, and event collection.
 
-Routes (OpenAPI at ``/docs``):
+Routes (OpenAPI at ``/docs`` and ``/redoc``, their assets served by the app):
 
 - ``GET /api/<analysis>``: one analysis with its options as query parameters,
   answering the result object's ``to_dict()``;
@@ -38,6 +38,8 @@ from fullfunnel.errors import (
 )
 from fullfunnel.result import Result
 from fullfunnel.server import params as P
+from fullfunnel.server.docs import add_offline_docs
+from fullfunnel.server.logs import KEY_ID, RequestLog
 from fullfunnel.warehouse import Warehouse, connect
 
 try:
@@ -127,7 +129,8 @@ class _Service:
                 notes.append(f"{name}: not shown for these filters ({problem})")
         return out, notes
 
-    def check_key(self, key: str | None, scope: str) -> None:
+    def check_key(self, key: str | None, scope: str) -> str:
+        """The id of ``key`` when it is valid for ``scope``; else a 401 or 403."""
         from fullfunnel.server.keys import verify_key
 
         if not key:
@@ -143,6 +146,7 @@ class _Service:
             raise _HTTPError(
                 403, f"API key not valid for '{scope}': unknown, revoked or without that scope"
             )
+        return ok
 
 
 class _HTTPError(Exception):
@@ -196,11 +200,13 @@ def create_app(
         version=__version__,
         description="Full-funnel B2B revenue analytics: every analysis as JSON, the live "
         "dashboard, and real-time collection of touchpoints and stage events.",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
         responses=_ERRORS,
     )
     app.state.service = svc
+    add_offline_docs(app)
+    app.add_middleware(RequestLog)
 
     origins = list(svc.settings["cors_origins"])
     if origins:
@@ -233,10 +239,10 @@ def create_app(
 
     def read_access(request: Request) -> None:
         if svc.settings["require_key_for_reads"]:
-            svc.check_key(_presented_key(request), "read")
+            request.scope[KEY_ID] = svc.check_key(_presented_key(request), "read")
 
     def write_access(request: Request) -> None:
-        svc.check_key(_presented_key(request), "write")
+        request.scope[KEY_ID] = svc.check_key(_presented_key(request), "write")
 
     @app.get("/api/health", tags=["meta"], summary="Is the service up")
     def health() -> dict[str, Any]:
@@ -338,14 +344,14 @@ def create_app(
         )
 
     @app.get("/assets/plotly.min.js", include_in_schema=False)
-    def plotly_asset() -> Response:
-        from fullfunnel.report.html import plotly_js
+    def plotly_asset(request: Request) -> Response:
+        from fullfunnel.report.html import plotly_gzip, plotly_js
 
-        return Response(
-            plotly_js(),
-            media_type="application/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
+        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(plotly_gzip(), media_type="application/javascript", headers=headers)
+        return Response(plotly_js(), media_type="application/javascript", headers=headers)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def dashboard(

@@ -48,6 +48,7 @@ from fullfunnel.report.charts._common import (
     stage_segment,
     weakest_step,
 )
+from fullfunnel.report.charts._finish import MONEY, data_table, describe, finish, stage_order
 from fullfunnel.report.charts.attribution import MODEL_NAMES, attribution_chart
 from fullfunnel.report.charts.backtest import backtest_chart
 from fullfunnel.report.charts.bookings import bookings_chart
@@ -79,6 +80,7 @@ __all__ = [
     "GREY",
     "LIGHT",
     "MODEL_NAMES",
+    "MONEY",
     "ORANGE",
     "RED",
     "SEGMENT_LABELS",
@@ -91,8 +93,11 @@ __all__ = [
     "chance_chart",
     "cohort_chart",
     "column",
+    "data_table",
+    "describe",
     "dropoff_chart",
     "find_table",
+    "finish",
     "first_result",
     "for_result",
     "funnel_chart",
@@ -113,6 +118,7 @@ __all__ = [
     "score_chart",
     "share_text",
     "stage_label",
+    "stage_order",
     "stage_segment",
     "stuck_chart",
     "velocity_chart",

@@ -20,6 +20,7 @@ from fullfunnel.report.charts._common import (
     new_figure,
     number,
 )
+from fullfunnel.report.charts._finish import MONEY
 from fullfunnel.result import Result
 
 
@@ -60,5 +61,5 @@ def backtest_chart(result: Result, config: Config) -> go.Figure | None:
     if mape is not None:
         parts.append(f"mean error {mape:.0%}")
     title = "Backtest: " + ", ".join(parts) if parts else "Backtest of past forecasts"
-    fig.update_layout(title={"text": title}, yaxis={"tickformat": "~s", "rangemode": "tozero"})
+    fig.update_layout(title={"text": title}, yaxis={"tickformat": MONEY, "rangemode": "tozero"})
     return fig

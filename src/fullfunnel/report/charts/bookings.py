@@ -28,6 +28,7 @@ from fullfunnel.report.charts._common import (
     period_label,
     pick_number,
 )
+from fullfunnel.report.charts._finish import MONEY
 from fullfunnel.result import Result
 
 
@@ -104,7 +105,11 @@ def _bullet(booked, p10, p50, p90, target) -> go.Figure:
             x=target, y=1.02, yref="paper", text=f"target {money(target)}", showarrow=False,
             font={"color": ORANGE}, yanchor="bottom",
         )  # fmt: skip
-    fig.update_layout(barmode="overlay", yaxis={"visible": False}, xaxis={"rangemode": "tozero"})
+    fig.update_layout(
+        barmode="overlay",
+        yaxis={"visible": False},
+        xaxis={"rangemode": "tozero", "tickformat": MONEY},
+    )
     return fig
 
 
@@ -146,11 +151,11 @@ def _fan_cone(fc: Result, booked: float | None, target: float | None) -> go.Figu
         line={"color": "#102a43", "width": 3},
     )  # fmt: skip
     if target:
-        fig.add_scatter(
-            x=[start, end], y=[target, target], mode="lines", name=f"target {money(target)}",
-            line={"color": ORANGE, "width": 2},
+        fig.add_hline(
+            y=target, line={"color": ORANGE, "width": 2}, annotation_text=f"target {money(target)}",
+            annotation_position="top left", annotation_font_color=ORANGE,
         )  # fmt: skip
-    fig.update_layout(yaxis={"rangemode": "tozero", "tickformat": "~s"})
+    fig.update_layout(yaxis={"rangemode": "tozero", "tickformat": MONEY})
     return fig
 
 

@@ -25,6 +25,7 @@ from fullfunnel.report.charts._common import (
     share_text,
     stage_label,
 )
+from fullfunnel.report.charts._finish import MONEY
 from fullfunnel.report.charts.first_screen import leak_table
 from fullfunnel.result import Result
 
@@ -194,5 +195,10 @@ def leak_chart(result: Result, config: Config) -> go.Figure | None:
             name=f"bookings added by +{lift:g} points of conversion",
         )  # fmt: skip
         title += f"; +{lift:g} points there adds {money(frame[what_if].iloc[0])} of bookings"
-    fig.update_layout(title={"text": title}, barmode="group", yaxis={"autorange": "reversed"})
+    fig.update_layout(
+        title={"text": title},
+        barmode="group",
+        yaxis={"autorange": "reversed"},
+        xaxis={"tickformat": MONEY, "rangemode": "tozero"},
+    )
     return fig

@@ -62,18 +62,24 @@ def funnel_chart(result: Result, config: Config) -> go.Figure | None:
         step = f" · {conv:.0%} go on" if conv is not None and conv == conv else ""
         text.append(f"{int(r.reached):,}{step}")
     colours = [RED if weakest is not None and s == weakest.stage else BLUE for s in rows["stage"]]
-    fig.add_trace(
-        go.Funnel(
-            y=[stage_label(config, s) for s in rows["stage"]],
-            x=rows["reached"],
-            text=text,
-            textinfo="text",
-            marker={"color": colours},
-            connector={"line": {"color": GREY}},
-            hovertemplate="%{y}: %{x:,} contacts<extra></extra>",
-        )
+    # a funnel drawn as bars centred on zero (the report's chart library has no funnel trace)
+    reached = rows["reached"].astype(float)
+    fig.add_bar(
+        y=[stage_label(config, s) for s in rows["stage"]],
+        x=reached,
+        base=-reached / 2,
+        orientation="h",
+        text=text,
+        textposition="auto",
+        insidetextanchor="middle",
+        marker={"color": colours},
+        customdata=rows["reached"],
+        hovertemplate="%{y}: %{customdata:,} contacts<extra></extra>",
+        showlegend=False,
     )
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10}, bargap=0.15)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(autorange="reversed")
     return fig
 
 

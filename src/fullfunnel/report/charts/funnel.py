@@ -23,6 +23,7 @@ from fullfunnel.report.charts._common import (
     stage_label,
     stage_segment,
 )
+from fullfunnel.report.charts._finish import MONEY, stage_order
 from fullfunnel.result import Result
 
 
@@ -142,6 +143,10 @@ def pipeline_chart(result: Result, config: Config) -> go.Figure | None:
     amount = column(frame, "amount", "value") if frame is not None else None
     if frame is None or amount is None:
         return None
+    # the config's pipeline order; stages it does not list follow, in the data's order
+    rank = {s: i for i, s in enumerate(stage_order(config))}
+    frame = frame.assign(_rank=frame["stage"].astype(str).map(rank).fillna(len(rank)))
+    frame = frame.sort_values("_rank", kind="stable").drop(columns="_rank")
     top = frame.sort_values(amount, ascending=False).iloc[0]
     total = float(frame[amount].sum())
     fig = new_figure(
@@ -151,4 +156,5 @@ def pipeline_chart(result: Result, config: Config) -> go.Figure | None:
         else "No open pipeline"
     )
     fig.add_bar(x=frame["stage"].astype(str), y=frame[amount], marker_color=BLUE, name="amount")
+    fig.update_layout(yaxis={"tickformat": MONEY, "rangemode": "tozero", "title": "open amount"})
     return fig

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from fullfunnel.config import Config, stage_plural
 from fullfunnel.report.charts._common import BLUE, GREY, find_table, money, new_figure, stage_label
+from fullfunnel.report.charts._finish import MONEY
 from fullfunnel.result import Result
 
 
@@ -69,5 +70,5 @@ def review_chart(result: Result, config: Config) -> go.Figure | None:
             line={"dash": "dash", "color": GREY},
         )  # fmt: skip
         title += f", {actual / target:.0%} of the {money(target)} target"
-    fig.update_layout(title={"text": title}, yaxis={"tickformat": "~s", "rangemode": "tozero"})
+    fig.update_layout(title={"text": title}, yaxis={"tickformat": MONEY, "rangemode": "tozero"})
     return fig

@@ -3,7 +3,7 @@ reviews of past periods, and no claim without the data behind it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -275,7 +275,10 @@ def test_the_default_as_of_of_a_historical_export_is_its_last_day(tmp_path):
     assert "note: the newest event in the warehouse is from 2024-03-14" in out.stderr
     given = runner.invoke(app, ["--db", str(db), "funnel", "--as-of", "2024-06-01"])
     assert "note:" not in given.stderr
-    assert default_as_of(ff.connect("duckdb://:memory:"))[1] is None
+    # a current warehouse is read as of the end of today: every command run today agrees
+    fresh, note = default_as_of(ff.connect("duckdb://:memory:"))
+    assert note is None and (fresh.hour, fresh.minute, fresh.second) == (23, 59, 59)
+    assert fresh.date() == datetime.now(UTC).date()
 
 
 def test_demo_refuses_a_warehouse_with_data_of_its_own(tmp_path):

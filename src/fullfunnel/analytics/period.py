@@ -49,15 +49,21 @@ def _newest(wh: Warehouse, until: datetime) -> datetime | None:
     return None if value is None or str(value) == "NaT" else _to_datetime(value)
 
 
+def end_of_day(moment: datetime) -> datetime:
+    """The last second of ``moment``'s day."""
+    return datetime(moment.year, moment.month, moment.day) + timedelta(days=1, seconds=-1)
+
+
 def default_as_of(wh: Warehouse) -> tuple[datetime, str | None]:
-    """Now, or the end of the newest event's day when that is over ``STALE_DAYS`` old;
-    with the line that says why (None when it is now)."""
+    """The end of today (so that every command run today reads the same moment), or
+    the end of the newest event's day when that is over ``STALE_DAYS`` old; with the
+    line that says why (None when it is today)."""
     today = now()
-    newest = newest_event(wh, until=today)
+    newest = newest_event(wh, until=end_of_day(today))
     if newest is None or today - newest <= timedelta(days=STALE_DAYS):
-        return today, None
+        return end_of_day(today), None
     day = datetime(newest.year, newest.month, newest.day)
-    as_of = day + timedelta(days=1) - timedelta(seconds=1)
+    as_of = end_of_day(newest)
     note = (
         f"the newest event in the warehouse is from {day:%Y-%m-%d}, "
         f"{(today - newest).days} days ago: the analyses are as of that day "

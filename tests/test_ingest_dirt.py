@@ -127,7 +127,7 @@ def test_placeholders_are_read_as_empty(tmp_path):
         "C1,2024-01-01,Select,--None--,N/A\n"
         "C2,2024-01-01,-,,\n"
         "C3,2024-01-01,DE,Software,12\n"
-        "C4,N/A,  n/a ,SELECT,-\n",
+        "C4,N/A,n/a,SELECT,-\n",
     )
     out = _ingest(db, f, "-t", "contacts")
     assert out.exit_code == 0, out.output

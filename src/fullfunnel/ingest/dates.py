@@ -91,12 +91,27 @@ def define_defaults(con: Any, columns: list[str]) -> None:
         _define(con, col, "try_cast(x AS TIMESTAMP)", "as YYYY-MM-DD[ HH:MM[:SS]]")
 
 
-def resolve(con: Any, where: str, dates: list[tuple[str, str | None]]) -> list[str]:
+def all_iso(con: Any, columns: list[str]) -> set[str]:
+    """The columns of which every value is ISO text: one cheap pass over ``clean``."""
+    from fullfunnel.ingest.validate import value
+
+    if not columns:
+        return set()
+    counts = ", ".join(
+        f"count({value(c)}) = count(try_cast({value(c)} AS TIMESTAMP))" for c in columns
+    )
+    row = con.execute(f"SELECT {counts} FROM clean").fetchone()
+    return {c for c, iso in zip(columns, row, strict=True) if iso}
+
+
+def resolve(
+    con: Any, where: str, dates: list[tuple[str, str | None]], *, iso: set[str] = frozenset()
+) -> list[str]:
     """Define the parser of every date column without a stated format, from its values
-    in ``clean``; return a note for each column not read as ISO."""
+    in ``clean`` (``iso``: columns known to be ISO); a note for each not read as ISO."""
     notes = []
     for col, fmt in dict(dates).items():
-        if fmt:
+        if fmt or col in iso:
             continue
         p = _profile(con, col)
         if p["slashed"]:

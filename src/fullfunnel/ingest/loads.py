@@ -475,11 +475,14 @@ def _read_dates(con: Any, plan: Plan, columns: list[str], where: str, watch: Cal
     from its values (or refused); the notes on the formats found."""
     con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS SELECT _ff_row, {cleaned(columns)} FROM raw")
     exprs = plan.columns.values()
+    found = [d for e in exprs for d in e.dates]
     with watch(con):
         dates.define_defaults(con, columns)
-        notes = dates.resolve(con, where, [d for e in exprs for d in e.dates])
+        iso = dates.all_iso(con, list(dict.fromkeys(c for c, fmt in found if not fmt)))
+        notes = dates.resolve(con, where, found, iso=iso)
         single = [e for e in exprs if len(e.dates) == 1 and len(e.sources) == 1]
-        dates.refuse_unreadable(con, where, {e.dates[0][0]: (e.sql, e.dates[0][1]) for e in single})
+        checked = {e.dates[0][0]: (e.sql, e.dates[0][1]) for e in single}
+        dates.refuse_unreadable(con, where, {c: v for c, v in checked.items() if c not in iso})
     return notes
 
 

@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from fullfunnel.ingest import dates
 
 MIN_DATE = "1990-01-01"
-# what CRM exports write for "no value" (Salesforce's "--None--", a picklist's "Select"):
-# compared in lower case, after trimming
-PLACEHOLDERS = ("", "-", "n/a", "select", "--none--")
+# what CRM exports write for "no value" (Salesforce's "--None--", a picklist's "Select"),
+# as written, in lower, upper and title case: an exact match is cheap on every value
+PLACEHOLDERS = tuple(
+    dict.fromkeys(
+        v
+        for p in ("", "-", "N/A", "Select", "--None--")
+        for v in (p, p.lower(), p.upper(), p.capitalize(), p.title())
+    )
+)
 _OFFSET = r"\d[T ]\d.*(Z|[+-]\d\d:?\d\d)$"
 
 
@@ -77,8 +83,7 @@ def cleaned(columns: list[str]) -> str:
     """The SELECT list of ``raw`` with each placeholder (``N/A``, ``--None--``…) as NULL."""
     listed = ", ".join(lit(p) for p in PLACEHOLDERS)
     return ", ".join(
-        f"CASE WHEN lower(trim({ident(c)})) IN ({listed}) THEN NULL ELSE {ident(c)} END "
-        f"AS {ident(c)}"
+        f"CASE WHEN {ident(c)} IN ({listed}) THEN NULL ELSE {ident(c)} END AS {ident(c)}"
         for c in columns
     )
 

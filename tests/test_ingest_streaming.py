@@ -236,7 +236,7 @@ def test_temporary_files_are_removed_after_a_load_and_after_a_failure(wh, tmp_pa
     monkeypatch.setattr(wh, "load_many", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_files(wh, [_touchpoints_csv(tmp_path / "b.csv", 50, bad=2)], table="touchpoints")
-    assert seen == [True, True]  # the files existed while the warehouse read them
+    assert seen == [True, True, True]  # rows, rejects, load_keys: there while read
     assert not list(scratch.glob("fullfunnel-load-*"))
     assert _snapshot(wh) == before
 

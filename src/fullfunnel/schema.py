@@ -113,7 +113,8 @@ TABLES: dict[str, TableSpec] = {
                 "owner_team": "string",
             },
             ["opportunity_id"],
-            ["opportunity_id", "created_at", "status", "amount"],
+            # an open deal may have no amount yet; closed ones need one (the loaders check)
+            ["opportunity_id", "created_at", "status"],
         ),
         _spec(
             "opportunity_history",
@@ -174,6 +175,13 @@ TABLES: dict[str, TableSpec] = {
             },
             ["load_id", "row_number"],
             ["load_id", "row_number"],
+        ),
+        # which load last wrote each row (by its key as text): what unloading removes
+        _spec(
+            "load_keys",
+            {"load_id": "string", "table_name": "string", "key": "string"},
+            ["table_name", "key"],
+            ["load_id", "table_name", "key"],
         ),
         _spec(
             "scores",

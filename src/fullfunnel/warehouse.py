@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +129,26 @@ class Warehouse:
                 if progress:
                     progress(done, total)
         return written
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around several writes (:meth:`unload`, :meth:`load_many`):
+        all land or none does. Only engines that can remove a load nest them."""
+        self.engine.check_unload()
+        with self.engine.transaction():
+            yield
+
+    def unload(self, load_ids: Sequence[str]) -> dict[str, int]:
+        """Remove the rows that the loads ``load_ids`` wrote last (by ``load_keys``), their
+        rejects and their ``loads`` records, in one transaction; rows removed per table.
+
+        A row a later load wrote again belongs to that load and stays; a row the load
+        replaced does not come back.
+        """
+        self.engine.check_unload()
+        self._release()
+        with self.engine.transaction():
+            return self.engine.unload(list(load_ids))
 
     def cache(self, expr: ir.Table) -> ir.Table:
         """Materialise ``expr`` once (temporary), for reuse by several analyses."""
@@ -253,6 +273,21 @@ def _connect_object(obj: Any) -> Warehouse:
         f"cannot use a {type(obj).__name__} as a warehouse: pass a URL, a SparkSession "
         "or an Ibis connection"
     )
+
+
+def key_text_sql(spec: TableSpec, present: Sequence[str] | None = None) -> str:
+    """DuckDB SQL of a row's key as one text (``load_keys.key``): each key column as
+    its canonical type's text, NULL as \\N, joined by the unit separator. A key
+    column not in ``present`` (the columns of the rows' source) is NULL."""
+    parts = []
+    for name in spec.key:
+        if present is not None and name not in present:
+            parts.append("'\\N'")
+            continue
+        dtype = spec.schema[name]
+        kind = "TIMESTAMP" if dtype.is_timestamp() else "DATE" if dtype.is_date() else "VARCHAR"
+        parts.append(f"coalesce(CAST(CAST(\"{name}\" AS {kind}) AS VARCHAR), '\\N')")
+    return " || chr(31) || ".join(parts)
 
 
 # --- preparing input ---------------------------------------------------------------
@@ -425,6 +460,16 @@ class _Engine:
     def transaction(self) -> Iterator[None]:
         yield
 
+    def check_unload(self) -> None:
+        raise WarehouseError(
+            f"removing or replacing a load is not supported on a {self.name} warehouse yet "
+            "(DuckDB only); load the corrected file without --replace (it upserts by key)"
+        )
+
+    def unload(self, load_ids: list[str]) -> dict[str, int]:  # pragma: no cover
+        self.check_unload()
+        return {}
+
     @contextmanager
     def reporting(self, report: Callable[[float], None] | None) -> Iterator[None]:
         """While an upsert runs, ``report(fraction done)`` when the engine can tell."""
@@ -592,16 +637,53 @@ class _DuckDBEngine(_Engine):
         # per-contact touch activity of 10M touchpoints: 0.83-0.88 s against 0.56-0.66 s)
         return _duckdb_arg_max(value.type(), key.type())(value, key)
 
+    _depth = 0  # transactions open: an inner one joins the outer
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         raw = self.con.con
         raw.begin()
+        self._depth = 1
         try:
             yield
         except BaseException:
             raw.rollback()
             raise
+        finally:
+            self._depth = 0
         raw.commit()
+
+    def check_unload(self) -> None:
+        return None
+
+    def unload(self, load_ids: list[str]) -> dict[str, int]:
+        """Delete what ``load_ids`` own (see :meth:`Warehouse.unload`), in SQL."""
+        raw = self.con.con
+        ids = ", ".join("'" + i.replace("'", "''") + "'" for i in load_ids)
+        tables = raw.execute(
+            f"SELECT DISTINCT table_name FROM load_keys WHERE load_id IN ({ids}) ORDER BY 1"
+        ).fetchall()
+        removed: dict[str, int] = {}
+        for (name,) in tables:
+            spec = table_spec(name)
+            removed[name] = raw.execute(
+                f'DELETE FROM "{name}" WHERE {key_text_sql(spec)} IN (SELECT key FROM load_keys '
+                f"WHERE load_id IN ({ids}) AND table_name = ?)",
+                [name],
+            ).fetchone()[0]
+        removed["rejects"] = raw.execute(
+            f"DELETE FROM rejects WHERE load_id IN ({ids})"
+        ).fetchone()[0]
+        raw.execute(f"DELETE FROM load_keys WHERE load_id IN ({ids})")
+        raw.execute(f"DELETE FROM loads WHERE load_id IN ({ids})")
+        return removed
 
     _span = (0.0, 1.0)  # the share of an upsert that its running statement stands for
     _TRACKING = (("enable_progress_bar", "true"), ("enable_progress_bar_print", "false"))

@@ -1,5 +1,5 @@
 """Commands that load data and check it: ingest csv|parquet|jsonl|hubspot|salesforce,
-loads, rejects, quality."""
+loads, unload, rejects, quality."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ TIMEZONE = typer.Option(
 )
 DATE_FORMAT = typer.Option(
     None, "--date-format", help="strptime format of dates, e.g. '%d/%m/%Y %H:%M'."
+)
+REPLACE = typer.Option(
+    False,
+    "--replace",
+    help="A corrected file: remove the earlier load of the same path (and source) and load "
+    "this one, in one transaction. The same bytes again still change nothing.",
 )
 _SHOW_AFTER = 1.0  # seconds a file takes before its bar appears
 
@@ -98,6 +104,7 @@ def _files(
     mapping: Path | None,
     timezone: str | None,
     date_format: str | None,
+    replace: bool = False,
 ) -> None:
     from fullfunnel.ingest import ingest_files
 
@@ -113,6 +120,7 @@ def _files(
             timezone=timezone,
             date_format=date_format,
             progress=progress,
+            replace=replace,
         )
     render(result, st.format)
 
@@ -125,10 +133,11 @@ def ingest_csv(
     mapping: Path | None = MAPPING,
     timezone: str | None = TIMEZONE,
     date_format: str | None = DATE_FORMAT,
+    replace: bool = REPLACE,
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Load CSV files into a canonical table."""
-    _files(ctx, fmt, "csv", paths, table, mapping, timezone, date_format)
+    _files(ctx, fmt, "csv", paths, table, mapping, timezone, date_format, replace)
 
 
 @ingest_app.command("parquet")
@@ -139,10 +148,11 @@ def ingest_parquet(
     mapping: Path | None = MAPPING,
     timezone: str | None = TIMEZONE,
     date_format: str | None = DATE_FORMAT,
+    replace: bool = REPLACE,
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Load Parquet files into a canonical table."""
-    _files(ctx, fmt, "parquet", paths, table, mapping, timezone, date_format)
+    _files(ctx, fmt, "parquet", paths, table, mapping, timezone, date_format, replace)
 
 
 @ingest_app.command("jsonl")
@@ -153,13 +163,16 @@ def ingest_jsonl(
     mapping: Path | None = MAPPING,
     timezone: str | None = TIMEZONE,
     date_format: str | None = DATE_FORMAT,
+    replace: bool = REPLACE,
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Load JSON-lines files (one object per line) into a canonical table."""
-    _files(ctx, fmt, "jsonl", paths, table, mapping, timezone, date_format)
+    _files(ctx, fmt, "jsonl", paths, table, mapping, timezone, date_format, replace)
 
 
-def _export(ctx: typer.Context, fmt: Format | None, run: Any, paths, timezone, date_format):
+def _export(
+    ctx: typer.Context, fmt: Format | None, run: Any, paths, timezone, date_format, replace
+):
     st = state(ctx, fmt)
     with _progress(st) as progress:
         result = run(
@@ -169,6 +182,7 @@ def _export(ctx: typer.Context, fmt: Format | None, run: Any, paths, timezone, d
             timezone=timezone,
             date_format=date_format,
             progress=progress,
+            replace=replace,
         )
     render(result, st.format)
 
@@ -181,12 +195,13 @@ def ingest_hubspot(
         None, "--timezone", help="The HubSpot portal's time zone [default: config ingest.timezone]."
     ),
     date_format: str | None = DATE_FORMAT,
+    replace: bool = REPLACE,
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Load HubSpot contacts, companies and deals exports (recognised by their header)."""
     from fullfunnel.ingest import ingest_hubspot as run
 
-    _export(ctx, fmt, run, paths, timezone, date_format)
+    _export(ctx, fmt, run, paths, timezone, date_format, replace)
 
 
 @ingest_app.command("salesforce")
@@ -195,12 +210,13 @@ def ingest_salesforce(
     paths: list[Path] = PATHS,
     timezone: str | None = TIMEZONE,
     date_format: str | None = DATE_FORMAT,
+    replace: bool = REPLACE,
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Load Salesforce object exports (API field names): Lead, Contact, Account, Opportunity…"""
     from fullfunnel.ingest import ingest_salesforce as run
 
-    _export(ctx, fmt, run, paths, timezone, date_format)
+    _export(ctx, fmt, run, paths, timezone, date_format, replace)
 
 
 @app.command()
@@ -210,6 +226,19 @@ def loads(ctx: typer.Context, fmt: Format | None = FORMAT_OPTION) -> None:
 
     st = state(ctx, fmt)
     render(list_loads(st.warehouse()), st.format)
+
+
+@app.command()
+def unload(
+    ctx: typer.Context,
+    load_ids: list[str] = typer.Argument(..., help="Load ids, as 'fullfunnel loads' lists them."),
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Remove loads: the rows each still owns, its rejects and its record, in one transaction."""
+    from fullfunnel.ingest import unload as run
+
+    st = state(ctx, fmt)
+    render(run(st.warehouse(), load_ids), st.format)
 
 
 @app.command()

@@ -6,7 +6,9 @@
 
 Every input row is loaded or kept in ``rejects`` with its raw text and a reason;
 each file is one load (``loads``), written in one transaction, and loading the
-same bytes again changes nothing. The rows stay in the engines (a private DuckDB
+same bytes again changes nothing. ``replace=True`` puts a corrected file in the
+place of its earlier load (same path and source); :func:`unload` takes a load
+back. The rows stay in the engines (a private DuckDB
 reads and checks them, the warehouse reads its Parquet output); ``progress``
 callbacks say how far each file has come (see :mod:`fullfunnel.ingest.progress`).
 """
@@ -20,17 +22,20 @@ from fullfunnel.config import Config, load_config
 from fullfunnel.errors import InputError
 from fullfunnel.ingest.loads import IngestResult, list_loads, list_rejects, load_files
 from fullfunnel.ingest.progress import Progress
+from fullfunnel.ingest.unload import UnloadResult, unload
 from fullfunnel.ingest.validate import Checks
 from fullfunnel.warehouse import Warehouse
 
 __all__ = [
     "IngestResult",
     "Progress",
+    "UnloadResult",
     "ingest_files",
     "ingest_hubspot",
     "ingest_salesforce",
     "list_loads",
     "list_rejects",
+    "unload",
 ]
 
 
@@ -72,6 +77,7 @@ def ingest_files(
     timezone: str | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    replace: bool = False,
 ) -> IngestResult:
     """Load CSV / Parquet / JSON-lines files into ``table`` under a mapping file.
 
@@ -110,6 +116,7 @@ def ingest_files(
         delimiter=m.delimiter,
         progress=progress,
         memory_limit=config["ingest"]["memory_limit"] or None,
+        replace=replace,
     )
 
 
@@ -121,6 +128,7 @@ def ingest_hubspot(
     timezone: str | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    replace: bool = False,
 ) -> IngestResult:
     """Load HubSpot contacts, companies and deals exports; each file's kind comes from
     its header. Companies load first, then contacts, then deals."""
@@ -147,6 +155,7 @@ def ingest_hubspot(
         orphans=config["ingest"]["orphans"],
         progress=progress,
         memory_limit=config["ingest"]["memory_limit"] or None,
+        replace=replace,
     )
 
 
@@ -158,6 +167,7 @@ def ingest_salesforce(
     timezone: str | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    replace: bool = False,
 ) -> IngestResult:
     """Load Salesforce object exports (Account, Contact, Lead, Opportunity,
     OpportunityHistory, Campaign, CampaignMember, Task, Event) in dependency order."""
@@ -188,6 +198,7 @@ def ingest_salesforce(
         orphans=config["ingest"]["orphans"],
         progress=progress,
         memory_limit=config["ingest"]["memory_limit"] or None,
+        replace=replace,
     )
 
 

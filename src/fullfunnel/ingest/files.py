@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -125,21 +126,7 @@ def read(
     )
     try:
         if fmt == "csv":
-            opts = [
-                "header = true",
-                "all_varchar = true",
-                "store_rejects = true",
-                "rejects_table = 'ff_reject_errors'",
-                "rejects_scan = 'ff_reject_scans'",
-                "strict_mode = true",
-                "max_line_size = 20000000",
-                "normalize_names = false",
-            ]
-            if encoding:
-                opts.append(f"encoding = {lit(encoding)}")
-            if delimiter:
-                opts.append(f"delim = {lit(delimiter)}")
-            reader = f"read_csv({src}, {', '.join(opts)})"
+            reader = _csv_reader(src, encoding, delimiter)
         elif fmt == "parquet":
             reader = f"read_parquet({src})"
         elif fmt == "jsonl":
@@ -171,12 +158,81 @@ def read(
         ) from exc
     if fmt == "csv" and columns == ["column0"] and _header_only_blank(con):
         raise InputError(f"{path}: the file is empty (not even a header); export it again")
+    if fmt == "csv" and _header_ends_with_separator(path, delimiter):
+        with watch(con):
+            columns = _drop_trailing_column(con, src, columns, encoding, delimiter)
     if fmt == "csv":
         with watch(con):
             _number_parse_rejects(con)
     good = con.execute("SELECT count(*) FROM raw").fetchone()[0]
     bad = con.execute("SELECT count(*) FROM parse_rejects").fetchone()[0]
     return columns, good + bad
+
+
+def _csv_reader(src: str, encoding: str | None, delimiter: str | None, *, pad: bool = False) -> str:
+    """DuckDB's CSV reader of ``src``: every column as text, rows it cannot split kept
+    in its rejects tables; ``pad``: rows one field short get a NULL last field."""
+    opts = [
+        "header = true",
+        "all_varchar = true",
+        "store_rejects = true",
+        f"rejects_table = 'ff_reject_errors{'_pad' if pad else ''}'",
+        f"rejects_scan = 'ff_reject_scans{'_pad' if pad else ''}'",
+        "strict_mode = true",
+        "max_line_size = 20000000",
+        "normalize_names = false",
+    ]
+    if pad:
+        opts.append("null_padding = true")
+    if encoding:
+        opts.append(f"encoding = {lit(encoding)}")
+    if delimiter:
+        opts.append(f"delim = {lit(delimiter)}")
+    return f"read_csv({src}, {', '.join(opts)})"
+
+
+def _header_ends_with_separator(path: Path, delimiter: str | None) -> bool:
+    """Whether the header line ends with a separator (an unnamed last column)."""
+    with path.open("rb") as fh:
+        line = fh.readline(1 << 20)
+    text = line.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
+    return bool(text) and text[-1] in ((delimiter,) if delimiter else (",", ";", "\t", "|"))
+
+
+def _drop_trailing_column(
+    con: duckdb.DuckDBPyConnection,
+    src: str,
+    columns: list[str],
+    encoding: str | None,
+    delimiter: str | None,
+) -> list[str]:
+    """A header ``a,b,`` names an empty last column. When the rows leave it out (one
+    field short), they are read again padded; the column goes when it holds nothing."""
+    last = columns[-1]
+    if not re.fullmatch(r"column\d+", last):
+        return columns
+    tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    short = (
+        "ff_reject_errors" in tables
+        and con.execute(
+            "SELECT count(*) FROM ff_reject_errors WHERE error_type = 'MISSING COLUMNS'"
+        ).fetchone()[0]
+    )
+    if short:
+        reader = _csv_reader(src, encoding, delimiter, pad=True)
+        if list(con.sql(f"SELECT * FROM {reader}").columns) == columns:
+            con.execute(
+                f"CREATE OR REPLACE TABLE raw AS SELECT row_number() OVER () AS _ff_row, * "
+                f"FROM {reader}"
+            )
+            con.execute("DROP TABLE ff_reject_errors")
+            con.execute("DROP TABLE ff_reject_scans")
+            con.execute("ALTER TABLE ff_reject_errors_pad RENAME TO ff_reject_errors")
+            con.execute("ALTER TABLE ff_reject_scans_pad RENAME TO ff_reject_scans")
+    if con.execute(f"SELECT count({ident(last)}) FROM raw").fetchone()[0]:
+        return columns
+    con.execute(f"ALTER TABLE raw DROP COLUMN {ident(last)}")
+    return columns[:-1]
 
 
 def _header_only_blank(con: duckdb.DuckDBPyConnection) -> bool:

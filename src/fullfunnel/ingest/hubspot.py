@@ -178,6 +178,7 @@ def deals_plan(columns: list[str], path: Path, *, config: Config, checks: v.Chec
     if col:
         exprs["close_date"] = v.timestamp(col, checks, future_ok=True)
     _opt(exprs, "owner_id", columns, "Deal owner", "HubSpot Owner")
+    exprs.setdefault("owner_id", v.const(None))  # the derived events name it
     derived = {}
     if contacts and col:
         # a lost deal ends the journey of the contacts on it

@@ -28,23 +28,25 @@ import duckdb
 import ibis
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fullfunnel._dates import now
 from fullfunnel.errors import ConfigError, InputError
-from fullfunnel.ingest import files
+from fullfunnel.ingest import dates, files
 from fullfunnel.ingest.plan import Plan
 from fullfunnel.ingest.progress import Meter, Progress
+from fullfunnel.ingest.unload import earlier_loads
 from fullfunnel.ingest.validate import (
+    cleaned,
     ident,
     listed,
     lit,
     nul_free,
-    refuse_ambiguous_dates,
     shown,
 )
 from fullfunnel.result import Result
 from fullfunnel.schema import table_spec
-from fullfunnel.warehouse import ParquetFile, Warehouse
+from fullfunnel.warehouse import ParquetFile, Warehouse, key_text_sql
 
 # reject counts by reason, with the quoted values and row numbers left out
 _REASONS_SQL = r"""
@@ -106,6 +108,7 @@ class IngestResult(Result):
                     f"{r.file} ({r.source} → {r.tables}): {r.rows_in:,} rows in, "
                     f"{r.rows_loaded:,} loaded, {r.rows_rejected:,} rejected (load {r.load_id})"
                 )
+                lines.extend(f"  {note}" for note in filter(None, r.note.split("; ")))
         if self.rows_rejected:
             lines.append("rejected rows by reason (see them with 'fullfunnel rejects --load ID'):")
             for r in self.reasons.itertuples():
@@ -141,8 +144,10 @@ def load_files(
     delimiter: str | None = None,
     progress: Progress | None = None,
     memory_limit: str | None = None,
+    replace: bool = False,
 ) -> IngestResult:
-    """Load each file in turn (each its own transaction) and summarise."""
+    """Load each file in turn (each its own transaction) and summarise; ``replace``:
+    a file loaded before from the same path (other bytes) takes its earlier load's place."""
     rows, reasons = [], []
     for path in paths:
         row, why = load_file(
@@ -156,6 +161,7 @@ def load_files(
             delimiter=delimiter,
             progress=progress,
             memory_limit=memory_limit,
+            replace=replace,
         )
         rows.append(row)
         reasons.extend(why)
@@ -198,10 +204,16 @@ def load_file(
     delimiter: str | None = None,
     progress: Progress | None = None,
     memory_limit: str | None = None,
+    replace: bool = False,
 ) -> tuple[list[Any], list[tuple[str, str, int]]]:
-    """Load one file; return its summary row and its (file, reason, rows) counts."""
+    """Load one file; return its summary row and its (file, reason, rows) counts.
+
+    ``replace``: the earlier loads of the same path and source are removed in the
+    same transaction (:mod:`fullfunnel.ingest.unload`)."""
     meter = Meter(progress, str(path))
     files.check_file(path)
+    if replace:
+        wh.engine.check_unload()
     started = now()
     meter.start("hashing", total=path.stat().st_size)
     digest = files.sha256(path, progress=meter.report)
@@ -248,9 +260,11 @@ def load_file(
                 "status": ["loaded"],
             }
         )
-        with meter.step() as part:
+        older = earlier_loads(wh, source, str(path.resolve())) if replace else []
+        with meter.step() as part, wh.transaction() if older else contextlib.nullcontext():
+            removed = wh.unload(older) if older else {}
             wh.load_many(
-                {**staged.files, "loads": record},
+                {**staged.files, "loads": record, "load_keys": staged.keys},
                 progress=lambda done, total: part(done / total if total else 1.0),
             )
         meter.finish()
@@ -267,10 +281,17 @@ def load_file(
             staged.rows_in,
             staged.loaded,
             staged.rejected,
-            "",
+            "; ".join([*_replaced(older, removed), *staged.notes]),
         ],
         [(str(path), reason, n) for reason, n in staged.why],
     )
+
+
+def _replaced(older: list[str], removed: dict[str, int]) -> list[str]:
+    if not older:
+        return []
+    rows = ", ".join(f"{n:,} {t}" for t, n in removed.items() if n) or "no rows"
+    return [f"replaced load {', '.join(older)} (removed {rows})"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,6 +306,8 @@ class Staged:
     rejected: int
     why: list[tuple[str, int]]
     files: dict[str, ParquetFile]
+    keys: ParquetFile  # load_keys rows: every written row's key
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def stage_to_parquet(
@@ -316,7 +339,7 @@ def stage_to_parquet(
         meter.start("checking", weights=(1, 6, 2, 2))
         for name, table in plan.lookups.items():
             con.register(name, table)
-        stage(con, plan, columns, path, watch=meter.step)
+        notes = stage(con, plan, columns, path, watch=meter.step)
         with meter.step(con):
             mark_duplicates(con, plan)
         with meter.step(con):
@@ -345,6 +368,7 @@ def stage_to_parquet(
         for table, sql in outputs.items():
             with meter.step(con):
                 out[table] = copy_parquet(con, sql, workdir / f"{table}.parquet")
+        keys = copy_parquet(con, keys_sql(load_id, out), workdir / "load_keys.parquet")
         if rejects is not None:
             out["rejects"] = rejects
     except duckdb.OutOfMemoryException as exc:
@@ -353,11 +377,16 @@ def stage_to_parquet(
             f"= {memory_limit!r} allows ({str(exc).splitlines()[0]}); raise it in "
             'fullfunnel.toml (e.g. memory_limit = "4GB")'
         ) from exc
+    except duckdb.Error as exc:  # pragma: no cover - a plan this module failed to check
+        raise InputError(
+            f"{path}: cannot be loaded as read ({str(exc).splitlines()[0]}); check its "
+            "columns against docs/ingest.md, or load it with a mapping"
+        ) from exc
     finally:
         con.close()  # its memory is free before the warehouse reads the files
     if loaded + rejected != rows_in:  # pragma: no cover - the invariant itself
         raise AssertionError(f"{path}: {rows_in} rows in but {loaded} + {rejected} accounted")
-    return Staged(plan, load_id, rows_in, loaded, rejected, why, out)
+    return Staged(plan, load_id, rows_in, loaded, rejected, why, out, keys, notes)
 
 
 def rejects_sql(load_id: str, source: str, columns: list[str]) -> str:
@@ -375,6 +404,16 @@ def rejects_sql(load_id: str, source: str, columns: list[str]) -> str:
     """
 
 
+def keys_sql(load_id: str, outputs: dict[str, ParquetFile]) -> str:
+    """The ``load_keys`` rows of a load: the key of every row in its output files."""
+    return " UNION ALL ".join(
+        f"SELECT {lit(load_id)} AS load_id, {lit(table)} AS table_name, "
+        f"{key_text_sql(table_spec(table), pq.read_schema(f.path).names)} AS key "
+        f"FROM read_parquet({lit(str(f.path))})"
+        for table, f in outputs.items()
+    )
+
+
 def copy_parquet(con: Any, sql: str, path: Path) -> ParquetFile:
     """Write the rows of ``sql`` to a Parquet file, streaming inside DuckDB."""
     con.execute(f"COPY ({sql}) TO {lit(str(path))} (FORMAT parquet)")
@@ -383,8 +422,9 @@ def copy_parquet(con: Any, sql: str, path: Path) -> ParquetFile:
 
 def stage(
     con: Any, plan: Plan, columns: list[str], path: Path, *, watch: Callable = _unwatched
-) -> None:
-    """Compute every column and every row's problems into ``staged``."""
+) -> list[str]:
+    """Compute every column and every row's problems into ``staged``; return notes on
+    how the file was read (each date column's format when not ISO)."""
     present = set(columns)
     for name, expr in plan.columns.items():
         missing = [c for c in expr.sources if c not in present]
@@ -394,8 +434,6 @@ def stage(
                 f"{plan.table}.{name.lstrip('_')}); the file has {listed(columns)}. "
                 "Export it with that column, or map another one in the mapping's [columns]"
             )
-    with watch(con):
-        refuse_ambiguous_dates(con, str(path), [d for e in plan.columns.values() for d in e.dates])
     errors = [err for e in plan.columns.values() for err in e.errors]
     texts = [e.sources for e in plan.columns.values() if e.kind == "string"]
     errors += nul_free(list(dict.fromkeys(c for sources in texts for c in sources)))
@@ -410,10 +448,11 @@ def stage(
     reason = f"coalesce({reason}, NULL::VARCHAR)" if reason else "NULL::VARCHAR"
     cols = ", ".join(f"{e.sql} AS {ident(n)}" for n, e in plan.columns.items())
     try:
+        notes = _read_dates(con, plan, columns, str(path), watch)
         with watch(con):
             con.execute(
                 f"CREATE OR REPLACE TABLE staged AS SELECT _ff_row, {cols}, {reason} AS _ff_reason "
-                "FROM raw"
+                "FROM clean"
             )
     except (duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
         # a stated time zone or date format the engine does not know
@@ -421,6 +460,30 @@ def stage(
             f"{path}: {str(exc).splitlines()[0]}; state the time zone as an IANA name "
             "(e.g. Europe/Berlin) and date formats with strptime codes (e.g. %d/%m/%Y %H:%M)"
         ) from exc
+    except duckdb.OutOfMemoryException:
+        raise  # not the file's fault: the loader says which setting to raise
+    except duckdb.Error as exc:  # pragma: no cover - a mapping this module failed to check
+        raise InputError(
+            f"{path}: its columns cannot be computed under this mapping "
+            f"({str(exc).splitlines()[0]}); check the mapping's [columns] and [values]"
+        ) from exc
+    return notes
+
+
+def _read_dates(con: Any, plan: Plan, columns: list[str], where: str, watch: Callable) -> list[str]:
+    """The rows without placeholders as ``clean``; each date column's format found
+    from its values (or refused); the notes on the formats found."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW clean AS SELECT _ff_row, {cleaned(columns)} FROM raw")
+    exprs = plan.columns.values()
+    found = [d for e in exprs for d in e.dates]
+    with watch(con):
+        dates.define_defaults(con, columns)
+        iso = dates.all_iso(con, list(dict.fromkeys(c for c, fmt in found if not fmt)))
+        notes = dates.resolve(con, where, found, iso=iso)
+        single = [e for e in exprs if len(e.dates) == 1 and len(e.sources) == 1]
+        checked = {e.dates[0][0]: (e.sql, e.dates[0][1]) for e in single}
+        dates.refuse_unreadable(con, where, {c: v for c, v in checked.items() if c not in iso})
+    return notes
 
 
 def mark_duplicates(con: Any, plan: Plan) -> None:

@@ -47,6 +47,7 @@ ORPHANS = {
     "opportunity_history": {"opportunity_id": "opportunities"},
 }
 STATUSES = ("open", "won", "lost")
+NEEDED = {"opportunities": ("amount",)}  # columns a file must have, though a row may not
 PERSONAL = ("email", "first_name", "last_name", "full_name", "phone", "mobile")
 
 
@@ -94,6 +95,11 @@ def mapping_from_dict(raw: Mapping[str, Any], *, where: str = "mapping") -> Mapp
     for key in _SECTIONS:
         if key in raw and not isinstance(raw[key], dict):
             raise InputError(f"{where}: [{key}] must be a table")
+    for col, values in raw.get("values", {}).items():
+        if not isinstance(values, dict):
+            raise InputError(
+                f'{where}: [values.{col}] must be a table of source value = "our value"'
+            )
     for col, spec in raw.get("columns", {}).items():
         if isinstance(spec, dict):
             extra = set(spec) - {"from", "format", "timezone"}
@@ -114,19 +120,25 @@ def mapping_from_dict(raw: Mapping[str, Any], *, where: str = "mapping") -> Mapp
     )
 
 
-def typed(dtype: str, col: str, checks: v.Checks, *, fmt=None, tz=None, name: str = "") -> v.Expr:
-    """The canonical value of source column ``col`` for a column of type ``dtype``."""
+def typed(
+    dtype: str, col: str, checks: v.Checks, *, fmt=None, tz=None, name: str = "", text=None
+) -> v.Expr:
+    """The canonical value of source column ``col`` for a column of type ``dtype``
+    (``text``: SQL of the column's text to read instead, e.g. value-mapped)."""
     if dtype.startswith("timestamp"):
-        return v.timestamp(col, checks, fmt=fmt, timezone=tz, future_ok=name == "close_date")
+        future = name == "close_date"
+        return v.timestamp(col, checks, fmt=fmt, timezone=tz, future_ok=future, text=text)
     if dtype == "date":
-        e = v.timestamp(col, checks, fmt=fmt, timezone=tz, future_ok=True)
+        e = v.timestamp(col, checks, fmt=fmt, timezone=tz, future_ok=True, text=text)
         return v.Expr(f"CAST({e.sql} AS DATE)", e.errors, e.sources, e.dates, "date")
     if dtype.startswith("int"):
-        return v.number(col, integer=True)
+        return v.number(col, integer=True, text=text)
     if dtype.startswith("float"):
-        return v.number(col)
+        return v.number(col, text=text)
     if dtype == "boolean":
-        return v.boolean(col)
+        return v.boolean(col, text=text)
+    if text is not None:
+        return v.Expr(text, sources=(col,))
     return v.text(col)
 
 
@@ -153,6 +165,7 @@ def plan_from_mapping(
     for col in spec.columns:
         if col not in wanted and col not in mapping.constants and col.lower() in by_lower:
             wanted[col] = by_lower[col.lower()]
+    sources: dict[str, dict[str, Any]] = {}
     for col, src in wanted.items():
         if col not in dtypes and not spec.extensible:
             raise InputError(
@@ -168,6 +181,7 @@ def plan_from_mapping(
                 f"{mapping.path}: [columns] {col}: personal data is not loaded; remove it from "
                 'the mapping (or, for email, set [ingest] personal = "hash" to keep its SHA-256)'
             )
+        sources[col] = opts
         exprs[col] = typed(
             dtypes.get(col, "string"),
             opts["from"],
@@ -183,18 +197,36 @@ def plan_from_mapping(
     for col, values in mapping.values.items():
         if col not in exprs:
             raise InputError(f"{mapping.path}: [values.{col}] maps a column that is not loaded")
+        dtype = dtypes.get(col, "string")
+        if dtype != "string" and col in sources:  # map the text, then read it as its type
+            opts = sources[col]
+            exprs[col] = typed(
+                dtype,
+                opts["from"],
+                checks,
+                fmt=opts.get("format"),
+                tz=opts.get("timezone"),
+                name=col,
+                text=v.mapped_text(opts["from"], {str(k): str(x) for k, x in values.items()}),
+            )
+            continue
+        if dtype != "string":
+            raise InputError(f"{mapping.path}: [values.{col}] maps a constant; set it instead")
         exprs[col] = vocabulary(name, col, exprs[col], values, config)
     for col in ("stage", "status"):
         if col in exprs and col not in mapping.values:
             exprs[col] = vocabulary(name, col, exprs[col], {}, config)
-    for col in spec.required:
+    for col in (*spec.required, *NEEDED.get(name, ())):
         if col not in exprs:
             raise InputError(
                 f"{path or mapping.path}: table {name} needs column '{col}' but the file has "
                 f'no column of that name; add  {col} = "<source column>"  under [columns] '
                 f"(file columns: {v.listed(columns)})"
             )
-        exprs[col] = v.required(col, exprs[col])
+        if col in spec.required:
+            exprs[col] = v.required(col, exprs[col])
+    if name == "opportunities":
+        exprs["amount"] = closed_need_amount(exprs["amount"], exprs["status"])
     derived = {}
     if mapping.stages:
         if name != "contacts":
@@ -209,6 +241,18 @@ def plan_from_mapping(
         derived=derived,
         orphans=ORPHANS.get(name, {}),
     )
+
+
+def closed_need_amount(amount: v.Expr, status: v.Expr) -> v.Expr:
+    """An open deal may have no amount yet (loaded as NULL); a won or lost one is
+    rejected without one, as bookings, average deal and win rate need it."""
+    where = f" (column {amount.sources[0]})" if amount.sources else ""
+    quiet = "".join(f" AND ({e}) IS NULL" for e in amount.errors)  # said once
+    need = (
+        f"CASE WHEN ({amount.sql}) IS NULL AND ({status.sql}) IN ('won', 'lost'){quiet} THEN "
+        f"{v.lit(f'missing amount{where}: a won or lost deal needs one')} END"
+    )
+    return v.Expr(amount.sql, (*amount.errors, need), amount.sources, amount.dates, amount.kind)
 
 
 def vocabulary(table: str, col: str, expr: v.Expr, values: Mapping[str, str], config: Config):

@@ -308,6 +308,7 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
     if "CloseDate" in columns:
         exprs["close_date"] = v.timestamp("CloseDate", checks, future_ok=True)
     _opt(exprs, "owner_id", columns, "OwnerId")
+    exprs.setdefault("owner_id", v.const(None))  # the derived events name it
     close = "close_date" if "CloseDate" in columns else "NULL::TIMESTAMP"
     stage_of = {"won": config.won_stage, "lost": "closed_lost"}
     opp_stage = config.opportunity_stage
@@ -350,7 +351,9 @@ def _campaign(kind, columns, path, config, checks, lookups) -> Plan:
         raise InputError(f"{path}: the Campaign export has no StartDate or CreatedDate column")
     day = v.timestamp(start, checks, future_ok=True)
     exprs = {
-        "date": v.required("date", v.Expr(f"CAST({day.sql} AS DATE)", day.errors, day.sources)),
+        "date": v.required(
+            "date", v.Expr(f"CAST({day.sql} AS DATE)", day.errors, day.sources, day.dates)
+        ),
         "channel": _source(config, "Type") if "Type" in columns else v.const("campaign"),
         "campaign": v.required("Name", v.first_text(*[c for c in ("Name", "Id") if c in columns])),
         "team": v.const("marketing"),

@@ -13,10 +13,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fullfunnel.errors import InputError
+from fullfunnel.ingest import dates
 
 MIN_DATE = "1990-01-01"
-_SLASHED = r"^\s*\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"
+# what CRM exports write for "no value" (Salesforce's "--None--", a picklist's "Select"),
+# as written, in lower, upper and title case: an exact match is cheap on every value
+PLACEHOLDERS = tuple(
+    dict.fromkeys(
+        v
+        for p in ("", "-", "N/A", "Select", "--None--")
+        for v in (p, p.lower(), p.upper(), p.capitalize(), p.title())
+    )
+)
 _OFFSET = r"\d[T ]\d.*(Z|[+-]\d\d:?\d\d)$"
 
 
@@ -66,8 +74,18 @@ def listed(names: list[str], most: int = 12) -> str:
 
 
 def value(col: str) -> str:
-    """The trimmed text of a source column; empty text is NULL."""
+    """The trimmed text of a source column; empty text is NULL (and so are
+    placeholders: the rows are read through :func:`cleaned`)."""
     return f"NULLIF(trim({ident(col)}), '')"
+
+
+def cleaned(columns: list[str]) -> str:
+    """The SELECT list of ``raw`` with each placeholder (``N/A``, ``--None--``…) as NULL."""
+    listed = ", ".join(lit(p) for p in PLACEHOLDERS)
+    return ", ".join(
+        f"CASE WHEN {ident(c)} IN ({listed}) THEN NULL ELSE {ident(c)} END AS {ident(c)}"
+        for c in columns
+    )
 
 
 def norm_key(text: str) -> str:
@@ -103,13 +121,16 @@ def timestamp(
     fmt: str | None = None,
     timezone: str | None = None,
     future_ok: bool = False,
+    text: str | None = None,
 ) -> Expr:
     """A point in time as naive UTC from ISO text, epoch milliseconds or a stated format.
 
     Text with an offset (``Z``, ``+0000``, ``-05:00``) is converted to UTC; text
-    without one is read in ``timezone`` (default: the ingest time zone).
+    without one is read in ``timezone`` (default: the ingest time zone). Without a
+    format, the column's own format is found from its values (:mod:`.dates`).
+    ``text`` replaces the column's text (a value mapping applied first).
     """
-    v = value(col)
+    v = text or value(col)
     tz = timezone or checks.timezone
     fmt = fmt or checks.date_format
     if fmt:
@@ -121,7 +142,7 @@ def timestamp(
         else:
             local = parsed_local
     else:
-        local = f"try_cast({v} AS TIMESTAMP)"
+        local = f"{dates.parser(col)}({v})"
     if local is not None:
         zoned = (
             local
@@ -139,11 +160,11 @@ def timestamp(
                 f"ELSE {zoned} END"
             )
     parsed = f"CAST({parsed} AS TIMESTAMP)"
-    how = f"in the format {fmt}" if fmt else "as YYYY-MM-DD[ HH:MM[:SS]]"
+    how = lit(f"in the format {fmt}") if fmt else f"{dates.described(col)}()"
     errors = [
         f"CASE WHEN {v} IS NOT NULL AND {parsed} IS NULL THEN "
         f"{lit(f'{col}: ')} || {lit(chr(39))} || {v} || "
-        f"{lit(chr(39) + ' is not a date ' + how)} END",
+        f"{lit(chr(39) + ' is not a date ')} || {how} END",
         f"CASE WHEN {parsed} < TIMESTAMP {lit(checks.min_date)} THEN "
         f"{lit(f'{col}: date before {checks.min_date[:4]}')} END",
     ]
@@ -157,9 +178,9 @@ def timestamp(
     return Expr(parsed, tuple(errors), sources=(col,), dates=((col, fmt),), kind="timestamp")
 
 
-def number(col: str, *, integer: bool = False) -> Expr:
+def number(col: str, *, integer: bool = False, text: str | None = None) -> Expr:
     """A number; thousands separators and currency signs are ignored."""
-    v = value(col)
+    v = text or value(col)
     cleaned = f"regexp_replace({v}, '[,$€£ ]', '', 'g')"
     # nan/inf and whole numbers beyond 64 bits are not numbers a table can hold
     parsed = f"try_cast({cleaned} AS DOUBLE)"
@@ -174,8 +195,9 @@ def number(col: str, *, integer: bool = False) -> Expr:
     return Expr(parsed, (err,), sources=(col,), kind="int" if integer else "float")
 
 
-def boolean(col: str) -> Expr:
-    v = value(col)
+def boolean(col: str, *, text: str | None = None) -> Expr:
+    """true/false, t/f, 1/0, yes/no, y/n in any case."""
+    v = text or value(col)
     key = f"lower({v})"
     parsed = (
         f"CASE WHEN {key} IN ('true', 't', '1', 'yes', 'y') THEN TRUE "
@@ -186,6 +208,15 @@ def boolean(col: str) -> Expr:
         f"{lit(f'{col}: ')} || {lit(chr(39))} || {v} || {lit(chr(39) + ' is not true/false')} END"
     )
     return Expr(parsed, (err,), sources=(col,), kind="bool")
+
+
+def mapped_text(col: str, mapping: Mapping[str, str]) -> str:
+    """The text of source column ``col`` translated through ``mapping`` (keys compared
+    by :func:`norm_key`; "" maps the empty cell), before it is read as a number, date
+    or boolean."""
+    raw = f"coalesce(trim({ident(col)}), '')"
+    whens = " ".join(f"WHEN {lit(norm_key(k))} THEN {lit(v)}" for k, v in mapping.items())
+    return f"NULLIF(CASE {_norm_sql(raw)} {whens} ELSE {raw} END, '')" if whens else value(col)
 
 
 def mapped(
@@ -199,7 +230,8 @@ def mapped(
 ) -> Expr:
     """``base`` translated through ``mapping`` (keys compared by :func:`norm_key`).
 
-    A value that maps to "" is dropped (NULL). A value not in the mapping is kept
+    A value that maps to "" is dropped (NULL); the key "" gives empty cells a value.
+    A value not in the mapping is kept
     as is when it is already one of ``allowed`` (or when ``unknown='keep'``), turned
     into snake_case when ``unknown='snake'``, else the row is rejected.
     """
@@ -218,7 +250,8 @@ def mapped(
     else:
         fallback = base.sql
     inner = f"CASE {key} {whens} ELSE {fallback} END" if whens else fallback
-    sql = f"(CASE WHEN {base.sql} IS NULL THEN NULL ELSE {inner} END)"
+    empty = next((v for k, v in mapping.items() if norm_key(k) == ""), "")
+    sql = f"(CASE WHEN {base.sql} IS NULL THEN {lit(empty) if empty else 'NULL'} ELSE {inner} END)"
     errors = list(base.errors)
     if unknown == "reject":
         ok = f"lower({base.sql}) IN ({', '.join(lit(a) for a in allowed)})" if allowed else "FALSE"
@@ -249,22 +282,3 @@ def nul_free(columns: list[str]) -> list[str]:
         f"{lit(f'NUL character in column {c} (a zero byte; remove it from the file)')} END"
         for c in columns
     ]
-
-
-def refuse_ambiguous_dates(con, where: str, dates: list[tuple[str, str | None]]) -> None:
-    """Fail when a date column without a stated format holds 01/02/2024-like text."""
-    for col, fmt in dict(dates).items():
-        if fmt:
-            continue
-        sample = con.execute(
-            f"SELECT {value(col)} FROM raw WHERE regexp_matches({ident(col)}, ?) LIMIT 1",
-            [_SLASHED],
-        ).fetchone()
-        if sample:
-            raise InputError(
-                f"{where}: column '{shown(col)}' holds dates like '{shown(sample[0])}', which "
-                "could be day/month or month/day; state the format: in a mapping file "
-                f'[columns] ... = {{ from = "{shown(col)}", format = "%d/%m/%Y" }} '
-                '(or "%m/%d/%Y"), '
-                "or --date-format '%d/%m/%Y'"
-            )

@@ -98,3 +98,22 @@ def test_forecasts_at_several_dates_equal_each_forecast_alone(demo_wh):
         for name in ("commit", "by_team", "by_segment", "distribution"):
             pd.testing.assert_frame_equal(getattr(f, name), getattr(alone, name))
     assert len({f.p50 for f in together}) == 3  # three different answers
+
+
+def test_open_deals_without_an_amount_count_at_zero_and_are_named():
+    from datetime import datetime
+
+    import fullfunnel as ff
+
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, contacts=2000, seed=5, as_of=datetime(2026, 11, 23))
+    opps = wh.table("opportunities").to_pandas()
+    before = forecast(wh, period="2026-Q4", as_of="2026-11-23", sims=2000, seed=1)
+    open_ = opps[opps.status == "open"].nlargest(3, "amount")
+    wh.load("opportunities", open_.assign(amount=None))
+    f = forecast(wh, period="2026-Q4", as_of="2026-11-23", sims=2000, seed=1)
+    assert np.isfinite([f.p10, f.p50, f.p90, f.mean]).all()
+    assert f.unpriced_count == 3 and before.unpriced_count == 0
+    assert f.open_amount == pytest.approx(before.open_amount - open_.amount.sum())
+    assert f.expected_open < before.expected_open
+    assert any(line.startswith("3 open deals have no amount yet") for line in f.headline())

@@ -66,6 +66,7 @@ def _forecast(expected_open=200_000.0, expected_new=40_000.0, open_amount=1_200_
         open_amount=open_amount,
         overdue_count=0,
         overdue_amount=0.0,
+        unpriced_count=0,
         expected_open=expected_open,
         expected_new=expected_new,
         expected_wins=24.0,

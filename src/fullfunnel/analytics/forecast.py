@@ -119,6 +119,7 @@ class ForecastResult(Result):
     open_amount: float
     overdue_count: int
     overdue_amount: float
+    unpriced_count: int  # open deals with no amount yet, counted at 0
     expected_open: float
     expected_new: float
     expected_wins: float
@@ -155,6 +156,11 @@ class ForecastResult(Result):
                     f"{r.category}: {r.deals:,.0f} open deals, {r.amount:,.0f} in pipeline, "
                     f"expected {r.expected:,.0f}"
                 )
+        if self.unpriced_count:
+            lines.append(
+                f"{self.unpriced_count:,} open deals have no amount yet: counted at 0 "
+                "(give them an amount in the CRM to count them)"
+            )
         return lines
 
 
@@ -235,8 +241,11 @@ def _simulated(
     """One vantage's forecast from what the engine returned for it."""
     booked_amt, booked_n = booked
     new_wins, pool = arrivals
+    # an open deal without an amount yet books nothing it can be counted on for
+    unpriced = int(deals["amount"].isna().sum())
+    deals = deals.assign(amount=deals["amount"].fillna(0.0))
     totals = booked_amt + simulate(
-        deals["amount"].to_numpy(),
+        deals["amount"].to_numpy(dtype=float),
         deals["probability"].to_numpy(),
         sims=sims,
         seed=seed,
@@ -248,7 +257,7 @@ def _simulated(
     q = np.quantile(totals, QUANTILES)
     new_expected = new_wins * float(pool.mean()) if pool.size else 0.0
     deals = deals.assign(expected=deals["amount"] * deals["probability"])
-    amounts = deals["amount"].fillna(0.0)
+    amounts = deals["amount"]
     late = deals["overdue"].astype(bool)
     return ForecastResult(
         commit=_commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg),
@@ -275,6 +284,7 @@ def _simulated(
         open_amount=float(amounts[~late].sum()),
         overdue_count=int(late.sum()),
         overdue_amount=float(amounts[late].sum()),
+        unpriced_count=unpriced,
         expected_open=float(deals["expected"].sum()),
         expected_new=new_expected,
         expected_wins=float(deals["probability"].sum()) + new_wins,

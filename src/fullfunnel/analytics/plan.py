@@ -160,6 +160,11 @@ def plan(
     fc = forecast(wh, period=period, as_of=as_of_dt, target=amount, config=config)
     if kpis.average_deal.value is None:
         warnings.append(f"no won deals in {kpis.window.description}: no average deal")
+    if fc.unpriced_count:
+        warnings.append(
+            f"{fc.unpriced_count:,} open deals have no amount yet: the expected yield counts "
+            "them at 0"
+        )
     return waterfall(
         rates,
         fc,

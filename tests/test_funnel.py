@@ -13,6 +13,7 @@ import pytest
 
 import fullfunnel as ff
 from conftest import SMALL_AS_OF, load_small_funnel
+from fullfunnel.analytics.stats import wilson
 from fullfunnel.errors import InputError
 
 
@@ -104,6 +105,11 @@ def test_immature_cohorts_are_flagged_not_reported_low(wh):
     assert march["rate_so_far"] == 0.0
     jan = co.loc[("lead", pd.Timestamp("2024-01-01"))]
     assert not jan["immature"] and jan["rate"] == 1.0
+    # a mature cohort's rate has its Wilson interval; an immature one has none
+    lo, hi = wilson(jan["converted"], jan["entered"], confidence=0.9)
+    assert (jan["rate_low"], jan["rate_high"]) == pytest.approx((float(lo), float(hi)))
+    assert jan["rate_low"] < 1.0 == jan["rate_high"]
+    assert pd.isna(march["rate_low"]) and pd.isna(march["rate_high"])
     # a period that ended too recently is flagged on the stage table too
     st = by_stage(ff.funnel(wh, since="2024-03-01", until="2024-03-04", as_of=datetime(2024, 3, 5)))
     assert st.loc["lead", "immature"]

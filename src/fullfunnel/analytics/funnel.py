@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
@@ -345,7 +346,8 @@ def _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity) -> pd.
     frame = ibis.union(*parts).execute() if parts else pd.DataFrame()
     if frame.empty:
         cols = ["stage", "next_stage", "cohort_start", "cohort_end", "entered", "converted"]
-        return pd.DataFrame(columns=[*([key] if key else []), *cols, "rate", "rate_so_far"])
+        cols += ["rate", "rate_low", "rate_high", "rate_so_far"]
+        return pd.DataFrame(columns=[*([key] if key else []), *cols])
     frame["cohort_start"] = pd.to_datetime(frame["cohort_start"])
     months = 1 if cohort == "month" else 3
     frame["cohort_end"] = frame["cohort_start"] + pd.DateOffset(months=months)
@@ -355,12 +357,19 @@ def _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity) -> pd.
     frame["immature"] = (age < need.fillna(0)).astype(bool)
     frame["rate_so_far"] = frame["converted"] / frame["entered"]
     frame["rate"] = frame["rate_so_far"].where(~frame["immature"])
+    lo, hi = wilson(
+        frame["converted"], frame["entered"], confidence=config["metrics"]["confidence"]
+    )
+    mature = ~frame["immature"].to_numpy()
+    frame["rate_low"] = np.where(mature, lo, np.nan)
+    frame["rate_high"] = np.where(mature, hi, np.nan)
     order = {s: i for i, s in enumerate(config.stage_names)}
     frame["_o"] = frame["stage"].map(order)
     sort = [*([key] if key else []), "_o", "cohort_start"]
     frame = frame.sort_values(sort).drop(columns="_o").reset_index(drop=True)
     cols = [*([key] if key else []), "stage", "next_stage", "cohort_start", "cohort_end"]
-    cols += ["entered", "converted", "rate", "rate_so_far", "immature", "age_days"]
+    cols += ["entered", "converted", "rate", "rate_low", "rate_high", "rate_so_far"]
+    cols += ["immature", "age_days"]
     frame["entered"] = frame["entered"].astype(int)
     frame["converted"] = frame["converted"].astype(int)
     return frame[cols]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import itertools
 import json
 import re
 from datetime import datetime
@@ -414,3 +415,19 @@ def test_the_table_behind_a_chart_shows_its_numbers_as_its_axes_do():
         "Bar chart: Lead converts worst. Series: conversion, amount. "
         "The table below holds its numbers."
     )
+
+
+def test_booked_so_far_is_drawn_week_by_week_to_the_forecast(results, page):
+    fc = results["forecast"]
+    assert fc.booked_by_week.bookings.sum() == pytest.approx(fc.booked)
+    booked = [
+        trace
+        for _, spec in figures(page)
+        for trace in spec["data"]
+        if re.fullmatch(r"booked [\d.]+[kM]?", str(trace.get("name", "")))
+    ]
+    assert len(booked) == 1
+    y = _values(booked[0]["y"])
+    # from 0 at the quarter's start to the booked total at the as-of date, never falling
+    assert y[0] == 0 and y[-1] == pytest.approx(fc.booked) and len(y) >= 3
+    assert all(b >= a for a, b in itertools.pairwise(y))

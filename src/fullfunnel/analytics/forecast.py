@@ -27,7 +27,7 @@ import pandas as pd
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import DAYS_PER_QUARTER, at_each, days_between
 from fullfunnel.analytics.deals import open_deals, open_or_known
-from fullfunnel.analytics.metrics import bookings, deal_kpis, period_target
+from fullfunnel.analytics.metrics import bookings, bookings_by_week, deal_kpis, period_target
 from fullfunnel.analytics.period import current_quarter, resolve_as_of
 from fullfunnel.analytics.rates import Vantage, by_vantage
 from fullfunnel.analytics.targets import booked_by, parse_amount, period_bounds
@@ -126,6 +126,8 @@ class ForecastResult(Result):
     actual: float | None
     sims: int
     seed: int
+    # bookings week by week up to ``as_of`` (the line the report draws to the fan)
+    booked_by_week: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def headline(self) -> list[str]:
         last = self.period_end - timedelta(days=1)
@@ -197,7 +199,8 @@ def forecast(
         lambda: forecasts(wh, [at], sims=sims, seed=seed, config=config, targets=[goal])[0],
         reads=("opportunities", "opportunity_history", "accounts"),
     )
-    return dataclasses.replace(made, actual=actual)
+    weeks = bookings_by_week(wh, start, end, as_of=as_of_dt)
+    return dataclasses.replace(made, actual=actual, booked_by_week=weeks)
 
 
 def forecasts(

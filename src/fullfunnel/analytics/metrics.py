@@ -457,6 +457,47 @@ def conversion_text(row: pd.Series | object) -> str:
     return text
 
 
+def bookings_by_week(
+    wh: Warehouse,
+    start: datetime,
+    end: datetime,
+    *,
+    as_of: datetime,
+    target: float | None = None,
+) -> pd.DataFrame:
+    """Bookings per week of [start, end) known by ``as_of`` (weeks start on Monday; the
+    first starts with the period; none after ``as_of``), cumulative, and the share of
+    the target the days so far called for."""
+    opp = wh.table("opportunities")
+    won = opp.filter(
+        opp.status == "won",
+        opp.close_date >= literal(start),
+        opp.close_date < literal(end),
+        opp.close_date <= literal(as_of),
+        opp.created_at <= literal(as_of),
+    )
+    weeks = won.group_by(week=won.close_date.truncate("W")).aggregate(
+        bookings=won.amount.sum(), deals=won.count()
+    )
+    frame = weeks.execute()
+    first = pd.Timestamp(start) - pd.Timedelta(days=pd.Timestamp(start).weekday())
+    last = min(pd.Timestamp(end), pd.Timestamp(as_of))
+    grid = pd.DataFrame({"week": pd.date_range(first, last, freq="W-MON", inclusive="both")})
+    grid = grid[grid["week"] < pd.Timestamp(end)]
+    frame["week"] = pd.to_datetime(frame["week"])
+    out = grid.merge(frame, on="week", how="left").fillna({"bookings": 0.0, "deals": 0})
+    out["deals"] = out["deals"].astype(int)
+    out["cumulative"] = out["bookings"].cumsum()
+    days = (end - start).days
+    week_end = (out["week"] + pd.Timedelta(days=7)).clip(upper=pd.Timestamp(end))
+    elapsed = (week_end - pd.Timestamp(start)).dt.days.clip(lower=0)
+    out["target_pace"] = (target or 0.0) * elapsed / days if target else float("nan")
+    # each row is labelled by the first day of the period it covers (the first week
+    # of a period starting mid-week starts with the period)
+    out["week"] = out["week"].clip(lower=pd.Timestamp(start))
+    return out
+
+
 def _float(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
@@ -468,6 +509,7 @@ __all__ = [
     "PeriodTarget",
     "Window",
     "bookings",
+    "bookings_by_week",
     "conversion_text",
     "deal_kpis",
     "kpi_window",

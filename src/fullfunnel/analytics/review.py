@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from fullfunnel._dates import literal
 from fullfunnel.analytics.forecast import ForecastResult, forecast
 from fullfunnel.analytics.metrics import (
     Booked,
     DealKPIs,
     PeriodTarget,
     bookings,
+    bookings_by_week,
     deal_kpis,
     period_target,
     quarter_start,
@@ -145,7 +145,7 @@ def review(
     kpis = deal_kpis(wh, as_of=as_of_dt, config=config, period=(start, end))
     before = deal_kpis(wh, as_of=start, config=config)
     return ReviewResult(
-        by_week=_by_week(wh, start, end, as_of_dt, target.amount),
+        by_week=bookings_by_week(wh, start, end, as_of=as_of_dt, target=target.amount),
         stages=_stages(wh, config, start, end, as_of_dt),
         period_start=start,
         period_end=end,
@@ -156,39 +156,6 @@ def review(
         kpis=kpis,
         kpis_before=before,
     )
-
-
-def _by_week(wh, start, end, as_of, target) -> pd.DataFrame:
-    """Bookings per week of the period (weeks start on Monday; the first starts with the
-    period), cumulative, and the share of the target the days so far called for."""
-    opp = wh.table("opportunities")
-    won = opp.filter(
-        opp.status == "won",
-        opp.close_date >= literal(start),
-        opp.close_date < literal(end),
-        opp.close_date <= literal(as_of),
-        opp.created_at <= literal(as_of),
-    )
-    weeks = won.group_by(week=won.close_date.truncate("W")).aggregate(
-        bookings=won.amount.sum(), deals=won.count()
-    )
-    frame = weeks.execute()
-    first = pd.Timestamp(start) - pd.Timedelta(days=pd.Timestamp(start).weekday())
-    grid = pd.DataFrame(
-        {"week": pd.date_range(first, pd.Timestamp(end), freq="W-MON", inclusive="left")}
-    )
-    frame["week"] = pd.to_datetime(frame["week"])
-    out = grid.merge(frame, on="week", how="left").fillna({"bookings": 0.0, "deals": 0})
-    out["deals"] = out["deals"].astype(int)
-    out["cumulative"] = out["bookings"].cumsum()
-    days = (end - start).days
-    week_end = (out["week"] + pd.Timedelta(days=7)).clip(upper=pd.Timestamp(end))
-    elapsed = (week_end - pd.Timestamp(start)).dt.days.clip(lower=0)
-    out["target_pace"] = (target or 0.0) * elapsed / days if target else float("nan")
-    # each row is labelled by the first day of the period it covers (the first week
-    # of a period starting mid-week starts with the period)
-    out["week"] = out["week"].clip(lower=pd.Timestamp(start))
-    return out
 
 
 def _stages(wh, config, start, end, as_of) -> pd.DataFrame:

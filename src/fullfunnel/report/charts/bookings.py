@@ -113,6 +113,18 @@ def _bullet(booked, p10, p50, p90, target) -> go.Figure:
     return fig
 
 
+def _booked_path(fc: Result, start, now, booked: float) -> tuple[list, list]:
+    """Booked so far as a step line: 0 at the start, each week's cumulative bookings at
+    the week's end, and the booked total at ``as_of``."""
+    weeks = find_table(fc, names=("booked_by_week",), all_of=("week", "cumulative"))
+    x, y = [start], [0.0]
+    if weeks is not None:
+        ends = (pd.to_datetime(weeks["week"]) + pd.Timedelta(days=7)).clip(upper=now)
+        x += list(ends[ends < now])
+        y += list(weeks["cumulative"][ends < now].astype(float))
+    return [*x, now], [*y, booked]
+
+
 def _fan_cone(fc: Result, booked: float | None, target: float | None) -> go.Figure:
     """From booked-to-date at ``as_of`` to the P10…P90 spread at the period end."""
     start = pd.Timestamp(attr(fc, "period_start", "as_of"))
@@ -146,9 +158,10 @@ def _fan_cone(fc: Result, booked: float | None, target: float | None) -> go.Figu
             x=[now, end], y=[booked, mid], mode="lines+markers", name=f"P50 {money(mid)}",
             line={"color": BLUE, "dash": "dash"},
         )  # fmt: skip
+    x, y = _booked_path(fc, start, now, booked)
     fig.add_scatter(
-        x=[start, now], y=[0, booked], mode="lines+markers", name=f"booked {money(booked)}",
-        line={"color": "#102a43", "width": 3},
+        x=x, y=y, mode="lines", name=f"booked {money(booked)}",
+        line={"color": "#102a43", "width": 3, "shape": "hv"},
     )  # fmt: skip
     if target:
         fig.add_hline(

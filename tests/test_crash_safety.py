@@ -31,7 +31,11 @@ from fullfunnel.schema import TABLES
 KILL_POINTS = int(os.environ.get("FULLFUNNEL_KILL_POINTS", "5"))
 ROWS = 100_000
 # columns that differ between two runs of the same load (its id and clock times)
-VOLATILE = {"loads": ("load_id", "started_at", "finished_at"), "rejects": ("load_id",)}
+VOLATILE = {
+    "loads": ("load_id", "started_at", "finished_at"),
+    "rejects": ("load_id",),
+    "load_keys": ("load_id",),
+}
 
 
 def cli(db: Path, *args: str, **kw) -> subprocess.Popen:

@@ -10,7 +10,8 @@ from fullfunnel.cli._render import render
 AS_OF_OPTION = typer.Option(
     None,
     "--as-of",
-    help="Evaluate as of this date [default: now, or the newest event of an older export].",
+    help="Evaluate as of this date [default: the end of today, or the newest event of "
+    "an older export].",
 )
 PERIOD_OPTION = typer.Option(
     None,

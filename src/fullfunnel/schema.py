@@ -115,6 +115,7 @@ TABLES: dict[str, TableSpec] = {
             ["opportunity_id"],
             # an open deal may have no amount yet; closed ones need one (the loaders check)
             ["opportunity_id", "created_at", "status"],
+            extensible=True,  # e.g. probability and forecast_category, where a CRM has them
         ),
         _spec(
             "opportunity_history",

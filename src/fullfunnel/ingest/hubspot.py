@@ -13,12 +13,72 @@ from pathlib import Path
 
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
+from fullfunnel.ingest import headers
 from fullfunnel.ingest import validate as v
-from fullfunnel.ingest.mapping import STATUSES, wide_stage_events
+from fullfunnel.ingest.mapping import (
+    STATUSES,
+    closed_need_amount,
+    forecast_fields,
+    wide_stage_events,
+)
 from fullfunnel.ingest.plan import Plan
 
 ORDER = ("companies", "contacts", "deals")
 _BECAME = re.compile(r"^Became an? (.+) Date$", re.IGNORECASE)
+_LIFECYCLE_DATE = re.compile(r"^hs_lifecyclestage_(.+)_date$", re.IGNORECASE)
+
+# the headers read below, and the internal property names an API pull or an
+# export "with internal names" writes for them
+ALIASES = headers.aliases(
+    {
+        "Record ID": ("hs_object_id", "id", "Contact ID", "Company ID", "Deal ID"),
+        "Email": ("email",),
+        "First Name": ("firstname",),
+        "Last Name": ("lastname",),
+        "Create Date": ("createdate", "Created Date", "Create date"),
+        "Lifecycle Stage": ("lifecyclestage",),
+        "Original Source": ("hs_analytics_source", "Original Source Type"),
+        "Latest Source": ("hs_latest_source",),
+        "Contact owner": ("hubspot_owner_id", "HubSpot Owner", "Owner"),
+        "Job Title": ("jobtitle",),
+        "Industry": ("industry",),
+        "Country/Region": ("country", "Country"),
+        "Number of Employees": ("numemployees", "numberofemployees"),
+        "Associated Company ID": ("associatedcompanyid", "Associated Company ID (Primary)"),
+        "Company name": ("name", "Company Name"),
+        "Company Domain Name": ("domain",),
+        "Deal Name": ("dealname",),
+        "Deal Stage": ("dealstage",),
+        "Amount": ("amount",),
+        "Close Date": ("closedate", "Close date"),
+        "Deal owner": (),
+        "Deal probability": ("hs_deal_stage_probability", "Deal Stage Probability"),
+        "Forecast category": ("hs_manual_forecast_category", "Forecast Category"),
+        "Associated Company IDs": ("associatedcompanyids",),
+        "Associated Contact IDs": ("associatedcontactids", "associatedvids"),
+    }
+)
+_OWNER = {"contacts": "Contact owner", "companies": "Company owner", "deals": "Deal owner"}
+
+
+def renaming(columns: list[str]) -> dict[str, str]:
+    """How a header with internal names (or other spellings) reads as the export's
+    display names; ``hs_lifecyclestage_<stage>_date`` reads as "Became a <stage> Date"."""
+    marked = any(c == "Record ID" or c.lower().startswith("hs_") for c in columns)
+    if not marked:  # another tool's "name" or "email" is not a HubSpot property
+        return {}
+    out = headers.renaming(columns, ALIASES)
+    for col in columns:
+        m = _LIFECYCLE_DATE.match(col)
+        if m and col not in out:
+            out[col] = f"Became a {m.group(1)} Date"
+    owner = next((c for c, t in out.items() if t == "Contact owner"), None)
+    if owner:  # whose owner it is depends on the export
+        del out[owner]
+        kind = _kind(headers.renamed(columns, out))
+        if kind in _OWNER and _OWNER[kind] not in columns:
+            out[owner] = _OWNER[kind]
+    return out
 
 
 def settings(config: Config, key: str) -> dict[str, str]:
@@ -28,7 +88,12 @@ def settings(config: Config, key: str) -> dict[str, str]:
 
 
 def kind_of(columns: list[str]) -> str | None:
-    """contacts, companies or deals, from the header; None when it is none of them."""
+    """contacts, companies or deals, from the header (display or internal names);
+    None when it is none of them."""
+    return _kind(headers.renamed(columns, renaming(columns)))
+
+
+def _kind(columns: list[str]) -> str | None:
     cols = set(columns)
     if {"Deal Stage", "Deal Name"} & cols:
         return "deals"
@@ -62,14 +127,19 @@ def _id(columns: list[str], path: Path, *names: str) -> v.Expr:
 
 
 def plan(columns: list[str], path: Path, *, config: Config, checks: v.Checks) -> Plan | None:
-    kind = kind_of(columns)
+    rename = renaming(columns)
+    columns = headers.renamed(columns, rename)
+    kind = _kind(columns)
     if kind == "contacts":
-        return contacts_plan(columns, path, config=config, checks=checks)
-    if kind == "companies":
-        return companies_plan(columns, path, checks=checks)
-    if kind == "deals":
-        return deals_plan(columns, path, config=config, checks=checks)
-    return None
+        p = contacts_plan(columns, path, config=config, checks=checks)
+    elif kind == "companies":
+        p = companies_plan(columns, path, checks=checks)
+    elif kind == "deals":
+        p = deals_plan(columns, path, config=config, checks=checks)
+    else:
+        return None
+    p.rename = rename
+    return p
 
 
 def _created(columns: list[str], path: Path, checks: v.Checks) -> v.Expr:
@@ -170,13 +240,13 @@ def deals_plan(columns: list[str], path: Path, *, config: Config, checks: v.Chec
     status = v.mapped(stage, stages, label="deal stage", allowed=STATUSES, unknown="ignore")
     exprs["status"] = v.Expr(f"coalesce({status.sql}, 'open')", status.errors, status.sources)
     if "Amount" in columns:
-        amount = v.number("Amount")
-        exprs["amount"] = v.Expr(f"coalesce({amount.sql}, 0.0)", amount.errors, amount.sources)
+        exprs["amount"] = closed_need_amount(v.number("Amount"), exprs["status"])
     else:
         exprs["amount"] = v.Expr("0.0::DOUBLE")
     col = _first(columns, "Close Date", "Close date")
     if col:
         exprs["close_date"] = v.timestamp(col, checks, future_ok=True)
+    forecast_fields(exprs, columns, "Deal probability", "Forecast category")
     _opt(exprs, "owner_id", columns, "Deal owner", "HubSpot Owner")
     exprs.setdefault("owner_id", v.const(None))  # the derived events name it
     derived = {}

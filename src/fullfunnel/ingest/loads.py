@@ -336,10 +336,15 @@ def stage_to_parquet(
         plan = plan_for(columns, path)
         if plan is None:
             raise InputError(f"{path}: the header does not match any known export")
+        header = dict(zip(columns, columns, strict=True))  # name read by → file's header
+        for old, new in plan.rename.items():
+            con.execute(f"ALTER TABLE raw RENAME COLUMN {ident(old)} TO {ident(new)}")
+            header[new] = header.pop(old)
+        columns = list(header)
         meter.start("checking", weights=(1, 6, 2, 2))
         for name, table in plan.lookups.items():
             con.register(name, table)
-        notes = stage(con, plan, columns, path, watch=meter.step)
+        notes = [*plan.notes, *stage(con, plan, columns, path, watch=meter.step)]
         with meter.step(con):
             mark_duplicates(con, plan)
         with meter.step(con):
@@ -361,7 +366,7 @@ def stage_to_parquet(
             rejects = None
             if rejected:
                 rejects = copy_parquet(
-                    con, rejects_sql(load_id, plan.source, columns), workdir / "rejects.parquet"
+                    con, rejects_sql(load_id, plan.source, header), workdir / "rejects.parquet"
                 )
         con.execute("DROP TABLE raw")  # only rejected rows needed it
         out: dict[str, ParquetFile] = {}
@@ -389,7 +394,7 @@ def stage_to_parquet(
     return Staged(plan, load_id, rows_in, loaded, rejected, why, out, keys, notes)
 
 
-def rejects_sql(load_id: str, source: str, columns: list[str]) -> str:
+def rejects_sql(load_id: str, source: str, columns: dict[str, str]) -> str:
     """Every rejected row (checks and reader) with its raw text, in file order."""
     return f"""
         SELECT {lit(load_id)} AS load_id, {lit(source)} AS source, row_number, raw, reason
@@ -546,9 +551,10 @@ def output_sql(plan: Plan) -> dict[str, str]:
     return {t: " UNION ALL BY NAME ".join(f"({q})" for q in qs) for t, qs in parts.items()}
 
 
-def raw_json(columns: list[str]) -> str:
-    """The raw row as a JSON object of its text fields, header → value."""
-    pairs = ", ".join(f"{lit(c)}, r.{ident(c)}" for c in columns)
+def raw_json(columns: dict[str, str]) -> str:
+    """The raw row as a JSON object of its text fields, the file's header → value
+    (``columns``: column of ``raw`` → the header it had in the file)."""
+    pairs = ", ".join(f"{lit(label)}, r.{ident(c)}" for c, label in columns.items())
     return f"CAST(json_object({pairs}) AS VARCHAR)"
 
 

@@ -48,6 +48,7 @@ ORPHANS = {
 }
 STATUSES = ("open", "won", "lost")
 NEEDED = {"opportunities": ("amount",)}  # columns a file must have, though a row may not
+EXTRAS = {"opportunities": {"probability": "float64", "forecast_category": "string"}}
 PERSONAL = ("email", "first_name", "last_name", "full_name", "phone", "mobile")
 
 
@@ -159,6 +160,7 @@ def plan_from_mapping(
     if name in ("loads", "rejects"):
         raise InputError(f"table {name} is written by the loader itself; load another table")
     dtypes = {n: str(t) for n, t in zip(spec.schema.names, spec.schema.types, strict=True)}
+    dtypes = {**EXTRAS.get(name, {}), **dtypes}
     by_lower = {c.lower(): c for c in columns}
     exprs: dict[str, v.Expr] = {}
     wanted = dict(mapping.columns)
@@ -227,6 +229,15 @@ def plan_from_mapping(
             exprs[col] = v.required(col, exprs[col])
     if name == "opportunities":
         exprs["amount"] = closed_need_amount(exprs["amount"], exprs["status"])
+        if "probability" in exprs:  # 0–100 in most CRMs
+            p = exprs["probability"]
+            exprs["probability"] = v.Expr(
+                f"CASE WHEN {p.sql} > 1 THEN {p.sql} / 100.0 ELSE {p.sql} END",
+                p.errors,
+                p.sources,
+                p.dates,
+                p.kind,
+            )
     derived = {}
     if mapping.stages:
         if name != "contacts":
@@ -253,6 +264,20 @@ def closed_need_amount(amount: v.Expr, status: v.Expr) -> v.Expr:
         f"{v.lit(f'missing amount{where}: a won or lost deal needs one')} END"
     )
     return v.Expr(amount.sql, (*amount.errors, need), amount.sources, amount.dates, amount.kind)
+
+
+def forecast_fields(exprs: dict[str, v.Expr], columns: list[str], probability: str, category: str):
+    """A deal's win probability (0–1; a CRM's 0–100 is divided by 100) and forecast
+    category (pipeline / best case / commit / closed / omitted), when the source has them."""
+    if probability in columns:
+        p = v.number(probability)
+        exprs["probability"] = v.Expr(
+            f"CASE WHEN {p.sql} > 1 THEN {p.sql} / 100.0 ELSE {p.sql} END", p.errors, p.sources
+        )
+    if category in columns:
+        exprs["forecast_category"] = v.Expr(
+            f"lower(replace({v.value(category)}, ' ', '_'))", sources=(category,)
+        )
 
 
 def vocabulary(table: str, col: str, expr: v.Expr, values: Mapping[str, str], config: Config):

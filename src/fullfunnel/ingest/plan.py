@@ -17,6 +17,7 @@ class Plan:
     tables as SQL over ``ok``: the accepted rows with every computed column.
     ``orphans`` lists columns whose value must exist as a key of another table
     (in the warehouse or in this load), e.g. ``{"contact_id": "contacts"}``.
+    ``notes`` are said in the load's summary (how the file was understood).
     """
 
     source: str
@@ -26,3 +27,7 @@ class Plan:
     orphans: dict[str, str] = field(default_factory=dict)
     dedupe: bool = True
     lookups: dict[str, Any] = field(default_factory=dict)  # Arrow tables the SQL may read
+    # source column → the name the plan reads it by (a label or another spelling of a
+    # header the adapter knows); rejects keep the file's own header
+    rename: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)

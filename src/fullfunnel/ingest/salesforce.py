@@ -25,8 +25,9 @@ import pyarrow as pa
 
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
+from fullfunnel.ingest import headers
 from fullfunnel.ingest import validate as v
-from fullfunnel.ingest.mapping import STATUSES
+from fullfunnel.ingest.mapping import STATUSES, closed_need_amount, forecast_fields
 from fullfunnel.ingest.plan import Plan
 
 ORDER = (
@@ -42,24 +43,116 @@ ORDER = (
 )
 
 
+# API names, and the labels a report export (or a Data Loader export with labels)
+# writes for them, for every object
+ALIASES = headers.aliases(
+    {
+        "CreatedDate": ("Created Date", "Create Date", "Created"),
+        "LastModifiedDate": ("Last Modified Date", "Last Modified", "Last Activity"),
+        "SystemModstamp": ("System Modstamp",),
+        "OwnerId": (
+            "Owner ID",
+            "Owner",
+            "Owner Name",
+            "Opportunity Owner",
+            "Lead Owner",
+            "Contact Owner",
+            "Account Owner",
+            "Full Name",
+        ),
+        "LeadSource": ("Lead Source",),
+        "StageName": ("Stage", "Stage Name", "Opportunity Stage", "To Stage"),
+        "CloseDate": ("Close Date", "Closed Date"),
+        "Amount": ("Amount (converted)", "Opportunity Amount"),
+        "IsWon": ("Won",),
+        "IsClosed": ("Closed",),
+        "Probability": ("Probability (%)", "Probability %"),
+        "ForecastCategoryName": ("Forecast Category", "ForecastCategory"),
+        "Status": ("Lead Status", "Member Status"),
+        "IsConverted": ("Converted",),
+        "ConvertedDate": ("Converted Date",),
+        "ConvertedContactId": ("Converted Contact ID", "Converted Contact"),
+        "ConvertedAccountId": ("Converted Account ID", "Converted Account"),
+        "ConvertedOpportunityId": ("Converted Opportunity ID", "Converted Opportunity"),
+        "Title": (),
+        "Email": (),
+        "LastName": ("Last Name",),
+        "FirstName": ("First Name",),
+        "Industry": (),
+        "NumberOfEmployees": ("Employees", "No. of Employees", "Number of Employees"),
+        "BillingCountry": ("Billing Country",),
+        "ShippingCountry": ("Shipping Country",),
+        "MailingCountry": ("Mailing Country",),
+        "Country": (),
+        "FirstRespondedDate": ("First Responded Date",),
+        "HasResponded": ("Responded",),
+        "ActualCost": ("Actual Cost", "Actual Cost in Campaign"),
+        "BudgetedCost": ("Budgeted Cost", "Budgeted Cost in Campaign"),
+        "StartDate": ("Start Date",),
+        "Type": ("Opportunity Type", "Campaign Type", "Type"),
+        "WhoId": ("Who ID", "Name ID"),
+        "ActivityDate": ("Due Date", "Activity Date", "Date"),
+        "TaskSubtype": ("Task Subtype",),
+        "EventSubtype": ("Event Subtype",),
+        "StartDateTime": ("Start Date Time", "Start"),
+    }
+)
+# per object: its own id, its name, and the ids of the records it points at
+_ID_LABELS = {
+    "Account": "Account",
+    "Contact": "Contact",
+    "Lead": "Lead",
+    "Opportunity": "Opportunity",
+    "Campaign": "Campaign",
+}
+
+
+def renaming(columns: list[str], kind: str | None) -> dict[str, str]:
+    """How a header of labels (or other spellings) reads as API names, for ``kind``."""
+    own: dict[str, tuple[str, ...]] = {}
+    for obj, label in _ID_LABELS.items():
+        if obj == kind:
+            own["Id"] = (f"{label} ID", f"{label} Id", "Record ID", "ID")
+            own["Name"] = (f"{label} Name", "Name")
+        else:
+            own[f"{obj}Id"] = (f"{label} ID", f"{label} Id")
+    if kind == "OpportunityHistory":
+        own["OpportunityId"] = ("Opportunity ID", "Opportunity Id")
+        own["CreatedDate"] = ("Edit Date", "Last Modified", "Stage Change Date", "Created Date")
+        own["Id"] = ("History ID",)
+    return headers.renaming(columns, {**ALIASES, **headers.aliases(own)})
+
+
 def settings(config: Config, key: str) -> dict[str, str]:
     """A ``[salesforce.<key>]`` mapping: the user's entries over the built-in ones."""
     return {**default_config()["salesforce"][key], **config["salesforce"][key]}
 
 
 def kind_of(columns: list[str], path: Path) -> str | None:
-    """The Salesforce object a file holds: from its name (Lead.csv), else its header."""
+    """The Salesforce object a file holds: from its name (Lead.csv), else its header
+    (API names or labels)."""
     by_name = {o.lower(): o for o in ORDER}
     stem = path.stem.lower().replace("_", "").replace("-", "")
     if stem in by_name:
         return by_name[stem]
-    c = set(columns)
-    if "Id" not in c:
+    general = headers.renamed(columns, renaming(columns, None))
+    labelled = {headers.norm(c) for c in columns}
+    for kind in ("Opportunity", "Lead", "Contact", "Account", "Campaign"):
+        if headers.norm(f"{kind} ID") in labelled or headers.norm(f"{kind} Id") in labelled:
+            c = set(headers.renamed(columns, renaming(columns, kind)))
+            hit = _kind(c)
+            if hit in (kind, "OpportunityHistory", "CampaignMember") or hit is None:
+                return hit or kind
+    return _kind(set(general))
+
+
+def _kind(c: set[str]) -> str | None:
+    if "Id" not in c and not {"StageName", "CloseDate"} <= c:
         return None
     rules = [
         ("Lead", {"IsConverted"} <= c or {"ConvertedContactId"} <= c),
-        ("OpportunityHistory", {"OpportunityId", "StageName"} <= c),
-        ("Opportunity", "StageName" in c),
+        ("OpportunityHistory", {"OpportunityId", "StageName"} <= c and "Id" in c),
+        ("Opportunity", "StageName" in c and "OpportunityId" not in c),
         ("CampaignMember", "CampaignId" in c and bool({"LeadId", "ContactId"} & c)),
         ("Event", bool({"StartDateTime", "EventSubtype", "DurationInMinutes"} & c)),
         ("Task", "TaskSubtype" in c or {"WhoId", "ActivityDate"} <= c),
@@ -85,11 +178,15 @@ class Lookups:
         try:
             for path in paths:
                 kind = kinds[path]
-                src = (
+                reader = (
                     f"read_csv({v.lit(str(path))}, header = true, all_varchar = true, "
                     "ignore_errors = true, normalize_names = false)"
                 )
-                cols = set(con.sql(f"SELECT * FROM {src} LIMIT 0").columns)
+                header = con.sql(f"SELECT * FROM {reader} LIMIT 0").columns
+                rename = renaming(header, kind)
+                as_api = ", ".join(f"{v.ident(c)} AS {v.ident(rename.get(c, c))}" for c in header)
+                src = f"(SELECT {as_api} FROM {reader})"
+                cols = set(headers.renamed(header, rename))
                 if kind == "Lead" and {"Id", "ConvertedContactId"} <= cols:
                     opp = (
                         "NULLIF(trim(ConvertedOpportunityId), '')"
@@ -162,10 +259,24 @@ def plan(
         "Task": _activity,
         "Event": _activity,
     }[kind]
-    _need(columns, path, kind, "Id")
+    rename = renaming(columns, kind)
+    columns = headers.renamed(columns, rename)
+    notes = []
+    if _key(columns, kind) == "Name":
+        notes.append(f"no {kind} ID column: each {kind.lower()} is keyed by its name")
+    else:
+        _need(columns, path, kind, "Id")
     p = builder(kind, columns, path, config, checks, lookups)
     p.lookups = lookups.tables
+    p.rename = rename
+    p.notes = notes
     return p
+
+
+def _key(columns: list[str], kind: str) -> str:
+    """The column that keys a record: its Id, or (a report without ids) its Name."""
+    named = kind in ("Opportunity", "Account", "Campaign")
+    return "Name" if "Id" not in columns and named and "Name" in columns else "Id"
 
 
 def _id(col: str = "Id") -> v.Expr:
@@ -187,7 +298,7 @@ def _personal(exprs, columns, config) -> None:
 
 
 def _account(kind, columns, path, config, checks, lookups) -> Plan:
-    exprs = {"account_id": _id()}
+    exprs = {"account_id": _id(_key(columns, kind))}
     _opt(exprs, "name", columns, "Name")
     _opt(exprs, "industry", columns, "Industry")
     _opt(exprs, "employees", columns, "NumberOfEmployees", how=lambda c: v.number(c, integer=True))
@@ -271,13 +382,13 @@ def _lead(kind, columns, path, config, checks, lookups) -> Plan:
 
 def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
     _need(columns, path, kind, "StageName")
-    exprs: dict[str, v.Expr] = {"opportunity_id": _id()}
-    _opt(exprs, "account_id", columns, "AccountId")
+    exprs: dict[str, v.Expr] = {"opportunity_id": _id(_key(columns, kind))}
+    _opt(exprs, "account_id", columns, "AccountId", "Account Name")
     contact = v.value("ContactId") if "ContactId" in columns else "NULL::VARCHAR"
     if "sf_leads" in lookups.tables:
         contact = (
             f"coalesce({contact}, (SELECT any_value(l.contact_id) FROM sf_leads l "
-            f'WHERE l.opportunity_id = trim("Id")))'
+            f"WHERE l.opportunity_id = trim({v.ident(_key(columns, kind))})))"
         )
     exprs["contact_id"] = v.Expr(contact, sources=("ContactId",) if "ContactId" in columns else ())
     exprs["created_at"] = _created(columns, path, kind, checks)
@@ -301,12 +412,12 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
         errors += [*won.errors, *closed.errors]
     exprs["status"] = v.Expr(sql, tuple(errors), ("StageName",))
     if "Amount" in columns:
-        amount = v.number("Amount")
-        exprs["amount"] = v.Expr(f"coalesce({amount.sql}, 0.0)", amount.errors, amount.sources)
+        exprs["amount"] = closed_need_amount(v.number("Amount"), exprs["status"])
     else:
         exprs["amount"] = v.Expr("0.0::DOUBLE")
     if "CloseDate" in columns:
         exprs["close_date"] = v.timestamp("CloseDate", checks, future_ok=True)
+    forecast_fields(exprs, columns, "Probability", "ForecastCategoryName")
     _opt(exprs, "owner_id", columns, "OwnerId")
     exprs.setdefault("owner_id", v.const(None))  # the derived events name it
     close = "close_date" if "CloseDate" in columns else "NULL::TIMESTAMP"

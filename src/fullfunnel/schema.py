@@ -113,9 +113,30 @@ TABLES: dict[str, TableSpec] = {
                 "owner_team": "string",
             },
             ["opportunity_id"],
-            # an open deal may have no amount yet; closed ones need one (the loaders check)
-            ["opportunity_id", "created_at", "status"],
+            # an open deal may have no amount yet, and an export may lack the created
+            # date (such a deal counts at every as-of); closed ones need an amount
+            ["opportunity_id", "status"],
             extensible=True,  # e.g. probability and forecast_category, where a CRM has them
+        ),
+        # who sells: an owner (sales agent) with manager, office and team, the
+        # breakdowns of --by owner|manager|office
+        _spec(
+            "owners",
+            {
+                "owner_id": "string",
+                "name": "string",
+                "manager": "string",
+                "office": "string",
+                "team": "string",
+            },
+            ["owner_id"],
+            ["owner_id"],
+        ),
+        _spec(
+            "products",
+            {"product": "string", "series": "string", "price": "float64"},
+            ["product"],
+            ["product"],
         ),
         _spec(
             "opportunity_history",

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel._dates import DAYS_PER_QUARTER, days_between
+from fullfunnel.analytics.period import created_by
 from fullfunnel.analytics.rates import (
     Vantage,
     at_vantages,
@@ -36,7 +37,7 @@ def open_or_known(wh: Warehouse, at: Sequence[Vantage]) -> ir.Table:
     """Opportunities created by each vantage's ``as_of`` (``_v``, ``_as_of``);
     ``_known`` marks those closed by then."""
     opp = at_vantages(wh.table("opportunities"), at)
-    opp = opp.filter(opp.created_at <= opp._as_of)
+    opp = opp.filter(created_by(opp, opp._as_of))
     known = opp.status.isin(["won", "lost"]) & opp.close_date.notnull()
     return opp.mutate(_known=known & (opp.close_date <= opp._as_of))
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
+from fullfunnel.analytics.period import created_by
 from fullfunnel.analytics.stats import (
     Estimate,
     Proportion,
@@ -144,7 +145,7 @@ def _deal_kpis(wh: Warehouse, as_of: datetime, window: Window, config: Config) -
         opp.status.isin(["won", "lost"]),
         opp.close_date.notnull(),
         opp.close_date <= literal(as_of),
-        opp.created_at <= literal(as_of),
+        created_by(opp, literal(as_of)),
     )
     frame = _closed_stats(closed, window)
     if frame["won"] == 0:  # nothing won in the window: every deal closed before as_of
@@ -225,7 +226,7 @@ class OpenPipeline:
 
 def open_opportunities(opp: ir.Table, as_of: datetime) -> ir.Table:
     """Opportunities created by ``as_of`` and not closed by then, with ``overdue``."""
-    opp = opp.filter(opp.created_at <= literal(as_of))
+    opp = opp.filter(created_by(opp, literal(as_of)))
     closed = opp.status.isin(["won", "lost"]) & opp.close_date.notnull()
     opp = opp.filter(~(closed & (opp.close_date <= literal(as_of))))
     late = opp.close_date.notnull() & (opp.close_date < literal(as_of))
@@ -474,7 +475,7 @@ def bookings_by_week(
         opp.close_date >= literal(start),
         opp.close_date < literal(end),
         opp.close_date <= literal(as_of),
-        opp.created_at <= literal(as_of),
+        created_by(opp, literal(as_of)),
     )
     weeks = won.group_by(week=won.close_date.truncate("W")).aggregate(
         bookings=won.amount.sum(), deals=won.count()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import ibis
+import ibis.expr.types as ir
 
 from fullfunnel._dates import now, parse_period, to_datetime
 from fullfunnel.warehouse import Warehouse
@@ -102,3 +103,9 @@ def _to_datetime(value) -> datetime:
     import pandas as pd
 
     return pd.Timestamp(value).to_pydatetime().replace(tzinfo=None)
+
+
+def created_by(opp: ir.Table, as_of: ir.Value) -> ir.BooleanValue:
+    """Whether an opportunity existed at ``as_of``: created by then, or with no
+    created date (an export that lacks it): such a deal counts at every as-of."""
+    return opp.created_at.isnull() | (opp.created_at <= as_of)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from fullfunnel._dates import at_each, parse_period, to_datetime
 from fullfunnel.analytics.metrics import bookings
-from fullfunnel.analytics.period import resolve_as_of
+from fullfunnel.analytics.period import created_by, resolve_as_of
 from fullfunnel.analytics.rates import Vantage, by_vantage
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
@@ -63,7 +63,7 @@ def booked_by(wh: Warehouse, at: Sequence[Vantage]) -> list[tuple[float, int]]:
     ]
     won = at_each(opp, bounds)
     won = won.filter(
-        won.created_at <= won._as_of,
+        created_by(won, won._as_of),
         won.close_date >= won._start,
         won.close_date < won._end,
         won.close_date <= won._as_of,  # a win closed at as_of itself is known then

@@ -28,6 +28,15 @@ _PERCENT_HINTS = (
 )
 
 
+def is_share(column: str) -> bool:
+    """Whether a column holds a share (0–1): one of its words is a share word, so
+    ``conversion_rate`` is and ``conversions`` (a count) is not."""
+    words = str(column).lower().replace(" ", "_").split("_")
+    return any(
+        h in words or any(w.startswith(h) and w != h + "s" for w in words) for h in _PERCENT_HINTS
+    )
+
+
 def render(result: Result, fmt: Format, *, console: Console | None = None) -> None:
     from rich.console import Console
 
@@ -82,7 +91,7 @@ def cell(column: str, value: Any) -> str:
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)[:16]
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         value = float(value)
-        if any(h in column for h in _PERCENT_HINTS) and abs(value) <= 1.5:
+        if is_share(column) and abs(value) <= 1.5:
             return f"{value:.1%}"
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
     if isinstance(value, numbers.Integral):

@@ -9,13 +9,30 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from fullfunnel.cli._app import FORMAT_OPTION, Format, State, app, state
 from fullfunnel.cli._render import render
 
+
+class _FilesByDefault(TyperGroup):
+    """``ingest FILE…`` is ``ingest files FILE…``: the files' shapes are recognised."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        asks_help = any(a in ("-h", "--help") for a in args) and first is None
+        if args and not asks_help and first not in self.commands:
+            args = ["files", *args]
+        return super().parse_args(ctx, args)
+
+
 ingest_app = typer.Typer(
-    help="Load files into the warehouse: any CSV/Parquet/JSONL with a mapping, or HubSpot "
-    "and Salesforce exports as they come. Every row is loaded or kept in rejects."
+    cls=_FilesByDefault,
+    help="Load files into the warehouse. 'fullfunnel ingest FILE…' recognises each file "
+    "(HubSpot, Salesforce, sfdx JSON, deal tables and their side tables, lead lists…) and "
+    "says how it read it; 'ingest csv|parquet|jsonl --mapping' loads any other file. Every "
+    "row is loaded or kept in rejects.\n\nExample: fullfunnel ingest sales_pipeline.csv "
+    "accounts.csv sales_teams.csv",
 )
 app.add_typer(ingest_app, name="ingest")
 
@@ -121,6 +138,39 @@ def _files(
             date_format=date_format,
             progress=progress,
             replace=replace,
+        )
+    render(result, st.format)
+
+
+@ingest_app.command("files", hidden=True)
+def ingest_recognised(
+    ctx: typer.Context,
+    paths: list[Path] = PATHS,
+    save_mapping: Path | None = typer.Option(
+        None,
+        "--save-mapping",
+        help="Also write the mapping each file was read with (a file for one input, a "
+        "directory for several), to edit and load with 'ingest csv --mapping'.",
+    ),
+    timezone: str | None = TIMEZONE,
+    date_format: str | None = DATE_FORMAT,
+    replace: bool = REPLACE,
+    fmt: Format | None = FORMAT_OPTION,
+) -> None:
+    """Recognise each file's shape and load it, no mapping needed."""
+    from fullfunnel.ingest import ingest
+
+    st = state(ctx, fmt)
+    with _progress(st) as progress:
+        result = ingest(
+            st.warehouse(create=True),
+            paths,
+            config=st.config(),
+            timezone=timezone,
+            date_format=date_format,
+            progress=progress,
+            replace=replace,
+            save_mapping=save_mapping,
         )
     render(result, st.format)
 

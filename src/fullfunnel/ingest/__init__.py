@@ -1,5 +1,6 @@
 """Loading sources into the canonical tables, with nothing lost.
 
+- :func:`ingest`: any file of a shape :mod:`fullfunnel.ingest.shapes` knows, no mapping.
 - :func:`ingest_files`: any CSV, Parquet or JSON-lines file, with a mapping.
 - :func:`ingest_hubspot`: HubSpot contacts, companies and deals exports as they come.
 - :func:`ingest_salesforce`: Salesforce Data Export / Data Loader CSVs (API names).
@@ -30,6 +31,7 @@ __all__ = [
     "IngestResult",
     "Progress",
     "UnloadResult",
+    "ingest",
     "ingest_files",
     "ingest_hubspot",
     "ingest_salesforce",
@@ -64,6 +66,109 @@ def expand(paths: Sequence[str | Path], suffixes: tuple[str, ...]) -> list[Path]
     if not out:
         raise InputError("no files given; pass one or more files or directories")
     return out
+
+
+def ingest(
+    wh: Warehouse,
+    paths: Sequence[str | Path],
+    *,
+    config: Config | None = None,
+    timezone: str | None = None,
+    date_format: str | None = None,
+    progress: Progress | None = None,
+    replace: bool = False,
+    save_mapping: str | Path | None = None,
+) -> IngestResult:
+    """Recognise each file's shape and load it with no mapping, in dependency order
+    (accounts and owners, contacts, deals, events); each file's line says what it was
+    read as. ``save_mapping``: also write the mapping of each generic shape (a file
+    for one input, else a directory of ``<name>.mapping.toml``)."""
+    from fullfunnel.ingest import shapes
+
+    config = config or load_config()
+    checks = checks_for(config, timezone=timezone, date_format=date_format)
+    targets = expand(
+        paths, (".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson", ".json")
+    )
+    found = {p: shapes.recognise(p, config=config) for p in targets}
+    if save_mapping is not None:
+        _save_mappings(found, Path(save_mapping))
+    order = {t: i for i, t in enumerate(shapes.TABLE_ORDER)}
+    loadable = [p for p in targets if found[p].table]
+    loadable.sort(key=lambda p: (order.get(found[p].table, len(order)), _vendor_rank(found[p])))
+    sf = [p for p in loadable if found[p].vendor == "salesforce"]
+    lookups = None
+    if sf:
+        from fullfunnel.ingest import salesforce
+
+        lookups = salesforce.Lookups.from_files(sf, {p: found[p].kind for p in sf})
+
+    def plan_for(columns: list[str], path: Path):
+        from fullfunnel.ingest import hubspot, salesforce
+        from fullfunnel.ingest.mapping import plan_from_mapping
+
+        shape = found[path]
+        if shape.vendor == "hubspot":
+            plan = hubspot.plan(columns, path, config=config, checks=checks)
+        elif shape.vendor == "salesforce":
+            plan = salesforce.plan(
+                shape.kind, columns, path, config=config, checks=checks, lookups=lookups
+            )
+        else:
+            plan = plan_from_mapping(
+                shape.mapping, columns, table=shape.table, config=config, checks=checks, path=path
+            )
+            plan.source = f"file:{shape.table}"
+        plan.notes = [f"read as {shape.describe()}", *shape.notes, *plan.notes]
+        return plan
+
+    def source_for(path: Path) -> str:
+        shape = found[path]
+        if shape.vendor:
+            return f"{shape.vendor}:{shape.kind}"
+        return f"file:{shape.table}"
+
+    result = load_files(
+        wh,
+        loadable,
+        plan_for,
+        fmt_for=lambda p: found[p].fmt,
+        source_for=source_for,
+        orphans=config["ingest"]["orphans"],
+        progress=progress,
+        memory_limit=config["ingest"]["memory_limit"] or None,
+        replace=replace,
+    )
+    skipped = [p for p in targets if not found[p].table]
+    return result.with_recognised({str(p): found[p] for p in skipped})
+
+
+def _vendor_rank(shape) -> int:
+    from fullfunnel.ingest import hubspot, salesforce
+
+    if shape.vendor == "salesforce":
+        return salesforce.ORDER.index(shape.kind)
+    if shape.vendor == "hubspot":
+        return hubspot.ORDER.index(shape.kind)
+    return 0
+
+
+def _save_mappings(found: dict, target: Path) -> None:
+    from fullfunnel.ingest import shapes
+
+    generic = {p: s for p, s in found.items() if s.mapping is not None}
+    if not generic:
+        raise InputError(
+            "--save-mapping: no file here is read by a mapping (HubSpot, Salesforce and path "
+            "files have built-in readers, set up in fullfunnel.toml)"
+        )
+    if len(found) == 1:
+        ((path, shape),) = generic.items()
+        target.write_text(shapes.mapping_toml(shape), encoding="utf-8")
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for path, shape in generic.items():
+        (target / f"{path.stem}.mapping.toml").write_text(shapes.mapping_toml(shape), "utf-8")
 
 
 def ingest_files(

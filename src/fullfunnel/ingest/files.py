@@ -26,7 +26,7 @@ import duckdb
 from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.ingest.validate import ident, lit
 
-FORMATS = ("csv", "parquet", "jsonl")
+FORMATS = ("csv", "parquet", "jsonl", "sfdx")
 _CSV_ERRORS = {
     "TOO MANY COLUMNS": "ragged row: more fields than the header",
     "MISSING COLUMNS": "ragged row: fewer fields than the header",
@@ -131,6 +131,14 @@ def read(
             reader = f"read_parquet({src})"
         elif fmt == "jsonl":
             reader = f"read_json({src}, format = 'newline_delimited', records = true)"
+        elif fmt == "sfdx":  # {"records": [{"attributes": {"type", "referenceId"}, …}]}
+            reader = (
+                'SELECT r.attributes."type" AS "sobjectType", r.attributes.referenceId AS '
+                '"referenceId", r.* EXCLUDE (attributes) FROM (SELECT unnest(records) AS r '
+                f"FROM read_json({src}, format = 'auto', records = true, "
+                "maximum_object_size = 1073741824))"
+            )
+            reader = f"({reader})"
         else:
             raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
         rel = con.sql(f"SELECT * FROM {reader}")

@@ -98,9 +98,30 @@ class IngestResult(Result):
     def rows_rejected(self) -> int:
         return int(self.files["rows_rejected"].sum()) if not self.files.empty else 0
 
+    def display_columns(self) -> dict[str, list[str]]:
+        # the notes are in the headline; the table is the counts
+        return {"files": ["file", "tables", "status", "rows_in", "rows_loaded", "rows_rejected"]}
+
+    def with_recognised(self, shapes: dict[str, Any]) -> IngestResult:
+        """The result with a row for each recognised file that is not loaded (a path
+        file): what it is and where it is used instead."""
+        if not shapes:
+            return self
+        rows = [
+            [f, "", "", "not loaded", "", 0, 0, 0, "; ".join([s.describe(), *s.notes])]
+            for f, s in shapes.items()
+        ]
+        extra = pd.DataFrame(rows, columns=self.files.columns)
+        files = pd.concat([self.files, extra], ignore_index=True) if len(self.files) else extra
+        return dataclasses.replace(self, files=files)
+
     def headline(self) -> list[str]:
         lines = []
         for r in self.files.itertuples():
+            if r.status == "not loaded":
+                lines.append(f"{r.file}: not loaded")
+                lines.extend(f"  {note}" for note in filter(None, r.note.split("; ")))
+                continue
             if r.status == "skipped":
                 lines.append(f"{r.file}: {r.note}; nothing changed")
             else:

@@ -112,7 +112,7 @@ def renaming(columns: list[str], kind: str | None) -> dict[str, str]:
     own: dict[str, tuple[str, ...]] = {}
     for obj, label in _ID_LABELS.items():
         if obj == kind:
-            own["Id"] = (f"{label} ID", f"{label} Id", "Record ID", "ID")
+            own["Id"] = (f"{label} ID", f"{label} Id", "Record ID", "ID", "referenceId")
             own["Name"] = (f"{label} Name", "Name")
         else:
             own[f"{obj}Id"] = (f"{label} ID", f"{label} Id")
@@ -141,8 +141,8 @@ def kind_of(columns: list[str], path: Path) -> str | None:
         if headers.norm(f"{kind} ID") in labelled or headers.norm(f"{kind} Id") in labelled:
             c = set(headers.renamed(columns, renaming(columns, kind)))
             hit = _kind(c)
-            if hit in (kind, "OpportunityHistory", "CampaignMember") or hit is None:
-                return hit or kind
+            if hit in (kind, "OpportunityHistory", "CampaignMember"):
+                return hit
     return _kind(set(general))
 
 
@@ -178,6 +178,8 @@ class Lookups:
         try:
             for path in paths:
                 kind = kinds[path]
+                if path.suffix.lower() == ".json":  # an sfdx tree export: no cross-object ids
+                    continue
                 reader = (
                     f"read_csv({v.lit(str(path))}, header = true, all_varchar = true, "
                     "ignore_errors = true, normalize_names = false)"
@@ -269,7 +271,7 @@ def plan(
     p = builder(kind, columns, path, config, checks, lookups)
     p.lookups = lookups.tables
     p.rename = rename
-    p.notes = notes
+    p.notes = [*notes, *p.notes]
     return p
 
 
@@ -391,7 +393,11 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
             f"WHERE l.opportunity_id = trim({v.ident(_key(columns, kind))})))"
         )
     exprs["contact_id"] = v.Expr(contact, sources=("ContactId",) if "ContactId" in columns else ())
-    exprs["created_at"] = _created(columns, path, kind, checks)
+    undated = "CreatedDate" not in columns  # an sfdx tree export leaves it out
+    if undated:
+        exprs["created_at"] = v.Expr("NULL::TIMESTAMP", kind="timestamp")
+    else:
+        exprs["created_at"] = _created(columns, path, kind, checks)
     exprs["stage"] = v.text("StageName")
     status = v.mapped(
         v.text("StageName"),
@@ -427,15 +433,22 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
         "stage_events": (
             f"SELECT contact_id, {v.lit(opp_stage)} AS stage, created_at AS ts, "
             "NULL::VARCHAR AS owner_team, owner_id, 'salesforce:Opportunity' AS source "
-            "FROM ok WHERE contact_id IS NOT NULL "
+            "FROM ok WHERE contact_id IS NOT NULL AND created_at IS NOT NULL "
             "UNION ALL SELECT contact_id, CASE status "
             + " ".join(f"WHEN {v.lit(k)} THEN {v.lit(s)}" for k, s in stage_of.items())
             + f" END, {close}, NULL::VARCHAR, owner_id, 'salesforce:Opportunity' FROM ok "
             f"WHERE contact_id IS NOT NULL AND status IN ('won', 'lost') AND {close} IS NOT NULL"
         )
     }
+    notes = (
+        ["no CreatedDate: deals count as open from the start; no sales cycle"] if undated else []
+    )
     return Plan(
-        source="salesforce:Opportunity", table="opportunities", columns=exprs, derived=derived
+        source="salesforce:Opportunity",
+        table="opportunities",
+        columns=exprs,
+        derived=derived,
+        notes=notes,
     )
 
 

@@ -160,6 +160,9 @@ def read_paths_file(
         frame = pd.read_csv(p, sep=delim, dtype={path_col: "string"})
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"{p}: cannot be read as CSV ({exc}); check the delimiter") from exc
+    path_col, conv_col, value_col, null_col = path_columns(
+        list(frame.columns), path_col, conv_col, value_col, null_col
+    )
     return paths_from_frame(
         frame,
         path_col=path_col,
@@ -168,6 +171,39 @@ def read_paths_file(
         null_col=null_col,
         sep=sep,
         where=str(p),
+    )
+
+
+# ChannelAttribution's names first, then other common spellings
+PATH_COLUMNS = {
+    "path": ("path", "paths", "channel_path", "journey"),
+    "conversions": ("total_conversions", "conversions", "total_conversion", "conv"),
+    "value": ("total_conversion_value", "conversion_value", "total_value", "value", "revenue"),
+    "null": ("total_null", "total_nulls", "null", "nulls", "non_conversions"),
+}
+
+
+def path_columns(
+    columns: list[str],
+    path_col: str = "path",
+    conv_col: str = "total_conversions",
+    value_col: str | None = None,
+    null_col: str | None = None,
+) -> tuple[str, str, str | None, str | None]:
+    """The path, conversions, value and null columns of a path file: those given, else
+    found by name (the value and null columns only when the file has them)."""
+    by_lower = {c.strip().lower(): c for c in columns}
+
+    def find(role: str, given: str | None, default: str | None) -> str | None:
+        if given is not None and (given != default or given in columns):
+            return given
+        return next((by_lower[n] for n in PATH_COLUMNS[role] if n in by_lower), given)
+
+    return (
+        find("path", path_col, "path"),
+        find("conversions", conv_col, "total_conversions"),
+        find("value", value_col, None),
+        find("null", null_col, None),
     )
 
 

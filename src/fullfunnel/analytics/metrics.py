@@ -184,7 +184,7 @@ def _closed_stats(closed: ir.Table, window: Window) -> dict:
         .execute()
         .iloc[0]
     )
-    won = closed.filter(is_won)
+    won = closed.filter(is_won, closed.created_at.notnull())  # an undated deal has no cycle
     days = (days_between(won.created_at, won.close_date) * 10).round().cast("int64")
     hist = won.group_by(d=days).aggregate(n=won.count()).execute()
     return {
@@ -213,6 +213,8 @@ class OpenPipeline:
     overdue_amount: float
     by_stage: pd.DataFrame
     overdue: pd.DataFrame
+    unpriced: int = 0  # open deals without an amount (counted at 0)
+    weighted: float | None = None  # amount × probability, when deals carry one
 
     def text(self) -> str:
         line = f"open pipeline: {self.count:,} opportunities, {self.amount:,.0f}"
@@ -238,10 +240,15 @@ def open_pipeline(wh: Warehouse, *, as_of: datetime, limit: int = 20) -> OpenPip
 
     def build() -> OpenPipeline:
         opp = open_opportunities(wh.table("opportunities"), as_of)
-        by = opp.group_by(["overdue", "stage"]).aggregate(
-            opportunities=opp.count(), amount=opp.amount.sum()
-        )
-        frame = by.execute()
+        aggs = {
+            "opportunities": opp.count(),
+            "amount": opp.amount.sum(),
+            "unpriced": count_if(opp.amount.isnull()),
+        }
+        weighted = "probability" in opp.columns
+        if weighted:
+            aggs["weighted"] = (opp.amount * opp.probability.cast("float64")).sum()
+        frame = opp.group_by(["overdue", "stage"]).aggregate(**aggs).execute()
         frame["amount"] = frame["amount"].fillna(0.0).astype(float)
         live = frame[~frame["overdue"].astype(bool)].drop(columns="overdue")
         late = frame[frame["overdue"].astype(bool)]
@@ -258,8 +265,10 @@ def open_pipeline(wh: Warehouse, *, as_of: datetime, limit: int = 20) -> OpenPip
             amount=float(live["amount"].sum()),
             overdue_count=int(late["opportunities"].sum()),
             overdue_amount=float(late["amount"].sum()),
-            by_stage=live.sort_values("stage").reset_index(drop=True),
+            by_stage=live.drop(columns="unpriced").sort_values("stage").reset_index(drop=True),
             overdue=named,
+            unpriced=int(live["unpriced"].sum()),
+            weighted=float(live["weighted"].fillna(0.0).sum()) if weighted else None,
         )
 
     return wh.memo(("open_pipeline", as_of, limit), build, reads=_OPPS)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from fullfunnel._dates import to_datetime
 from fullfunnel.analytics.metrics import DealKPIs, Window, deal_kpis, open_pipeline
+from fullfunnel.analytics.owners import scorecard
 from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.targets import period_bounds
 from fullfunnel.config import Config, default_config
@@ -36,6 +37,10 @@ class PipelineResult(Result):
     overdue_amount: float
     kpis: DealKPIs
     as_of: datetime
+    unpriced_count: int = 0
+    weighted_amount: float | None = None  # by each deal's probability, where a CRM gave it
+    by: str | None = None
+    scorecard: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     @property
     def win_rate(self) -> float | None:
@@ -52,7 +57,33 @@ class PipelineResult(Result):
                 f"; apart from it, {self.overdue_count:,} overdue (close date passed, still "
                 f"open): {self.overdue_amount:,.0f}"
             )
-        return [line, *self.kpis.lines()]
+        lines = [line]
+        if self.unpriced_count:
+            lines.append(
+                f"{self.unpriced_count:,} open deals have no amount yet and count at 0 in it"
+            )
+        if self.weighted_amount is not None:
+            lines.append(f"weighted by each deal's probability: {self.weighted_amount:,.0f}")
+        lines += self.kpis.lines()
+        if self.by and not self.scorecard.empty:
+            lines.append(
+                f"by {self.by}: win rate with its {self.kpis.win_rate.confidence:.0%} interval "
+                f"over {self.kpis.window.description}; open and overdue deals at "
+                f"{self.as_of:%Y-%m-%d}"
+            )
+        return lines
+
+    def display_columns(self) -> dict[str, list[str]]:
+        if not self.by:
+            return {}
+        cols = [self.by, "won", "lost", "win_rate", "win_rate_low", "win_rate_high"]
+        return {f"by_{self.by}": [*cols, "won_amount", "open_deals", "overdue_deals"]}
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {"open_by_stage": self.open_by_stage, "overdue": self.overdue}
+        if self.by:
+            out[f"by_{self.by}"] = self.scorecard
+        return out
 
 
 def pipeline(
@@ -62,9 +93,11 @@ def pipeline(
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     as_of: str | datetime | None = None,
+    by: str | None = None,
     config: Config | None = None,
 ) -> PipelineResult:
-    """Open pipeline as of ``as_of``, and the KPIs of the deals closed in the window.
+    """Open pipeline as of ``as_of``, and the KPIs of the deals closed in the window;
+    ``by`` (owner, manager, office, team): the same per group, as a scorecard.
 
     >>> import fullfunnel as ff
     >>> ff.pipeline(ff.connect("duckdb://:memory:")).open_count
@@ -76,7 +109,20 @@ def pipeline(
     bounds = period_bounds(period) if period else None
     kpis = deal_kpis(wh, as_of=as_of_dt, config=config, period=bounds, window=window)
     pipe = open_pipeline(wh, as_of=as_of_dt)
+    card = pd.DataFrame()
+    if by:
+        card = scorecard(
+            wh,
+            as_of=as_of_dt,
+            window=kpis.window,
+            by=by,
+            confidence=config["metrics"]["confidence"],
+        )
     return PipelineResult(
+        unpriced_count=pipe.unpriced,
+        weighted_amount=pipe.weighted,
+        by=by,
+        scorecard=card,
         open_by_stage=pipe.by_stage,
         overdue=pipe.overdue,
         open_count=pipe.count,

@@ -152,13 +152,27 @@ def pipeline(
     since: str | None = typer.Option(None, help="Deals closed from this day (YYYY-MM-DD)."),
     until: str | None = typer.Option(None, help="Deals closed up to this day (YYYY-MM-DD)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
+    by: str | None = typer.Option(
+        None,
+        "--by",
+        help="A scorecard per owner, manager, office or team (manager, office and team "
+        "come from a sales-team file): win rate with interval, won, cycle, open, overdue.",
+    ),
 ) -> None:
-    """Open pipeline by stage; win rate, average deal and sales cycle of closed deals."""
+    """Open pipeline by stage; win rate, average deal and sales cycle of closed deals.
+
+    Example: fullfunnel pipeline --by office"""
     from fullfunnel.analytics.pipeline import pipeline as run
 
     st = state(ctx, fmt)
     result = run(
-        st.warehouse(), period=period, since=since, until=until, as_of=as_of, config=st.config()
+        st.warehouse(),
+        period=period,
+        since=since,
+        until=until,
+        as_of=as_of,
+        by=by,
+        config=st.config(),
     )
     render(result, st.format)
 

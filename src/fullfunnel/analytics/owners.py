@@ -1,0 +1,95 @@
+"""Who sells: the deal KPIs per owner, manager or office (the rep scorecard).
+
+An owner is a deal's ``owner_id``; its manager and office come from the ``owners``
+table (a sales-team file). Each row carries its own n and interval, so a rep with
+three closed deals is not ranked against one with three hundred as if they were alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from fullfunnel._aggregates import count_if
+from fullfunnel._dates import days_between, literal
+from fullfunnel.analytics.metrics import Window, open_opportunities
+from fullfunnel.analytics.period import created_by
+from fullfunnel.analytics.stats import wilson
+from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.warehouse import Warehouse
+
+BY = ("owner", "manager", "office", "team")
+NOT_LISTED = "(not in the sales-team table)"
+NO_OWNER = "(no owner)"
+
+
+def check_by(by: str) -> None:
+    if by not in BY:
+        raise InputError(f"--by {by!r}: use one of {', '.join(BY)}." + did_you_mean(by, BY))
+
+
+def _grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
+    """``opp`` with ``group``: its owner, or the owner's manager / office / team."""
+    owner = opp.owner_id.fill_null(NO_OWNER)
+    if by == "owner":
+        return opp.mutate(group=owner)
+    teams = wh.table("owners").select("owner_id", _attr=by)
+    joined = opp.left_join(teams, opp.owner_id == teams.owner_id)
+    group = ibis.cases(
+        (joined.owner_id.isnull(), NO_OWNER), else_=joined._attr.fill_null(NOT_LISTED)
+    )
+    return joined.mutate(group=group).drop("owner_id_right", "_attr")
+
+
+def scorecard(
+    wh: Warehouse, *, as_of: datetime, window: Window, by: str, confidence: float
+) -> pd.DataFrame:
+    """Per owner (or manager, office, team): closed deals of the window with the win
+    rate and its interval, won amount, median cycle; open and overdue deals at as-of."""
+    check_by(by)
+    opp = wh.table("opportunities")
+    closed = opp.filter(
+        opp.status.isin(["won", "lost"]),
+        opp.close_date >= literal(window.start),
+        opp.close_date < literal(window.end),
+        opp.close_date <= literal(as_of),
+        created_by(opp, literal(as_of)),
+    )
+    closed = _grouped(wh, closed, by)
+    won = closed.status == "won"
+    cycle = ibis.ifelse(won, days_between(closed.created_at, closed.close_date), ibis.null())
+    kpis = closed.group_by("group").aggregate(
+        won=count_if(won),
+        lost=count_if(~won),
+        won_amount=closed.amount.sum(where=won),
+        median_cycle_days=cycle.approx_median(),
+    )
+    live = _grouped(wh, open_opportunities(opp, as_of), by)
+    pipe = live.group_by("group").aggregate(
+        open_deals=count_if(~live.overdue),
+        open_amount=live.amount.sum(where=~live.overdue),
+        overdue_deals=count_if(live.overdue),
+        overdue_amount=live.amount.sum(where=live.overdue),
+    )
+    frame = kpis.execute().merge(pipe.execute(), on="group", how="outer")
+    counts = ["won", "lost", "open_deals", "overdue_deals"]
+    frame[counts] = frame[counts].fillna(0).astype("int64")
+    for col in ("won_amount", "open_amount", "overdue_amount"):
+        frame[col] = frame[col].fillna(0.0).astype(float)
+    closed_n = frame["won"] + frame["lost"]
+    low, high = wilson(frame["won"], closed_n, confidence=confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["win_rate"] = np.where(closed_n > 0, frame["won"] / closed_n, np.nan)
+    frame["win_rate_low"], frame["win_rate_high"] = low, high
+    frame = frame.rename(columns={"group": by})
+    order = [by, "won", "lost", "win_rate", "win_rate_low", "win_rate_high", "won_amount"]
+    order += ["median_cycle_days", "open_deals", "open_amount", "overdue_deals", "overdue_amount"]
+    return (
+        frame[order]
+        .sort_values(["won_amount", "open_amount", by], ascending=[False, False, True])
+        .reset_index(drop=True)
+    )

@@ -15,6 +15,9 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
+import dataclasses
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -145,6 +148,25 @@ class Config:
             for a, b in itertools.pairwise(self.stages)
             if a.owner != b.owner
         ]
+
+    def only(self, names: Iterable[str]) -> Config:
+        """The stage model cut to ``names`` (funnel order kept): the stages a source
+        holds. A step that now skips stages gets the product of their benchmarks."""
+        keep = [s for s in self.stages if s.name in set(names)]
+        if len(keep) < 2 or len(keep) == len(self.stages):
+            return self
+        bench = dict(self.benchmarks)
+        kept = [s.name for s in keep]
+        for a, b in itertools.pairwise(kept):
+            path = self.stage_names[self.index(a) : self.index(b)]
+            rates = [self.benchmarks.get(x) for x in path]
+            if all(r is not None for r in rates):
+                bench[a] = float(math.prod(rates))
+            else:
+                bench.pop(a, None)
+        bench.pop(kept[-1], None)
+        sections = {**self.sections, "benchmarks": bench}
+        return dataclasses.replace(self, stages=tuple(keep), sections=sections)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: dict(v) for k, v in self.sections.items()}

@@ -193,3 +193,18 @@ def _with_created(t: ir.Table, created: ir.Table, keys: list[str], first: str) -
 def stage_index(config: Config, column: ir.StringValue) -> ir.IntegerValue:
     """The position of a stage name in the funnel (-1 when not a stage)."""
     return column.cases(*[(s, i) for i, s in enumerate(config.stage_names)], else_=-1)
+
+
+def held(wh: Warehouse, config: Config) -> Config:
+    """The stage model cut to the stages the data holds events for (and the won
+    stage): a source with only an MQL list and won deals has a funnel mql → customer,
+    not four steps implied at 100%. The full model when no stage has events."""
+
+    def stages() -> tuple[str, ...]:
+        t = wh.table("stage_events")
+        return tuple(t.select("stage").distinct().to_pyarrow()["stage"].to_pylist())
+
+    found = wh.memo(("held_stages",), stages, reads=("stage_events",))
+    if not found:
+        return config
+    return config.only({*found, config.won_stage})

@@ -32,7 +32,7 @@ from fullfunnel.analytics.stats import TOO_CLOSE, against, wilson
 from fullfunnel.analytics.velocity import quantile_aggregates, spread_quantiles
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
-from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.lifecycle import held, reached, timeline
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
@@ -125,7 +125,7 @@ def funnel(
     >>> list(result.stages.stage)
     ['lead', 'mql', 'sal', 'sql', 'opportunity', 'customer', 'advocate']
     """
-    config = config or default_config()
+    config = held(wh, config or default_config())
     if cohort not in COHORT_UNITS:
         raise InputError(f"--cohort {cohort!r}: use month or quarter")
     as_of_dt = resolve_as_of(wh, as_of)

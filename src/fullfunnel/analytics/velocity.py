@@ -15,7 +15,7 @@ from fullfunnel._dates import days_between
 from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.stats import median_estimate, span_text
 from fullfunnel.config import Config, default_config
-from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.lifecycle import held, reached, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -131,7 +131,8 @@ def velocity(
     config = config or default_config()
     as_of, _ = snapshot_as_of(wh, as_of, period)
     if pairs is None:
-        pairs = [*config.steps(), (config.stage_names[0], config.won_stage)]
+        config = held(wh, config)  # steps between the stages the data holds
+        pairs = list(dict.fromkeys([*config.steps(), (config.stage_names[0], config.won_stage)]))
     for s, t in pairs:
         config.stage(s), config.stage(t)
     tl = timeline(wh, config, as_of=as_of)

@@ -9,15 +9,14 @@ stage list. Unknown keys, wrong types and an inconsistent stage model fail with 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
+import math
 import os
 import tomllib
-from collections.abc import Mapping
-import dataclasses
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources

@@ -116,10 +116,12 @@ class DealKPIs:
             f"win rate {self.win_rate.text('opportunities closed')} in {self.window.description}"
         ]
         if deal.value is not None:
-            out.append(
-                f"average deal {deal.value:,.0f} ({deal.n:,} won; {deal.interval_text()}), "
-                f"median sales cycle {cycle.value:.0f} days ({cycle.interval_text()})"
-            )
+            line = f"average deal {deal.value:,.0f} ({deal.n:,} won; {deal.interval_text()}), "
+            if cycle.value is None:
+                line += "no sales cycle (no won deal has a created date)"
+            else:
+                line += f"median sales cycle {cycle.value:.0f} days ({cycle.interval_text()})"
+            out.append(line)
         return out
 
 

@@ -136,7 +136,7 @@ def read(
                 'SELECT r.attributes."type" AS "sobjectType", r.attributes.referenceId AS '
                 '"referenceId", r.* EXCLUDE (attributes) FROM (SELECT unnest(records) AS r '
                 f"FROM read_json({src}, format = 'auto', records = true, "
-                "maximum_object_size = 1073741824))"
+                "maximum_object_size = 134217728))"
             )
             reader = f"({reader})"
         else:

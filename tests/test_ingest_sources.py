@@ -45,9 +45,11 @@ def test_hubspot_exports_give_the_hand_computed_funnel(wh):
     ]
     assert (result.rows_in, result.rows_loaded, result.rows_rejected) == (46, 46, 0)
     s = _stages(wh)
-    assert s.reached.tolist() == [30, 18, 10, 10, 6, 3, 1]
-    assert s.implied.tolist() == [0, 2, 10, 0, 0, 0, 0]
-    assert s.in_stage.tolist() == [12, 8, 0, 3, 1, 2, 1]
+    # HubSpot has no SAL lifecycle stage: the funnel goes mql → sql
+    assert s.index.tolist() == ["lead", "mql", "sql", "opportunity", "customer", "advocate"]
+    assert s.reached.tolist() == [30, 18, 10, 6, 3, 1]
+    assert s.implied.tolist() == [0, 2, 0, 0, 0, 0]
+    assert s.in_stage.tolist() == [12, 8, 3, 1, 2, 1]
     assert s.loc["sql", "exited"] == 1 and s.loc["opportunity", "exited"] == 2
     assert s.loc["lead", "conversion"] == pytest.approx(18 / 30)
     opps = wh.table("opportunities").to_pandas().set_index("opportunity_id")
@@ -133,8 +135,10 @@ def test_salesforce_exports_give_the_hand_computed_funnel(wh):
     # one campaign member points at a deleted lead
     assert result.rows_rejected == 1
     s = _stages(wh)
-    assert s.reached.tolist() == [22, 13, 13, 9, 6, 2, 0]
-    assert s.in_stage.tolist() == [6, 0, 4, 3, 3, 2, 0]
+    # no Lead Status maps to mql: the funnel goes lead → sal
+    assert s.index.tolist() == ["lead", "sal", "sql", "opportunity", "customer", "advocate"]
+    assert s.reached.tolist() == [22, 13, 9, 6, 2, 0]
+    assert s.in_stage.tolist() == [6, 4, 3, 3, 2, 0]
     assert s.loc["lead", "exited"] == 3 and s.loc["opportunity", "exited"] == 1
     assert wh.count("contacts") == 22
     opps = wh.table("opportunities").to_pandas().set_index("opportunity_id")

@@ -196,15 +196,25 @@ def stage_index(config: Config, column: ir.StringValue) -> ir.IntegerValue:
 
 
 def held(wh: Warehouse, config: Config) -> Config:
-    """The stage model cut to the stages the data holds events for (and the won
-    stage): a source with only an MQL list and won deals has a funnel mql → customer,
-    not four steps implied at 100%. The full model when no stage has events."""
+    """The stage model cut to the stages the data holds events for: a source with
+    only an MQL list and won deals has a funnel mql → customer (→ advocate), not four
+    steps implied at 100%. The full model when no stage has events."""
 
     def stages() -> tuple[str, ...]:
         t = wh.table("stage_events")
-        return tuple(t.select("stage").distinct().to_pyarrow()["stage"].to_pylist())
+        found = t.select("stage").distinct().to_pyarrow()["stage"].to_pylist()
+        contacts = wh.table("contacts")
+        # a contact with no event at all is in the first stage from its creation
+        bare = contacts.anti_join(t, "contact_id").count().execute()
+        return tuple(found) + ((config.stage_names[0],) if found and bare else ())
 
-    found = wh.memo(("held_stages",), stages, reads=("stage_events",))
+    found = wh.memo(
+        ("held_stages", config.stage_names[0]), stages, reads=("stage_events", "contacts")
+    )
     if not found:
         return config
-    return config.only({*found, config.won_stage})
+    names = config.stage_names
+    # a stage without events of its own is left out when a later stage has some (it
+    # would only be implied); the stages after the last recorded one stay, not reached
+    keep = [s for i, s in enumerate(names) if s in found or not set(names[i + 1 :]) & set(found)]
+    return config.only(keep)

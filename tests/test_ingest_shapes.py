@@ -210,3 +210,12 @@ def test_counts_named_like_shares_are_not_percentages():
     assert cell("conversions", 0.5) == "0.5"  # a fractional credit, not 50%
     assert cell("conversion_rate", 0.5) == "50.0%"
     assert cell("win_rate_low", 0.25) == "25.0%"
+
+
+def test_after_a_load_the_date_range_and_misspelt_names_are_said(wh):
+    result = ingest(wh, [DEALS])
+    lines = result.headline()
+    assert "the warehouse's data runs from 2016-10-20 to 2017-03-18" in " ".join(lines)
+    # the deal table writes GTXPro, the product table GTX Pro
+    assert any("'GTXPro' (1) is 'GTX Pro'" in line for line in lines)
+    assert not any("account name(s)" in line for line in lines)  # every account is listed

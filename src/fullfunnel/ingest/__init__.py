@@ -140,7 +140,24 @@ def ingest(
         replace=replace,
     )
     skipped = [p for p in targets if not found[p].table]
-    return result.with_recognised({str(p): found[p] for p in skipped})
+    return result.with_recognised({str(p): found[p] for p in skipped}).with_checks(
+        after_load(wh) if result.rows_loaded else []
+    )
+
+
+def after_load(wh: Warehouse) -> list[str]:
+    """What a leader should know about the data now in the warehouse: its date
+    range (and so the as-of the analyses default to), and names the tables spell
+    differently."""
+    from fullfunnel.analytics.period import default_as_of
+    from fullfunnel.ingest.joins import date_range, mismatches
+
+    lines = []
+    span = date_range(wh)
+    if span:
+        as_of, note = default_as_of(wh)
+        lines.append(span + (f"; analyses default to as of {as_of:%Y-%m-%d}" if note else ""))
+    return [*lines, *mismatches(wh)]
 
 
 def _vendor_rank(shape) -> int:

@@ -85,6 +85,7 @@ class IngestResult(Result):
     title = "ingest"
     files: pd.DataFrame
     reasons: pd.DataFrame
+    checks: tuple[str, ...] = ()  # after the load: date range, names spelled otherwise
 
     @property
     def rows_in(self) -> int:
@@ -115,6 +116,9 @@ class IngestResult(Result):
         files = pd.concat([self.files, extra], ignore_index=True) if len(self.files) else extra
         return dataclasses.replace(self, files=files)
 
+    def with_checks(self, checks: list[str]) -> IngestResult:
+        return dataclasses.replace(self, checks=tuple(checks)) if checks else self
+
     def headline(self) -> list[str]:
         lines = []
         for r in self.files.itertuples():
@@ -134,7 +138,7 @@ class IngestResult(Result):
             lines.append("rejected rows by reason (see them with 'fullfunnel rejects --load ID'):")
             for r in self.reasons.itertuples():
                 lines.append(f"  {r.rows:,} × {r.reason}")
-        return lines
+        return [*lines, *self.checks]
 
 
 def new_load_id() -> str:

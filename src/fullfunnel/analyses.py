@@ -23,6 +23,7 @@ ANALYSES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "funnel": ("fullfunnel.analytics.funnel", "funnel", {}),
     "velocity": ("fullfunnel.analytics.velocity", "velocity", {}),
     "pipeline": ("fullfunnel.analytics.pipeline", "pipeline", {}),
+    "reps": ("fullfunnel.analytics.owners", "rep_scorecard", {}),
     "data_quality": ("fullfunnel.analytics.quality", "data_quality", {}),
     "plan": ("fullfunnel.analytics.plan", "plan", {}),
     "forecast": ("fullfunnel.analytics.forecast", "forecast", {}),

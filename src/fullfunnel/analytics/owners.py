@@ -7,6 +7,7 @@ three closed deals is not ranked against one with three hundred as if they were 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import ibis
@@ -19,7 +20,9 @@ from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics.metrics import Window, open_opportunities
 from fullfunnel.analytics.period import created_by
 from fullfunnel.analytics.stats import wilson
+from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
 BY = ("owner", "manager", "office", "team")
@@ -92,4 +95,85 @@ def scorecard(
         frame[order]
         .sort_values(["won_amount", "open_amount", by], ascending=[False, False, True])
         .reset_index(drop=True)
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ScorecardResult(Result):
+    """The rep scorecard: the deal KPIs per owner (and per office and manager when a
+    sales-team table gives them)."""
+
+    title = "rep scorecard"
+    by_owner: pd.DataFrame
+    by_office: pd.DataFrame
+    by_manager: pd.DataFrame
+    window: Window
+    as_of: datetime
+
+    def headline(self) -> list[str]:
+        if self.by_owner.empty:
+            return ["no deal names its owner: no rep scorecard"]
+        ranked = self.by_owner[(self.by_owner.won + self.by_owner.lost) > 0]
+        lines = [
+            f"{len(self.by_owner):,} owners; win rate and its interval over "
+            f"{self.window.description}, open and overdue deals at {self.as_of:%Y-%m-%d}"
+        ]
+        if not ranked.empty:
+            top = ranked.iloc[0]
+            lines.append(
+                f"most won: {top.owner} ({top.won_amount:,.0f} from {int(top.won)} deals, "
+                f"win rate {top.win_rate:.0%}, interval {top.win_rate_low:.0%}–"
+                f"{top.win_rate_high:.0%})"
+            )
+        late = self.by_owner[self.by_owner.overdue_deals > 0]
+        if not late.empty:
+            worst = late.sort_values("overdue_deals", ascending=False).iloc[0]
+            lines.append(
+                f"{int(late.overdue_deals.sum()):,} overdue open deals across {len(late):,} "
+                f"owners; most: {worst.owner} ({int(worst.overdue_deals)})"
+            )
+        return lines
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {"by_owner": self.by_owner}
+        for name in ("by_office", "by_manager"):
+            frame = getattr(self, name)
+            if not frame.empty:
+                out[name] = frame
+        return out
+
+
+def rep_scorecard(
+    wh: Warehouse,
+    *,
+    as_of: str | datetime | None = None,
+    period: str | None = None,
+    config: Config | None = None,
+) -> ScorecardResult:
+    """Per owner (and office, manager): win rate with its interval, won, cycle, open
+    and overdue deals, over the shared KPI window."""
+    from fullfunnel.analytics.metrics import deal_kpis
+    from fullfunnel.analytics.period import resolve_as_of
+    from fullfunnel.analytics.targets import period_bounds
+
+    config = config or default_config()
+    at = resolve_as_of(wh, as_of)
+    bounds = period_bounds(period) if period else None
+    window = deal_kpis(wh, as_of=at, config=config, period=bounds).window
+    confidence = config["metrics"]["confidence"]
+    card = {
+        by: scorecard(wh, as_of=at, window=window, by=by, confidence=confidence)
+        for by in ("owner", "office", "manager")
+    }
+    has_teams = wh.table("owners").count().execute() > 0
+    empty = pd.DataFrame()
+    owners = card["owner"]
+    if (owners["owner"] == NO_OWNER).all():
+        owners = owners.iloc[0:0]
+    return ScorecardResult(
+        by_owner=owners,
+        by_office=card["office"] if has_teams else empty,
+        by_manager=card["manager"] if has_teams else empty,
+        window=window,
+        as_of=at,
     )

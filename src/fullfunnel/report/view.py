@@ -89,7 +89,12 @@ LAYOUT: list[tuple[str, str, str, tuple[str, ...]]] = [
         "Which leads are worth a call today.",
         ("score", "scores", "scoring"),
     ),
-    ("pipeline", "Pipeline", "Open pipeline and closed-deal metrics.", ("pipeline",)),
+    (
+        "pipeline",
+        "Pipeline and reps",
+        "Open pipeline and closed-deal metrics, and the same per rep, office and manager.",
+        ("pipeline", "reps"),
+    ),
 ]
 QUALITY = ("data_quality", "quality")
 

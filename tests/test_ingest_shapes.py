@@ -219,3 +219,16 @@ def test_after_a_load_the_date_range_and_misspelt_names_are_said(wh):
     # the deal table writes GTXPro, the product table GTX Pro
     assert any("'GTXPro' (1) is 'GTX Pro'" in line for line in lines)
     assert not any("account name(s)" in line for line in lines)  # every account is listed
+
+
+def test_headcount_ranges_and_excel_mangled_ranges_load_as_their_lower_bound(wh, tmp_path):
+    f = tmp_path / "accounts.csv"
+    f.write_text(
+        'account_id,name,employees\nA1,a,250\nA2,b,11-50\nA3,c,"1,001-5,000"\n'
+        "A4,d,1000+\nA5,e,01-May\nA6,f,Nov-50\nA7,g,lots\n"
+    )
+    result = ingest(wh, [f])
+    assert result.rows_rejected == 1  # 'lots' is no headcount, and says so
+    got = wh.table("accounts").to_pandas().set_index("account_id")["employees"].to_dict()
+    assert got == {"A1": 250, "A2": 11, "A3": 1001, "A4": 1000, "A5": 1, "A6": 11}
+    assert "is not a number of employees" in result.reasons["reason"][0]

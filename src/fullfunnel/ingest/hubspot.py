@@ -171,7 +171,7 @@ def contacts_plan(columns: list[str], path: Path, *, config: Config, checks: v.C
         "employees",
         columns,
         "Number of Employees",
-        how=lambda c: v.number(c, integer=True),
+        how=v.headcount,
     )
     if "Lifecycle Stage" in columns:
         exprs["lifecycle_stage"] = v.mapped(
@@ -209,7 +209,7 @@ def companies_plan(columns: list[str], path: Path, *, checks: v.Checks) -> Plan:
         "employees",
         columns,
         "Number of Employees",
-        how=lambda c: v.number(c, integer=True),
+        how=v.headcount,
     )
     _opt(exprs, "country", columns, "Country/Region", "Country")
     col = _first(columns, "Create Date", "Create date")

@@ -132,6 +132,8 @@ def typed(
     if dtype == "date":
         e = v.timestamp(col, checks, fmt=fmt, timezone=tz, future_ok=True, text=text)
         return v.Expr(f"CAST({e.sql} AS DATE)", e.errors, e.sources, e.dates, "date")
+    if dtype.startswith("int") and name == "employees" and text is None:
+        return v.headcount(col)
     if dtype.startswith("int"):
         return v.number(col, integer=True, text=text)
     if dtype.startswith("float"):

@@ -303,7 +303,7 @@ def _account(kind, columns, path, config, checks, lookups) -> Plan:
     exprs = {"account_id": _id(_key(columns, kind))}
     _opt(exprs, "name", columns, "Name")
     _opt(exprs, "industry", columns, "Industry")
-    _opt(exprs, "employees", columns, "NumberOfEmployees", how=lambda c: v.number(c, integer=True))
+    _opt(exprs, "employees", columns, "NumberOfEmployees", how=v.headcount)
     _opt(exprs, "country", columns, "BillingCountry", "ShippingCountry")
     if "CreatedDate" in columns:
         exprs["created_at"] = v.timestamp("CreatedDate", checks)
@@ -314,7 +314,7 @@ def _person(exprs, columns, config, checks) -> None:
     _opt(exprs, "owner_id", columns, "OwnerId")
     _opt(exprs, "title", columns, "Title")
     _opt(exprs, "industry", columns, "Industry")
-    _opt(exprs, "employees", columns, "NumberOfEmployees", how=lambda c: v.number(c, integer=True))
+    _opt(exprs, "employees", columns, "NumberOfEmployees", how=v.headcount)
     _opt(exprs, "country", columns, "Country", "MailingCountry")
     if "LeadSource" in columns:
         exprs["source_channel"] = _source(config, "LeadSource")

@@ -210,6 +210,43 @@ def boolean(col: str, *, text: str | None = None) -> Expr:
     return Expr(parsed, (err,), sources=(col,), kind="bool")
 
 
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def unmangled_range(v: str) -> str:
+    """SQL: text as a range, with Excel's dates turned back into the range they were
+    typed as ("01-May" → "1-5", "Nov-50" → "11-50")."""
+    months = (
+        "CASE lower(m) "
+        + " ".join(f"WHEN {lit(m)} THEN '{i}'" for i, m in enumerate(_MONTHS, 1))
+        + " END"
+    )
+    day_mon = rf"regexp_extract({v}, '^(\d{{1,2}})[-/ ]([A-Za-z]{{3}})$', ['d', 'm'])"
+    mon_num = rf"regexp_extract({v}, '^([A-Za-z]{{3}})[-/ ](\d{{1,4}})$', ['m', 'd'])"
+    day_mon_sql = months.replace("lower(m)", f"lower({day_mon}.m)")
+    mon_num_sql = months.replace("lower(m)", f"lower({mon_num}.m)")
+    return (
+        f"CASE WHEN {day_mon}.d <> '' AND ({day_mon_sql}) IS NOT NULL "
+        f"THEN CAST(CAST({day_mon}.d AS INTEGER) AS VARCHAR) || '-' || ({day_mon_sql}) "
+        f"WHEN {mon_num}.m <> '' AND ({mon_num_sql}) IS NOT NULL "
+        f"THEN ({mon_num_sql}) || '-' || {mon_num}.d ELSE {v} END"
+    )
+
+
+def headcount(col: str) -> Expr:
+    """A number of employees: a whole number, or a range as CRMs store it ("11-50",
+    "1,001-5,000", "1000+", Excel's "01-May" for "1-5"), read as its lower bound."""
+    v = unmangled_range(value(col))
+    low = rf"regexp_extract(regexp_replace({v}, '[, ]', '', 'g'), '^(\d+)(\+|[-–]\d+|to\d+)?$', 1)"
+    parsed = f"try_cast(NULLIF({low}, '') AS BIGINT)"
+    err = (
+        f"CASE WHEN {value(col)} IS NOT NULL AND {parsed} IS NULL THEN "
+        f"{lit(f'{col}: ')} || {lit(chr(39))} || {value(col)} || "
+        f"{lit(chr(39) + ' is not a number of employees (like 250, 11-50 or 1000+)')} END"
+    )
+    return Expr(parsed, (err,), sources=(col,), kind="int")
+
+
 def mapped_text(col: str, mapping: Mapping[str, str]) -> str:
     """The text of source column ``col`` translated through ``mapping`` (keys compared
     by :func:`norm_key`; "" maps the empty cell), before it is read as a number, date

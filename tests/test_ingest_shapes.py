@@ -232,3 +232,22 @@ def test_headcount_ranges_and_excel_mangled_ranges_load_as_their_lower_bound(wh,
     got = wh.table("accounts").to_pandas().set_index("account_id")["employees"].to_dict()
     assert got == {"A1": 250, "A2": 11, "A3": 1001, "A4": 1000, "A5": 1, "A6": 11}
     assert "is not a number of employees" in result.reasons["reason"][0]
+
+
+def test_undated_lead_list_gives_conversion_by_source_and_names_what_it_skips(wh):
+    """tests/data/shapes/Leads.csv: Reference 9 of 10 converted, Google 3 of 12,
+    Direct Traffic 6 of 14; 'Select' is a placeholder, read as empty."""
+    result = ingest(wh, [SHAPES / "Leads.csv"])
+    assert result.rows_loaded == 36 and result.files["tables"][0] == "leads"
+    f = ff.funnel(wh)
+    assert (f.lead_rate.k, f.lead_rate.n) == (18, 36)
+    by_source = f.leads.set_index("source")
+    assert by_source.loc["Reference", ["leads", "converted"]].tolist() == [10, 9]
+    assert by_source.loc["Google", "rate"] == pytest.approx(3 / 12)
+    assert "need dated events and are skipped" in f.headline()[1]
+    spec = ff.funnel(wh, by="specialization").leads.set_index("specialization")
+    assert spec.loc["(none)", "leads"] == 10  # every fourth row of each source says Select
+    with pytest.raises(InputError, match="undated lead list"):
+        ff.score(wh)
+    with pytest.raises(InputError, match="not a column of the lead list"):
+        ff.funnel(wh, by="nope")

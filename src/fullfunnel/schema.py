@@ -132,6 +132,14 @@ TABLES: dict[str, TableSpec] = {
             ["owner_id"],
             ["owner_id"],
         ),
+        # an undated lead list with a converted flag: conversion by source and origin
+        _spec(
+            "leads",
+            {"lead_id": "string", "source": "string", "origin": "string", "converted": "boolean"},
+            ["lead_id"],
+            ["lead_id", "converted"],
+            extensible=True,  # the list's other columns, for breakdowns
+        ),
         _spec(
             "products",
             {"product": "string", "series": "string", "price": "float64"},

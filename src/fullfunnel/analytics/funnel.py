@@ -26,9 +26,16 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal, to_datetime
+from fullfunnel.analytics.leads import (
+    DEFAULT_BY,
+    NEEDS_DATES,
+    conversion_by,
+    has_undated_leads,
+    overall,
+)
 from fullfunnel.analytics.metrics import conversion_text, stage_conversion
 from fullfunnel.analytics.period import resolve_as_of
-from fullfunnel.analytics.stats import TOO_CLOSE, against, wilson
+from fullfunnel.analytics.stats import TOO_CLOSE, Proportion, against, wilson
 from fullfunnel.analytics.velocity import quantile_aggregates, spread_quantiles
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
@@ -56,6 +63,14 @@ class FunnelResult(Result):
     until: datetime | None
     by: str | None
     cohort: str
+    # an undated lead list (and no contacts): conversion by a lead-list column instead
+    leads: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    lead_rate: Proportion | None = None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        if self.lead_rate is not None:  # an undated lead list: its conversion is the table
+            return {"leads": self.leads}
+        return {"stages": self.stages, "cohorts": self.cohorts, "conversion": self.conversion}
 
     def display_columns(self) -> dict[str, list[str]]:
         group = [self.by] if self.by else []
@@ -64,6 +79,12 @@ class FunnelResult(Result):
         return {"stages": [*group, *stages.split()], "cohorts": [*group, *cohorts.split()]}
 
     def headline(self) -> list[str]:
+        if self.lead_rate is not None:
+            by = [c for c in self.leads.columns if c not in LEAD_COLUMNS]
+            return [
+                f"an undated lead list: {self.lead_rate.text('leads')} converted",
+                f"conversion by {by[0]} below; {NEEDS_DATES} need dated events and are skipped",
+            ]
         if self.by is not None or self.stages.empty:
             return []
         first = self.stages.iloc[0]
@@ -126,6 +147,8 @@ def funnel(
     ['lead', 'mql', 'sal', 'sql', 'opportunity', 'customer', 'advocate']
     """
     config = held(wh, config or default_config())
+    if has_undated_leads(wh):
+        return _lead_list_funnel(wh, by, cohort, config)
     if cohort not in COHORT_UNITS:
         raise InputError(f"--cohort {cohort!r}: use month or quarter")
     as_of_dt = resolve_as_of(wh, as_of)
@@ -164,6 +187,31 @@ def funnel(
         until=until_dt,
         by=by,
         cohort=cohort,
+    )
+
+
+LEAD_COLUMNS = ("leads", "converted", "rate", "rate_low", "rate_high")
+
+
+def _lead_list_funnel(wh: Warehouse, by: str | None, cohort: str, config: Config):
+    """The funnel of an undated lead list: its conversion, by ``by`` (default: source,
+    else origin)."""
+    confidence = config["metrics"]["confidence"]
+    columns = wh.table("leads").columns
+    if by is None:
+        by = next((c for c in DEFAULT_BY if c in columns), "converted")
+    empty = pd.DataFrame()
+    return FunnelResult(
+        stages=empty,
+        cohorts=empty,
+        conversion=empty,
+        as_of=resolve_as_of(wh, None),
+        since=None,
+        until=None,
+        by=by,
+        cohort=cohort,
+        leads=conversion_by(wh, by, confidence=confidence),
+        lead_rate=overall(wh, confidence=confidence),
     )
 
 

@@ -21,6 +21,7 @@ its mapping (:func:`mapping_toml` writes it for ``--save-mapping``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ TABLE_ORDER = (
     "owners",
     "products",
     "contacts",
+    "leads",
     "opportunities",
     "opportunity_history",
     "stage_events",
@@ -62,8 +64,10 @@ class Shape:
     unplaced: list[str] = field(default_factory=list)  # file columns not read
     notes: list[str] = field(default_factory=list)
 
-    def describe(self) -> str:
-        read = ", ".join(f"{src} → {col}" for col, src in self.columns.items())
+    def describe(self, most: int = 12) -> str:
+        pairs = [f"{src} → {col}" for col, src in self.columns.items()]
+        more = len(pairs) - most
+        read = ", ".join(pairs[:most]) + (f" and {more} more columns as named" if more > 0 else "")
         return f"{self.name}: {read}" if read else self.name
 
 
@@ -167,7 +171,8 @@ def shape_of(
     kind = salesforce.kind_of(columns, path)
     if kind:
         return _vendor(path, fmt, "salesforce", kind, columns, f"Salesforce {kind} export")
-    for guess in (_canonical, _deals, _teams, _products, _accounts, _closed_deals, _leads):
+    guesses = (_canonical, _deals, _teams, _products, _accounts, _closed_deals, _leads)
+    for guess in (*guesses, _lead_list):
         found = guess(path, fmt, columns, norm, sample)
         if found:
             if found.mapping and found.mapping.constants.get("stage") == "customer":
@@ -453,6 +458,42 @@ def _leads(path, fmt, columns, norm, sample) -> Shape | None:
         read,
         stages={stage: first},
         notes=[f"each row: a contact who became {stage} at {first}"],
+    )
+
+
+_FLAGS = {"true", "false", "t", "f", "1", "0", "yes", "no", "y", "n"}
+
+
+def _lead_list(path, fmt, columns, norm, sample) -> Shape | None:
+    """Leads with a converted flag and no dates: conversion by source and origin."""
+    lead = next((norm[n] for n in _LEAD_IDS if n in norm), None)
+    flag = next(
+        (norm[n] for n in ("converted", "isconverted", "convertedflag", "won") if n in norm), None
+    )
+    if not (lead and flag) or any(n in norm for n in _FIRST):
+        return None
+    if not {x.lower() for x in sample(flag)} <= _FLAGS:
+        return None
+    read = {"lead_id": lead, "converted": flag}
+    for col, names in (("source", ("leadsource", "source")), ("origin", ("leadorigin", "origin"))):
+        hit = next((norm[n] for n in names if n in norm), None)
+        if hit:
+            read[col] = hit
+    taken = set(read.values())
+    for c in columns:  # the rest, for breakdowns, under snake_case names
+        name = re.sub(r"[^0-9a-z]+", "_", c.lower()).strip("_")
+        if c not in taken and name and name not in read and not name[0].isdigit():
+            read[name] = c
+    return _generic(
+        "lead list (converted flag, no dates)",
+        "leads",
+        fmt,
+        columns,
+        read,
+        notes=[
+            "no dates: conversion by source and origin (fullfunnel funnel --by COLUMN); the "
+            "analyses that need dates (stages, velocity, stuck, handoffs, forecast) are skipped"
+        ],
     )
 
 

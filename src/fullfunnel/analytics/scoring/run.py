@@ -195,6 +195,14 @@ def score(
     True
     """
     config = config or default_config()
+    from fullfunnel.analytics.leads import has_undated_leads
+
+    if has_undated_leads(wh):
+        raise InputError(
+            "the warehouse holds an undated lead list and no contacts: scoring learns from "
+            "when contacts moved, so it needs dated contacts and stage events; see which "
+            "sources convert with 'fullfunnel funnel --by source'"
+        )
     sc = config["scoring"]
     target = target or sc["target"]
     config.stage(target)

@@ -158,21 +158,12 @@ def ingest_recognised(
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Recognise each file's shape and load it, no mapping needed."""
+    from functools import partial
+
     from fullfunnel.ingest import ingest
 
-    st = state(ctx, fmt)
-    with _progress(st) as progress:
-        result = ingest(
-            st.warehouse(create=True),
-            paths,
-            config=st.config(),
-            timezone=timezone,
-            date_format=date_format,
-            progress=progress,
-            replace=replace,
-            save_mapping=save_mapping,
-        )
-    render(result, st.format)
+    run = partial(ingest, save_mapping=save_mapping)
+    _export(ctx, fmt, run, paths, timezone, date_format, replace)
 
 
 @ingest_app.command("csv")

@@ -304,6 +304,7 @@ COMMANDS: dict[str, list[str]] = {
     "funnel": ["funnel"],
     "velocity": ["velocity"],
     "pipeline": ["pipeline"],
+    "reps": ["pipeline", "--by", "owner"],
     "data_quality": ["quality"],
     "plan": ["plan", "--period", PERIOD],
     "forecast": ["forecast", "--period", PERIOD],

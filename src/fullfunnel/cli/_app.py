@@ -8,7 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -23,7 +22,7 @@ class Format(StrEnum):
 
 @dataclasses.dataclass
 class State:
-    """Global options, shared by every command through the click context."""
+    """Global options, shared by every command through the command context."""
 
     db: str | None = None
     config_path: Path | None = None
@@ -60,7 +59,7 @@ class _Group(TyperGroup):
         _NOTES.clear()
         try:
             result = super().invoke(ctx)
-        except click.exceptions.Exit:  # a deliberate exit code (e.g. a check that fails)
+        except typer.Exit:  # a deliberate exit code (e.g. a check that fails)
             _print_notes()
             raise
         except FullfunnelError as exc:

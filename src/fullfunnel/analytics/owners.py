@@ -69,7 +69,7 @@ def scorecard(
         won=count_if(won),
         lost=count_if(~won),
         won_amount=closed.amount.sum(where=won),
-        median_cycle_days=cycle.approx_median(),
+        median_cycle_days=cycle.median(),
     )
     live = _grouped(wh, open_opportunities(opp, as_of), by)
     pipe = live.group_by("group").aggregate(

@@ -156,3 +156,26 @@ def test_results_are_json_safe(small_wh):
     ):
         data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
         assert data["kind"] == result.title
+
+
+def test_the_won_stage_stays_when_the_data_skips_it(wh):
+    """Advocates recorded but no customer event: the funnel keeps customer (every
+    KPI is counted at it) and leaves out the stages only ever implied."""
+    day = pd.Timestamp("2024-01-02")
+    ids = ["a", "b", "c"]
+    wh.load("contacts", pd.DataFrame({"contact_id": ids, "created_at": [day] * 3}))
+    events = [("a", "mql", 1), ("a", "advocate", 40), ("b", "mql", 2), ("c", "mql", 3)]
+    wh.load(
+        "stage_events",
+        pd.DataFrame(
+            {
+                "contact_id": [c for c, _, _ in events],
+                "stage": [s for _, s, _ in events],
+                "ts": [day + pd.Timedelta(days=d) for _, _, d in events],
+                "source": ["test"] * len(events),
+            }
+        ),
+    )
+    st = ff.funnel(wh, as_of=datetime(2024, 6, 1)).stages.set_index("stage")
+    assert list(st.index) == ["mql", "customer", "advocate"]
+    assert st.loc["customer", "reached"] == 1 and st.loc["customer", "implied"] == 1

@@ -216,5 +216,7 @@ def held(wh: Warehouse, config: Config) -> Config:
     names = config.stage_names
     # a stage without events of its own is left out when a later stage has some (it
     # would only be implied); the stages after the last recorded one stay, not reached
-    keep = [s for i, s in enumerate(names) if s in found or not set(names[i + 1 :]) & set(found)]
+    # the won stage always stays: bookings, win rates and plans are counted at it
+    found = {*found, config.won_stage}
+    keep = [s for i, s in enumerate(names) if s in found or not set(names[i + 1 :]) & found]
     return config.only(keep)

@@ -161,19 +161,18 @@ def rep_scorecard(
     bounds = period_bounds(period) if period else None
     window = deal_kpis(wh, as_of=at, config=config, period=bounds).window
     confidence = config["metrics"]["confidence"]
+    # offices and managers only where a sales-team table gives them
+    groups = ("owner", "office", "manager") if wh.count("owners") else ("owner",)
     card = {
-        by: scorecard(wh, as_of=at, window=window, by=by, confidence=confidence)
-        for by in ("owner", "office", "manager")
+        by: scorecard(wh, as_of=at, window=window, by=by, confidence=confidence) for by in groups
     }
-    has_teams = wh.table("owners").count().execute() > 0
-    empty = pd.DataFrame()
     owners = card["owner"]
     if (owners["owner"] == NO_OWNER).all():
         owners = owners.iloc[0:0]
     return ScorecardResult(
         by_owner=owners,
-        by_office=card["office"] if has_teams else empty,
-        by_manager=card["manager"] if has_teams else empty,
+        by_office=card.get("office", pd.DataFrame()),
+        by_manager=card.get("manager", pd.DataFrame()),
         window=window,
         as_of=at,
     )

@@ -6,6 +6,7 @@
      ├── ConfigError      (also ValueError)  a setting in fullfunnel.toml is wrong
      ├── InputError       (also ValueError)  a file, row, column or argument is wrong
      ├── WarehouseError                      the warehouse cannot be opened or written
+     ├── SourceError                         a CRM API refused or failed a pull
      └── MissingExtraError (also ImportError) an optional dependency is not installed
 
 Every message says what is wrong, where (file, row, column or setting) and how to
@@ -29,6 +30,10 @@ class InputError(FullfunnelError, ValueError):
 
 class WarehouseError(FullfunnelError):
     """The warehouse cannot be connected to, read or written."""
+
+
+class SourceError(FullfunnelError):
+    """A CRM API (HubSpot, Salesforce) refused a request or could not be reached."""
 
 
 class MissingExtraError(FullfunnelError, ImportError):

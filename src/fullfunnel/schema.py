@@ -213,6 +213,20 @@ TABLES: dict[str, TableSpec] = {
             ["table_name", "key"],
             ["load_id", "table_name", "key"],
         ),
+        # per synced object: the newest modification time loaded, and the ids at it
+        _spec(
+            "sync_state",
+            {
+                "source": "string",
+                "object": "string",
+                "cursor": "timestamp",
+                "cursor_ids": "string",
+                "pulled": "int64",
+                "synced_at": "timestamp",
+            },
+            ["source", "object"],
+            ["source", "object", "synced_at"],
+        ),
         _spec(
             "scores",
             {

@@ -12,7 +12,7 @@ from importlib import import_module
 from fullfunnel.cli._app import app
 
 # command modules, each with its commands on ``app``
-COMMAND_MODULES = ("core", "plan", "ingest", "diagnose", "attribute", "serve", "score")
+COMMAND_MODULES = ("core", "plan", "ingest", "sync", "diagnose", "attribute", "serve", "score")
 
 for _name in COMMAND_MODULES:
     import_module(f"fullfunnel.cli.{_name}")

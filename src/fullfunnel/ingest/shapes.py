@@ -296,7 +296,10 @@ def _canonical(path, fmt, columns, norm, sample) -> Shape | None:
     have = set(columns)
     best = None
     for spec in TABLES.values():
-        if spec.name in ("loads", "rejects", "load_keys", "scores") or not spec.required:
+        if (
+            spec.name in ("loads", "rejects", "load_keys", "scores", "sync_state")
+            or not spec.required
+        ):
             continue
         if set(spec.required) <= have:
             hits = len(have & set(spec.columns))

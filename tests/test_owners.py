@@ -50,3 +50,98 @@ def test_owner_missing_from_the_sales_team_table_is_shown_apart(wh, tmp_path):
 def test_no_owner_no_scorecard(wh):
     r = rep_scorecard(wh, as_of=AT)
     assert r.by_owner.empty and r.headline() == ["no deal names its owner: no rep scorecard"]
+
+
+def _reps(wh) -> None:
+    """Four contacts: Ann owns c1 and c2, Bob c3, c4 has no owner; the sales-team table
+    puts Ann in East and Bob in West. c1-c3 became MQLs on 01-02 (the marketing → bdr
+    handoff, SLA 2 days): bdr touched c1 the next day (met), c3 after 8 days (late),
+    and never c2 (dropped by 02-01)."""
+    import pandas as pd
+
+    day = pd.Timestamp
+    wh.load(
+        "contacts",
+        pd.DataFrame(
+            {
+                "contact_id": ["c1", "c2", "c3", "c4"],
+                "created_at": [day("2024-01-01")] * 4,
+                "owner_id": ["Ann", "Ann", "Bob", None],
+            }
+        ),
+    )
+    wh.load(
+        "stage_events",
+        pd.DataFrame(
+            {
+                "contact_id": ["c1", "c2", "c3", "c4", "c1", "c2", "c3"],
+                "stage": ["lead"] * 4 + ["mql"] * 3,
+                "ts": [day("2024-01-01")] * 4 + [day("2024-01-02")] * 3,
+                "source": "test",
+            }
+        ),
+    )
+    wh.load(
+        "touchpoints",
+        pd.DataFrame(
+            {
+                "touchpoint_id": ["t1", "t2", "t3"],
+                "contact_id": ["c1", "c3", "c4"],
+                "ts": [day("2024-01-03"), day("2024-01-10"), day("2024-01-01")],
+                "channel": ["phone", "phone", "webinar"],
+                "kind": ["call", "call", "webinar"],
+                "team": ["bdr", "bdr", "marketing"],
+            }
+        ),
+    )
+    wh.load(
+        "owners",
+        pd.DataFrame({"owner_id": ["Ann", "Bob"], "office": ["East", "West"]}),
+    )
+
+
+def test_handoffs_by_owner_and_office_by_hand(wh):
+    from fullfunnel.analytics.handoffs import handoffs
+
+    _reps(wh)
+    r = handoffs(wh, by="owner", as_of="2024-02-01")
+    mql = r.by_owner[r.by_owner.stage == "mql"].set_index("owner")
+    assert mql.loc["Ann", ["entered", "dropped", "sla_met", "late"]].tolist() == [2, 1, 1, 0]
+    assert mql.loc["Bob", ["entered", "dropped", "sla_met", "late"]].tolist() == [1, 0, 0, 1]
+    total = r.handoffs.set_index("stage").loc["mql"]
+    assert (total.entered, total.dropped) == (3, 1)  # the groups add up to the handoff
+    offices = handoffs(wh, by="office", as_of="2024-02-01").by_owner.set_index("office")
+    assert offices.loc["East", "dropped_pct"] == 0.5
+    assert "Ann at mql: 1 of 2 dropped" in "\n".join(r.headline())
+
+
+def test_funnel_by_owner_counts_each_reps_contacts(wh):
+    from fullfunnel.analytics.funnel import funnel
+
+    _reps(wh)
+    stages = funnel(wh, by="owner", as_of="2024-02-01").stages
+    reached = stages.set_index(["owner_id", "stage"])["reached"]  # owner: the stage's team
+    assert (reached["Ann", "lead"], reached["Ann", "mql"]) == (2, 2)
+    assert (reached["Bob", "lead"], reached["Bob", "mql"]) == (1, 1)
+    assert (reached["(no owner)", "lead"], reached["(no owner)", "mql"]) == (1, 0)
+
+
+def test_by_office_without_a_sales_team_table_says_what_to_load(wh):
+    from fullfunnel.analytics.handoffs import handoffs
+    from fullfunnel.errors import InputError
+
+    ingest(wh, [DEALS / "sales_pipeline.csv"])
+    with pytest.raises(InputError, match="no sales-team table is loaded"):
+        handoffs(wh, by="office")
+    with pytest.raises(InputError, match="use one of owner, manager, office, team"):
+        handoffs(wh, by="region")
+
+
+def test_stuck_by_owner_adds_up_to_the_totals(demo_wh):
+    from fullfunnel.analytics.stuck import stuck
+
+    r = stuck(demo_wh, by="owner", limit=5)
+    assert int(r.by_owner["stuck"].sum()) == r.total
+    assert r.by_owner["value_at_risk"].sum() == pytest.approx(r.value_at_risk)
+    assert int(r.by_owner["dormant"].sum()) == r.dormant_total
+    assert "by_owner" in r.tables() and "by_owner" not in stuck(demo_wh, limit=5).tables()

@@ -90,6 +90,18 @@ def test_funnel_parameters_change_the_answer(client):
     assert len({row["source_channel"] for row in split["stages"]}) > 3
 
 
+def test_owner_breakdowns_through_the_api(client):
+    stuck = client.get("/api/stuck", params={"by": "owner"}).json()
+    assert sum(r["stuck"] for r in stuck["by_owner"]) == stuck["total"]
+    handoffs = client.get("/api/handoffs", params={"by": "owner"}).json()
+    dropped = {h["stage"]: h["dropped"] for h in handoffs["handoffs"]}
+    for stage, n in dropped.items():
+        assert sum(r["dropped"] for r in handoffs["by_owner"] if r["stage"] == stage) == n
+    # the demo has no sales-team table: an office breakdown says what to load
+    refused = client.get("/api/handoffs", params={"by": "office"})
+    assert refused.status_code == 400 and "sales-team table" in refused.text
+
+
 @pytest.mark.parametrize(
     ("url", "params", "status", "says"),
     [

@@ -109,8 +109,17 @@ class FunnelResult(Result):
 
 
 def with_breakdown(wh: Warehouse, tl: ir.Table, by: str) -> tuple[ir.Table, str]:
-    """Join the contacts column ``by`` onto the timeline; nulls become ``(none)``."""
+    """Join the contacts column ``by`` (or the contact's owner group: owner, manager,
+    office, team) onto the timeline; nulls become ``(none)``. Returns the timeline and
+    the group column's name (``owner_id`` for owner: ``owner`` is the stage's team)."""
+    from fullfunnel.analytics.owners import BY, contact_groups
+
     contacts = wh.table("contacts")
+    if by in BY and by not in contacts.columns:
+        key = "owner_id" if by == "owner" else by
+        side = contact_groups(wh, by).rename(_group="group")
+        joined = tl.left_join(side, "contact_id").drop("contact_id_right")
+        return joined.mutate(_group=joined._group.fill_null(NO_VALUE)).rename({key: "_group"}), key
     if by not in contacts.columns or by == "contact_id":
         options = [c for c in contacts.columns if c != "contact_id"]
         raise InputError(
@@ -185,7 +194,7 @@ def funnel(
         as_of=as_of_dt,
         since=since_dt,
         until=until_dt,
-        by=by,
+        by=key,
         cohort=cohort,
     )
 

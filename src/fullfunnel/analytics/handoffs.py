@@ -59,6 +59,8 @@ class HandoffsResult(Result):
     judged: bool
     note: str | None
     as_of: datetime
+    by: str | None = None  # owner, manager, office or team: the breakdown asked for
+    by_owner: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def summary(self) -> list[str]:
         """One line for the diagnosis."""
@@ -89,17 +91,32 @@ class HandoffsResult(Result):
             )
         for r in self.flags.itertuples():
             lines.append(f"{r.team} × {r.segment}: {r.flag} ({r.share:.0%} of its touches)")
+        if self.by and not self.by_owner.empty:
+            lines.append(f"most dropped by {self.by} (all of them in the by_owner table):")
+            dropped = self.by_owner[self.by_owner.dropped > 0]
+            for r in dropped.sort_values("dropped", ascending=False).head(5).itertuples():
+                lines.append(
+                    f"  {getattr(r, self.by)} at {r.stage}: {r.dropped:,} of {r.entered:,} "
+                    f"dropped ({_interval(r.dropped_low, r.dropped_high)}), SLA met "
+                    f"{_pct(r.sla_met_pct)}"
+                )
         return lines
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = super().tables()
+        return out if self.by else {k: v for k, v in out.items() if k != "by_owner"}
 
 
 def handoffs(
     wh: Warehouse,
     *,
+    by: str | None = None,
     as_of: str | datetime | None = None,
     period: str | None = None,
     config: Config | None = None,
 ) -> HandoffsResult:
-    """Measure every handoff and the ownership matrix.
+    """Measure every handoff and the ownership matrix; ``by`` (owner, manager, office,
+    team of the sales-team table): each handoff also per the contact's owner group.
 
     >>> import fullfunnel as ff
     >>> list(ff.handoffs(ff.connect("duckdb://:memory:")).handoffs.stage)
@@ -108,13 +125,17 @@ def handoffs(
     config = config or default_config()
     as_of_dt, _ = snapshot_as_of(wh, as_of, period)
     tl = timeline(wh, config, as_of=as_of_dt)
-    return measure_handoffs(wh, tl, config, as_of_dt)
+    return measure_handoffs(wh, tl, config, as_of_dt, by=by)
 
 
 def measure_handoffs(
-    wh: Warehouse, tl: ir.Table, config: Config, as_of_dt: datetime
+    wh: Warehouse, tl: ir.Table, config: Config, as_of_dt: datetime, *, by: str | None = None
 ) -> HandoffsResult:
     """:func:`handoffs` on a timeline already computed."""
+    if by is not None:
+        from fullfunnel.analytics.owners import check_by
+
+        check_by(by, wh)
     rows = handoff_rows(wh, tl, config, as_of_dt)
     if rows is not None:  # summarised twice here, and again by every diagnose
         key = ("handoff_rows", tl.op(), as_of_dt, config.stages)
@@ -140,6 +161,7 @@ def measure_handoffs(
     by_team = by_team.sort_values("to_team", key=lambda s: s.map(teams)).reset_index(drop=True)
     first = ["to_team", *_FIRST[4:]]
     by_team = by_team[[*first, *[c for c in by_team if c not in first]]]
+    by_owner = _by_owner(wh, rows, by, config) if by else pd.DataFrame()
     matrix, flags = ownership_matrix(wh, tl, config, as_of_dt)
     note = touch_evidence(wh, as_of_dt)
     if note is not None:  # without touches by team, no handoff can be called dropped or late
@@ -148,6 +170,8 @@ def measure_handoffs(
         unknown += ["sla_met_low", "sla_met_high"]
         per_handoff[unknown] = None
         by_team[unknown] = None
+        if by:
+            by_owner[unknown] = None
         flags = flags.iloc[:0]
     return HandoffsResult(
         handoffs=per_handoff,
@@ -157,7 +181,30 @@ def measure_handoffs(
         judged=note is None,
         note=note,
         as_of=as_of_dt,
+        by=by,
+        by_owner=by_owner,
     )
+
+
+def _by_owner(wh: Warehouse, rows: ir.Table | None, by: str, config: Config) -> pd.DataFrame:
+    """Each handoff per the contact's owner group: the same rows as the handoff
+    totals, so the groups add up to them."""
+    if rows is None:
+        return _finish(pd.DataFrame(columns=["stage", by]), config["metrics"]["confidence"])
+    from fullfunnel.analytics.owners import NO_OWNER, contact_groups
+
+    groups = contact_groups(wh, by)
+    j = rows.left_join(groups, rows.contact_id == groups.contact_id)
+    j = j.mutate(group=j.group.fill_null(NO_OWNER))
+    frame = _finish(_summarise(j, ["stage", "group"]), config["metrics"]["confidence"])
+    order = {s: i for i, s in enumerate(config.stage_names)}
+    frame = frame.rename(columns={"group": by}).sort_values(
+        ["stage", "entered", by],
+        key=lambda s: s.map(order) if s.name == "stage" else s,
+        ascending=[True, False, True],
+    )
+    first = ["stage", by, *_FIRST[4:]]
+    return frame[[*first, *[c for c in frame if c not in first]]].reset_index(drop=True)
 
 
 def handoff_rows(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -> ir.Table | None:
@@ -191,6 +238,7 @@ def handoff_rows(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -
         pending = ~touched & (age <= sla) if sla else ibis.literal(False)
         parts.append(
             b.select(
+                "contact_id",
                 stage=ibis.literal(h.stage),
                 from_team=ibis.literal(h.from_team),
                 to_team=ibis.literal(h.to_team),

@@ -8,6 +8,7 @@ three closed deals is not ranked against one with three hundred as if they were 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
 import ibis
@@ -30,13 +31,21 @@ NOT_LISTED = "(not in the sales-team table)"
 NO_OWNER = "(no owner)"
 
 
-def check_by(by: str) -> None:
+def check_by(by: str, wh: Warehouse | None = None) -> None:
+    """``by`` is a known breakdown, and (given ``wh``) one the warehouse can give:
+    managers, offices and teams come from a sales-team table."""
     if by not in BY:
         raise InputError(f"--by {by!r}: use one of {', '.join(BY)}." + did_you_mean(by, BY))
+    if wh is not None and by != "owner" and not wh.count("owners"):
+        raise InputError(
+            f"--by {by}: no sales-team table is loaded (the owners table is empty); load one "
+            "with 'fullfunnel ingest sales_teams.csv' (owner, manager, office), or use --by owner"
+        )
 
 
-def _grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
-    """``opp`` with ``group``: its owner, or the owner's manager / office / team."""
+def grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
+    """``opp`` (any table with ``owner_id``) with ``group``: its owner, or the owner's
+    manager / office / team from the sales-team table."""
     owner = opp.owner_id.fill_null(NO_OWNER)
     if by == "owner":
         return opp.mutate(group=owner)
@@ -48,12 +57,32 @@ def _grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
     return joined.mutate(group=group).drop("owner_id_right", "_attr")
 
 
+def contact_groups(wh: Warehouse, by: str) -> ir.Table:
+    """contact_id → ``group``: the contact's owner (``contacts.owner_id``), or that
+    owner's manager / office / team; the breakdown of the contact-level analyses."""
+    check_by(by, wh)
+    return grouped(wh, wh.table("contacts").select("contact_id", "owner_id"), by).select(
+        "contact_id", "group"
+    )
+
+
+def by_group(
+    wh: Warehouse, rows: ir.Table, by: str, measures: Callable[[ir.Table], dict[str, ir.Value]]
+) -> pd.DataFrame:
+    """``measures`` of the contact-level ``rows`` per owner group (a column named
+    ``by``); a contact without an owner counts under "(no owner)"."""
+    groups = contact_groups(wh, by)
+    j = rows.left_join(groups, rows.contact_id == groups.contact_id)
+    j = j.mutate(group=j.group.fill_null(NO_OWNER))
+    return j.group_by("group").aggregate(**measures(j)).execute().rename(columns={"group": by})
+
+
 def scorecard(
     wh: Warehouse, *, as_of: datetime, window: Window, by: str, confidence: float
 ) -> pd.DataFrame:
     """Per owner (or manager, office, team): closed deals of the window with the win
     rate and its interval, won amount, median cycle; open and overdue deals at as-of."""
-    check_by(by)
+    check_by(by, wh)
     opp = wh.table("opportunities")
     closed = opp.filter(
         opp.status.isin(["won", "lost"]),
@@ -62,7 +91,7 @@ def scorecard(
         opp.close_date <= literal(as_of),
         created_by(opp, literal(as_of)),
     )
-    closed = _grouped(wh, closed, by)
+    closed = grouped(wh, closed, by)
     won = closed.status == "won"
     cycle = ibis.ifelse(won, days_between(closed.created_at, closed.close_date), ibis.null())
     kpis = closed.group_by("group").aggregate(
@@ -71,7 +100,7 @@ def scorecard(
         won_amount=closed.amount.sum(where=won),
         median_cycle_days=cycle.median(),
     )
-    live = _grouped(wh, open_opportunities(opp, as_of), by)
+    live = grouped(wh, open_opportunities(opp, as_of), by)
     pipe = live.group_by("group").aggregate(
         open_deals=count_if(~live.overdue),
         open_amount=live.amount.sum(where=~live.overdue),

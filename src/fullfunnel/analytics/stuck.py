@@ -98,6 +98,12 @@ class StuckResult(Result):
     stale_days: float
     ranked_by: str
     as_of: datetime
+    by: str | None = None  # owner, manager, office or team: the breakdown asked for
+    by_owner: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = super().tables()
+        return out if self.by else {k: v for k, v in out.items() if k != "by_owner"}
 
     def display_columns(self) -> dict[str, list[str]]:
         cols = "rank contact_id stage owner days_in_stage chance_to_move_on value last_touch_team"
@@ -130,6 +136,14 @@ class StuckResult(Result):
             for r in self.by_team.itertuples():
                 if r.stuck:
                     lines.append(f"  {r.team}: {r.stuck:,} stuck, {r.value_at_risk:,.0f} at risk")
+            if self.by and not self.by_owner.empty:
+                shown = self.by_owner.head(5)
+                lines.append(f"by {self.by} (the {len(shown)} with most at risk):")
+                for r in shown.itertuples():
+                    lines.append(
+                        f"  {getattr(r, self.by)}: {r.stuck:,} stuck, "
+                        f"{r.value_at_risk:,.0f} at risk, {r.dormant:,} dormant"
+                    )
         lines.append(
             f"{self.dormant_total:,} more are dormant"
             + (
@@ -166,12 +180,14 @@ def stuck(
     stage: str | None = None,
     team: str | None = None,
     limit: int | None = None,
+    by: str | None = None,
     as_of: str | datetime | None = None,
     period: str | None = None,
     config: Config | None = None,
 ) -> StuckResult:
-    """Find and rank stuck contacts; count them and the dormant ones by stage and owner;
-    find hidden demand.
+    """Find and rank stuck contacts; count them and the dormant ones by stage and owner
+    team (and ``by`` owner, manager, office or team of the sales-team table); find
+    hidden demand.
 
     >>> import fullfunnel as ff
     >>> ff.stuck(ff.connect("duckdb://:memory:")).total
@@ -181,7 +197,7 @@ def stuck(
     as_of_dt, span = snapshot_as_of(wh, as_of, period)
     tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt, span)
-    return find_stuck(wh, tl, econ, config, as_of_dt, stage=stage, team=team, limit=limit)
+    return find_stuck(wh, tl, econ, config, as_of_dt, stage=stage, team=team, limit=limit, by=by)
 
 
 def find_stuck(
@@ -194,9 +210,14 @@ def find_stuck(
     stage: str | None = None,
     team: str | None = None,
     limit: int | None = None,
+    by: str | None = None,
 ) -> StuckResult:
     """:func:`stuck` on a timeline and stage economics already computed."""
     settings = config["diagnose"]
+    if by is not None:
+        from fullfunnel.analytics.owners import check_by
+
+        check_by(by, wh)
     if stage is not None:
         config.stage(stage)
     if team is not None and team not in config.teams:
@@ -243,8 +264,11 @@ def find_stuck(
         "as_of": as_of_dt,
     }
     hidden = _hidden_demand(valued, per_contact, config, limit)
+    if by is not None:
+        base = {**base, "by": by}
     if not limited:  # no stage in scope has a limit: nothing can be stuck
-        return _empty(base, *hidden)
+        result = _empty(base, *hidden)
+        return dataclasses.replace(result, by_owner=_by_owner(wh, None, by)) if by else result
     over = ibis.literal(False)
     for s in limited:
         over |= (valued.current_stage == s) & (valued.days_in_stage > limits[s])
@@ -263,7 +287,36 @@ def find_stuck(
     # once per run (diagnose and stuck ask for the same expression: it is the key)
     reads = ("touchpoints", "stage_events", "contacts", "opportunities")
     j = wh.shared(("stuck_set", j.op()), lambda: j, reads=reads)
-    return _rank(wh, tl, j, config, limits, limited, limit, base, hidden)
+    result = _rank(wh, tl, j, config, limits, limited, limit, base, hidden)
+    return dataclasses.replace(result, by_owner=_by_owner(wh, j, by)) if by else result
+
+
+def _by_owner(wh: Warehouse, j: ir.Table | None, by: str) -> pd.DataFrame:
+    """The stuck and dormant contacts ``j`` counted per ``by`` (owner, manager, office,
+    team): the same set as the totals, so the groups add up to them."""
+    from fullfunnel.analytics.owners import by_group
+
+    columns = [by, "stuck", "value_at_risk", "open_pipeline", "dormant", "dormant_value"]
+    if j is None:
+        return pd.DataFrame(columns=columns)
+    frame = by_group(
+        wh,
+        j,
+        by,
+        lambda t: {
+            "stuck": count_if(~t.dormant),
+            "value_at_risk": t.value.sum(where=~t.dormant),
+            "open_pipeline": t.open_amount.sum(where=~t.dormant),
+            "dormant": count_if(t.dormant),
+            "dormant_value": t.value.sum(where=t.dormant),
+        },
+    )
+    for col in ("stuck", "dormant"):
+        frame[col] = frame[col].fillna(0).astype(int)
+    for col in ("value_at_risk", "open_pipeline", "dormant_value"):
+        frame[col] = frame[col].fillna(0.0).astype(float)
+    frame = frame.sort_values(["value_at_risk", "stuck", by], ascending=[False, False, True])
+    return frame[columns].reset_index(drop=True)
 
 
 def _rank(wh, tl, j, config, limits, limited, limit, base, hidden) -> StuckResult:

@@ -95,7 +95,9 @@ def funnel(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,
     by: str | None = typer.Option(
-        None, help="Break down by a contacts column, e.g. source_channel."
+        None,
+        help="Break down by a contacts column (e.g. source_channel), or by owner, manager, "
+        "office or team (from a sales-team file).",
     ),
     cohort: str = typer.Option("month", help="Cohort period: month or quarter."),
     since: str | None = typer.Option(None, help="First day of the period (YYYY-MM-DD)."),

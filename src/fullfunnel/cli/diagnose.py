@@ -13,6 +13,12 @@ AS_OF_OPTION = typer.Option(
     help="Evaluate as of this date [default: the end of today, or the newest event of "
     "an older export].",
 )
+BY_OWNER_OPTION = typer.Option(
+    None,
+    "--by",
+    help="Also per the contact's owner, or the owner's manager, office or team (from a "
+    "sales-team file): owner, manager, office or team.",
+)
 PERIOD_OPTION = typer.Option(
     None,
     "--period",
@@ -29,6 +35,7 @@ def stuck(
     limit: int | None = typer.Option(
         None, min=0, help="Stuck contacts to list [default: diagnose.stuck_limit]."
     ),
+    by: str | None = BY_OWNER_OPTION,
     as_of: str | None = AS_OF_OPTION,
     period: str | None = PERIOD_OPTION,
 ) -> None:
@@ -41,6 +48,7 @@ def stuck(
         stage=stage,
         team=team,
         limit=limit,
+        by=by,
         as_of=as_of,
         period=period,
         config=st.config(),
@@ -52,6 +60,7 @@ def stuck(
 def handoffs(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,
+    by: str | None = BY_OWNER_OPTION,
     as_of: str | None = AS_OF_OPTION,
     period: str | None = PERIOD_OPTION,
 ) -> None:
@@ -59,7 +68,8 @@ def handoffs(
     from fullfunnel.analytics.handoffs import handoffs as run
 
     st = state(ctx, fmt)
-    render(run(st.warehouse(), as_of=as_of, period=period, config=st.config()), st.format)
+    result = run(st.warehouse(), by=by, as_of=as_of, period=period, config=st.config())
+    render(result, st.format)
 
 
 @app.command()

@@ -115,14 +115,18 @@ def check(key: str, value: Any, *, wh: Warehouse, config: Config, kind: str = "s
         parse_period(value)
         return value
     if key in BREAKDOWNS:
-        # contacts columns break the funnel down; touchpoint columns the attribution
+        # contacts columns break the funnel down; touchpoint columns the attribution;
+        # owner groups the pipeline, stuck, handoffs and funnel
+        from fullfunnel.analytics.owners import BY as OWNER_GROUPS
+
         columns = [c for c in wh.table("contacts").columns if c != "contact_id"]
         touch = [c for c in ("channel", "campaign", "tactic") if c not in columns]
-        if value not in columns and value not in touch:
+        if value not in columns and value not in touch and value not in OWNER_GROUPS:
             raise InputError(
                 f"{key} '{value}' is not a column to break down by; use a contacts column "
-                f"({', '.join(columns)}) or, for attribution, {', '.join(touch)}."
-                + did_you_mean(value, [*columns, *touch])
+                f"({', '.join(columns)}), an owner group ({', '.join(OWNER_GROUPS)}) or, for "
+                f"attribution, {', '.join(touch)}."
+                + did_you_mean(value, [*columns, *touch, *OWNER_GROUPS])
             )
     elif key in TEAMS:
         if value not in config.teams:

@@ -218,3 +218,28 @@ def test_a_storage_error_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setattr(State, "warehouse", lambda self: 1 / 0)
     result = runner.invoke(app, ["--db", str(tmp_path / "w.duckdb"), "funnel"])
     assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_table_output_prints_brackets_as_written():
+    """Headlines and cells are data, not rich markup: nothing in [brackets] vanishes."""
+    import dataclasses
+
+    import pandas as pd
+    from rich.console import Console
+
+    from fullfunnel.cli._app import Format
+    from fullfunnel.cli._render import render
+    from fullfunnel.result import Result
+
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class Shown(Result):
+        rows: pd.DataFrame
+
+        def headline(self) -> list[str]:
+            return ["set [scoring] keep_columns to keep it"]
+
+    console = Console(record=True, width=100)
+    render(Shown(rows=pd.DataFrame({"campaign": ["[Webinar] Q1"], "n": [3]})), Format.table,
+           console=console)  # fmt: skip
+    out = console.export_text()
+    assert "set [scoring] keep_columns" in out and "[Webinar] Q1" in out

@@ -48,8 +48,8 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
         print(result.to_frame().to_csv(index=False), end="")
         return
     lines = result.headline()
-    for line in lines:
-        console.print(line)
+    for line in lines:  # data, not markup: "[scoring]" or "[Webinar] Q1" print as written
+        console.print(line, markup=False)
     tables = {name: frame for name, frame in result.tables().items() if not frame.empty}
     if not lines and not tables:
         console.print(f"{result.title}: no rows (nothing loaded yet, or nothing matches)")
@@ -65,6 +65,7 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
 def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 200) -> Table:
     import pandas as pd
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left", header_style="bold")
     for col in frame.columns:
@@ -72,7 +73,8 @@ def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 2
         # spaces let long headers wrap onto two lines instead of being cut
         table.add_column(str(col).replace("_", " "), justify="right" if numeric else "left")
     for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*[cell(col, v) for col, v in zip(frame.columns, row, strict=True)])
+        cells = [Text(cell(col, v)) for col, v in zip(frame.columns, row, strict=True)]
+        table.add_row(*cells)
     if len(frame) > limit:
         table.caption = f"{limit} of {len(frame)} rows shown; use --format csv for all"
     return table

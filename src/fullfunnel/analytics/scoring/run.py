@@ -197,13 +197,12 @@ def score(
     config = config or default_config()
     from fullfunnel.analytics.leads import has_undated_leads
 
-    if has_undated_leads(wh):
-        raise InputError(
-            "the warehouse holds an undated lead list and no contacts: scoring learns from "
-            "when contacts moved, so it needs dated contacts and stage events; see which "
-            "sources convert with 'fullfunnel funnel --by source'"
-        )
     sc = config["scoring"]
+    if has_undated_leads(wh):  # one label per lead, no dates: cross-validated instead
+        from fullfunnel.analytics.scoring.leadlist import score_lead_list
+
+        seed = int(sc["seed"] if seed is None else seed)
+        return score_lead_list(wh, config, seed=seed, write=write, top=top)
     target = target or sc["target"]
     config.stage(target)
     if config.index(target) == 0:

@@ -117,6 +117,24 @@ def test_mql_list_and_closed_deals_give_a_two_stage_funnel(wh):
     assert steps == [("mql", "customer"), ("customer", "advocate")]
 
 
+def test_two_stage_funnel_reads_the_same_in_funnel_plan_velocity_and_diagnose(wh):
+    """Side by side, the step mql → customer has one rate and one speed: 2 of 6 mature
+    MQLs (all history: the window holds too few), and a median of 26.8 days over the
+    3 that converted (5.8, 26.8 and 30.9 days)."""
+    ingest(wh, [SHAPES / "olist"])
+    at = datetime(2018, 5, 9)
+    conv = ff.funnel(wh, as_of=at).conversion.set_index("stage").loc["mql"]
+    assert (conv.converted, conv.entered, conv.source) == (2, 6, "all history")
+    step = ff.plan(wh, target=100_000, as_of=at).waterfall.set_index("stage").loc["mql"]
+    assert step.rate == pytest.approx(2 / 6) and step.observations == 6
+    median = ff.velocity(wh, as_of=at).steps.set_index("from_stage").loc["mql", "median_days"]
+    assert step.days_to_won_median == pytest.approx(median) == pytest.approx(26.85, abs=0.01)
+    evidence = ff.diagnose(wh, as_of=at).weight.evidence.set_index("check")
+    assert evidence.loc["bottom conversion vs benchmark", "finding"].startswith(
+        "mql → customer: 33.3%"
+    )
+
+
 def test_sfdx_tree_export_loads_without_ids_or_created_dates(wh):
     result = ingest(wh, [SHAPES / "Opportunity-sfdx.json"])
     assert result.rows_loaded == 2

@@ -23,7 +23,7 @@ from fullfunnel.analytics.stats import TOO_CLOSE
 from fullfunnel.analytics.stuck import StuckResult, find_stuck
 from fullfunnel.analytics.weight import WeightResult, weigh
 from fullfunnel.config import Config, default_config
-from fullfunnel.lifecycle import timeline
+from fullfunnel.lifecycle import held, timeline
 from fullfunnel.playbook.recommend import recommend
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
@@ -126,14 +126,20 @@ def diagnose(
     >>> ff.diagnose(ff.connect("duckdb://:memory:")).verdict
     'not enough data'
     """
-    config = config or default_config()
+    full = config or default_config()
+    # conversion steps between the stages the data holds (as the funnel and plan count
+    # them); stuck and handoffs look at each stage's entry, so they keep every stage
+    config = held(wh, full)
     as_of_dt, span = snapshot_as_of(wh, as_of, period)
     tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt, span)
     w = weigh(wh, tl, econ, config, as_of_dt, span)
     lk = leak(econ, config, as_of_dt, lift_stage=lift_stage, lift_points=lift_points)
-    st = find_stuck(wh, tl, econ, config, as_of_dt)
-    ho = measure_handoffs(wh, tl, config, as_of_dt)
+    if config is not full:
+        tl = timeline(wh, full, as_of=as_of_dt)
+        econ = stage_economics(wh, tl, full, as_of_dt, span)
+    st = find_stuck(wh, tl, econ, full, as_of_dt)
+    ho = measure_handoffs(wh, tl, full, as_of_dt)
     teams = _teams(st, ho, config)
     stage_evidence = {}
     if not econ.rates.empty:

@@ -25,7 +25,7 @@ from fullfunnel.analytics._economics import Economics, stage_economics
 from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError, did_you_mean
-from fullfunnel.lifecycle import timeline
+from fullfunnel.lifecycle import held, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -92,7 +92,7 @@ def leakage(
     >>> ff.leakage(ff.connect("duckdb://:memory:")).leaks.empty
     True
     """
-    config = config or default_config()
+    config = held(wh, config or default_config())  # the stages the data holds
     as_of_dt = resolve_as_of(wh, as_of)
     tl = timeline(wh, config, as_of=as_of_dt)
     econ = stage_economics(wh, tl, config, as_of_dt)

@@ -26,7 +26,7 @@ from fullfunnel.analytics.period import current_quarter, resolve_as_of
 from fullfunnel.analytics.rates import stage_rates
 from fullfunnel.analytics.targets import parse_amount, period_bounds
 from fullfunnel.config import Config, default_config, stage_plural
-from fullfunnel.lifecycle import timeline
+from fullfunnel.lifecycle import held, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -136,7 +136,7 @@ def plan(
     >>> ff.plan(wh, period="2026-Q4", target="1M", as_of="2026-11-01").wins_needed
     0
     """
-    config = config or default_config()
+    config = held(wh, config or default_config())  # the stages the data holds
     as_of_dt = resolve_as_of(wh, as_of)
     period = period or current_quarter(as_of_dt)
     start, end = period_bounds(period)

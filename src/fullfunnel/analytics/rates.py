@@ -62,17 +62,21 @@ def stage_rates(wh: Warehouse, tl: ir.Table, *, as_of: datetime, config: Config)
         at = tl[reached(s)]
         in_window = at.notnull() & (at >= literal(window.start)) & (at < literal(window.end))
         to_won = days_between(at, tl[reached(won)])
-        did_win = in_window & tl[reached(won)].notnull()
-        aggs[f"{s}__won_n"] = count_if(did_win)
-        for name, q in VELOCITY_Q.items():
-            aggs[f"{s}__{name}"] = to_won.quantile(q, where=did_win)
+        # over the contacts the stage's conversion is counted over: those of the
+        # window, or all history when the window holds too few (the shared KPI's rule)
+        for scope, where in (("window", in_window), ("all history", at.notnull())):
+            did_win = where & tl[reached(won)].notnull()
+            aggs[f"{s}__{scope}__won_n"] = count_if(did_win)
+            for name, q in VELOCITY_Q.items():
+                aggs[f"{s}__{scope}__{name}"] = to_won.quantile(q, where=did_win)
         recent = at.notnull() & (at > literal(pace_from)) & (at <= literal(as_of))
         aggs[f"{s}__pace"] = count_if(recent)
     first = tl.aggregate(**aggs).execute().iloc[0]
     out = conv.copy()
-    out["won_observed"] = [count(first[f"{s}__won_n"]) for s in out["stage"]]
+    scopes = list(zip(out["stage"], out["source"], strict=True))
+    out["won_observed"] = [count(first[f"{s}__{scope}__won_n"]) for s, scope in scopes]
     for name in VELOCITY_Q:
-        out[f"days_to_won_{name}"] = [_num(first[f"{s}__{name}"]) for s in out["stage"]]
+        out[f"days_to_won_{name}"] = [_num(first[f"{s}__{scope}__{name}"]) for s, scope in scopes]
     out["pace_per_day"] = [count(first[f"{s}__pace"]) / pace_days for s in out["stage"]]
     z = z_value(m["confidence"])
     iqr = out["days_to_won_p75"] - out["days_to_won_p25"]

@@ -36,7 +36,7 @@ from fullfunnel.analytics.stats import TOO_CLOSE
 from fullfunnel.analytics.targets import period_bounds
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
-from fullfunnel.lifecycle import timeline
+from fullfunnel.lifecycle import held, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -127,7 +127,7 @@ def review(
     >>> ff.review(wh, period="2026-Q3", as_of="2026-11-01").actual.amount
     0.0
     """
-    config = config or default_config()
+    config = held(wh, config or default_config())  # the stages the data holds
     as_of_dt = resolve_as_of(wh, as_of)
     start, end = period_bounds(period) if period else (as_of_dt, as_of_dt + timedelta(days=1))
     if end > as_of_dt and (period is None or not strict):

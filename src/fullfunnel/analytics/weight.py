@@ -43,7 +43,7 @@ from fullfunnel.analytics.period import current_quarter, resolve_as_of
 from fullfunnel.analytics.stats import TOO_CLOSE, against
 from fullfunnel.analytics.targets import period_bounds
 from fullfunnel.config import SEGMENTS, Config, default_config
-from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.lifecycle import held, reached, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -97,7 +97,7 @@ def weight(
     >>> ff.weight(ff.connect("duckdb://:memory:")).verdict
     'not enough data'
     """
-    config = config or default_config()
+    config = held(wh, config or default_config())  # the stages the data holds
     as_of_dt = resolve_as_of(wh, as_of)
     tl = timeline(wh, config, as_of=as_of_dt)
     return weigh(wh, tl, stage_economics(wh, tl, config, as_of_dt), config, as_of_dt)

@@ -271,6 +271,33 @@ def test_pipeline_reference_values(reference):
     assert every.won == 3 and every.lost == 1
 
 
+def test_unpriced_deals_at_list_price(engine_wh):
+    """Open deals without an amount, valued apart at their product's list price; names
+    match ignoring case, spaces and punctuation."""
+    rows = [
+        ("p1", "GTXPro", None),  # the product table's "GTX Pro"
+        ("p2", "mg advanced", None),
+        ("p3", "GTX Pro", 500.0),  # priced: not counted
+        ("p4", "Unknown kit", None),  # no list price
+    ]
+    opp = pd.DataFrame(
+        {
+            "opportunity_id": [r[0] for r in rows],
+            "created_at": pd.Timestamp("2026-03-01"),
+            "stage": "discovery",
+            "status": "open",
+            "amount": [r[2] for r in rows],
+            "product": [r[1] for r in rows],
+        }
+    )
+    products = pd.DataFrame({"product": ["GTX Pro", "MG Advanced"], "price": [4821.0, 3393.0]})
+    engine_wh.load_many({"opportunities": opp, "products": products})
+    p = ff.pipeline(engine_wh, as_of=AS_OF)
+    assert (p.open_count, p.unpriced_count, p.list_priced_count) == (4, 3, 2)
+    assert p.list_price_amount == pytest.approx(4821 + 3393)
+    assert p.open_amount == pytest.approx(500)
+
+
 # --- a demo company --------------------------------------------------------------
 
 

@@ -85,6 +85,10 @@ def test_deal_table_and_side_tables_give_the_hand_computed_pipeline(wh):
     assert (p.kpis.won, p.kpis.lost) == (9, 2)
     assert p.kpis.won_amount == pytest.approx(8456)
     assert p.open_count == 2 and p.unpriced_count == 2  # Engaging and Prospecting
+    # both are MG Advanced deals: at the product table's list price, named apart
+    assert (p.list_priced_count, p.list_price_amount) == (2, 2 * 3393)
+    assert p.open_amount == 0
+    assert "worth 6,786 at list price (not added in)" in p.headline()[1]
     central = p.scorecard.set_index("office").loc["Central"]
     assert (central.won, central.lost) == (3, 2)
     assert central.won_amount == pytest.approx(4613)

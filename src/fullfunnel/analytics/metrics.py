@@ -217,6 +217,8 @@ class OpenPipeline:
     overdue: pd.DataFrame
     unpriced: int = 0  # open deals without an amount (counted at 0)
     weighted: float | None = None  # amount × probability, when deals carry one
+    list_priced: int = 0  # of the unpriced, those whose product has a list price
+    list_price: float = 0.0  # their products' list prices, summed (not in ``amount``)
 
     def text(self) -> str:
         line = f"open pipeline: {self.count:,} opportunities, {self.amount:,.0f}"
@@ -261,6 +263,7 @@ def open_pipeline(wh: Warehouse, *, as_of: datetime, limit: int = 20) -> OpenPip
             .select("opportunity_id", "account_id", "owner_id", "stage", "amount", "close_date")
             .execute()
         )
+        priced = _at_list_price(wh, opp.filter(~opp.overdue & opp.amount.isnull()))
         return OpenPipeline(
             as_of=as_of,
             count=int(live["opportunities"].sum()),
@@ -271,9 +274,33 @@ def open_pipeline(wh: Warehouse, *, as_of: datetime, limit: int = 20) -> OpenPip
             overdue=named,
             unpriced=int(live["unpriced"].sum()),
             weighted=float(live["weighted"].fillna(0.0).sum()) if weighted else None,
+            list_priced=priced[0],
+            list_price=priced[1],
         )
 
-    return wh.memo(("open_pipeline", as_of, limit), build, reads=_OPPS)
+    return wh.memo(("open_pipeline", as_of, limit), build, reads=(*_OPPS, "products"))
+
+
+def _at_list_price(wh: Warehouse, unpriced: ir.Table) -> tuple[int, float]:
+    """How many open deals without an amount name a product with a list price, and
+    those prices summed; product names match ignoring case, spaces and punctuation
+    (a deal's "GTXPro" is the product table's "GTX Pro")."""
+    if "product" not in unpriced.columns or not wh.count("products"):
+        return 0, 0.0
+
+    def key(col: ir.StringValue) -> ir.StringValue:
+        return col.lower().re_replace(r"[^a-z0-9]", "")
+
+    products = wh.table("products")
+    prices = (
+        products.filter(products.price.notnull())
+        .group_by(k=key(products["product"]))
+        .aggregate(price=products.price.max())
+    )
+    deals = unpriced.mutate(k=key(unpriced["product"].cast("string")))
+    j = deals.join(prices, deals.k == prices.k)
+    row = j.aggregate(n=j.count(), total=j.price.sum()).execute().iloc[0]
+    return count(row["n"]), float(row["total"] or 0.0)
 
 
 # --- the period: target and bookings --------------------------------------------------

@@ -38,6 +38,8 @@ class PipelineResult(Result):
     kpis: DealKPIs
     as_of: datetime
     unpriced_count: int = 0
+    list_priced_count: int = 0  # of the unpriced, those whose product has a list price
+    list_price_amount: float = 0.0  # their list prices (not in open_amount)
     weighted_amount: float | None = None  # by each deal's probability, where a CRM gave it
     by: str | None = None
     scorecard: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
@@ -59,8 +61,15 @@ class PipelineResult(Result):
             )
         lines = [line]
         if self.unpriced_count:
+            priced = (
+                f"; {self.list_priced_count:,} of them name a product, worth "
+                f"{self.list_price_amount:,.0f} at list price (not added in)"
+                if self.list_priced_count
+                else ""
+            )
             lines.append(
                 f"{self.unpriced_count:,} open deals have no amount yet and count at 0 in it"
+                + priced
             )
         if self.weighted_amount is not None:
             lines.append(f"weighted by each deal's probability: {self.weighted_amount:,.0f}")
@@ -120,6 +129,8 @@ def pipeline(
         )
     return PipelineResult(
         unpriced_count=pipe.unpriced,
+        list_priced_count=pipe.list_priced,
+        list_price_amount=pipe.list_price,
         weighted_amount=pipe.weighted,
         by=by,
         scorecard=card,

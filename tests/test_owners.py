@@ -145,3 +145,17 @@ def test_stuck_by_owner_adds_up_to_the_totals(demo_wh):
     assert r.by_owner["value_at_risk"].sum() == pytest.approx(r.value_at_risk)
     assert int(r.by_owner["dormant"].sum()) == r.dormant_total
     assert "by_owner" in r.tables() and "by_owner" not in stuck(demo_wh, limit=5).tables()
+
+
+def test_rep_scorecard_carries_each_owners_stuck_contacts(demo_wh):
+    """The demo's account executives own the deals and its BDRs the contacts: the BDRs
+    with stuck contacts get rows of their own, and the column adds up to stuck's total."""
+    from fullfunnel.analytics.stuck import stuck
+
+    card = rep_scorecard(demo_wh).by_owner
+    total = stuck(demo_wh, limit=0)
+    assert int(card["stuck_contacts"].sum()) == total.total
+    assert card["stuck_value"].sum() == pytest.approx(total.value_at_risk)
+    dealers = card[(card.won + card.lost) > 0]
+    assert (dealers.stuck_contacts == 0).all()  # deals and contacts have other owners here
+    assert (card.stuck_contacts >= 0).all() and len(card) > len(dealers)

@@ -154,6 +154,13 @@ class ScorecardResult(Result):
                 f"win rate {top.win_rate:.0%}, interval {top.win_rate_low:.0%}–"
                 f"{top.win_rate_high:.0%})"
             )
+        if "stuck_contacts" in self.by_owner and self.by_owner.stuck_contacts.any():
+            worst = self.by_owner.sort_values("stuck_value", ascending=False).iloc[0]
+            lines.append(
+                f"{int(self.by_owner.stuck_contacts.sum()):,} stuck contacts across the "
+                f"owners; most value at risk: {worst.owner} ({int(worst.stuck_contacts)} "
+                f"stuck, {worst.stuck_value:,.0f})"
+            )
         late = self.by_owner[self.by_owner.overdue_deals > 0]
         if not late.empty:
             worst = late.sort_values("overdue_deals", ascending=False).iloc[0]
@@ -170,6 +177,28 @@ class ScorecardResult(Result):
             if not frame.empty:
                 out[name] = frame
         return out
+
+
+def _with_stuck(wh: Warehouse, owners: pd.DataFrame, at: datetime, config: Config):
+    """The scorecard with each owner's stuck contacts and their value at risk (the
+    stuck analysis per contact owner), when stuck can be judged. An owner of stuck
+    contacts who owns no deal (a BDR, where account executives own the deals) gets a
+    row of their own, so the column adds up to the stuck total."""
+    from fullfunnel.analytics.stuck import stuck
+
+    st = stuck(wh, by="owner", limit=0, as_of=at, config=config)
+    if not st.judged or st.by_owner.empty:
+        return owners
+    mine = st.by_owner[st.by_owner["stuck"] > 0][["owner", "stuck", "value_at_risk"]].rename(
+        columns={"stuck": "stuck_contacts", "value_at_risk": "stuck_value"}
+    )
+    out = owners.merge(mine, on="owner", how="outer")
+    counts = ["won", "lost", "open_deals", "overdue_deals", "stuck_contacts"]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    amounts = ["won_amount", "open_amount", "overdue_amount", "stuck_value"]
+    out[amounts] = out[amounts].fillna(0.0)
+    order = ["won_amount", "open_amount", "stuck_value", "owner"]
+    return out.sort_values(order, ascending=[False, False, False, True]).reset_index(drop=True)
 
 
 def rep_scorecard(
@@ -195,7 +224,7 @@ def rep_scorecard(
     card = {
         by: scorecard(wh, as_of=at, window=window, by=by, confidence=confidence) for by in groups
     }
-    owners = card["owner"]
+    owners = _with_stuck(wh, card["owner"], at, config)
     if (owners["owner"] == NO_OWNER).all():
         owners = owners.iloc[0:0]
     return ScorecardResult(

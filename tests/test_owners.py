@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import fullfunnel as ff
 from fullfunnel.analytics.owners import NOT_LISTED, rep_scorecard
 from fullfunnel.analytics.stats import wilson
 from fullfunnel.ingest import ingest
@@ -159,3 +160,13 @@ def test_rep_scorecard_carries_each_owners_stuck_contacts(demo_wh):
     dealers = card[(card.won + card.lost) > 0]
     assert (dealers.stuck_contacts == 0).all()  # deals and contacts have other owners here
     assert (card.stuck_contacts >= 0).all() and len(card) > len(dealers)
+
+
+def test_diagnose_by_owner_shows_the_people_per_owner(demo_wh):
+    d = ff.diagnose(demo_wh, by="owner")
+    tables = d.tables()
+    assert int(tables["stuck_by_owner"]["stuck"].sum()) == d.stuck.total
+    dropped = tables["handoffs_by_owner"].groupby("stage")["dropped"].sum()
+    assert dropped.to_dict() == d.handoffs.handoffs.set_index("stage")["dropped"].to_dict()
+    assert any(line.startswith("Most value at risk by owner") for line in d.headline())
+    assert "stuck_by_owner" not in ff.diagnose(demo_wh).tables()

@@ -48,6 +48,14 @@ class DiagnoseResult(Result):
     stuck: StuckResult
     handoffs: HandoffsResult
     as_of: datetime
+    by: str | None = None  # owner, manager, office or team: the people per group too
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = super().tables()
+        if self.by:  # the people per owner group: stuck, and handoffs
+            out["stuck_by_" + self.by] = self.stuck.by_owner
+            out["handoffs_by_" + self.by] = self.handoffs.by_owner
+        return out
 
     def headline(self) -> list[str]:
         w = self.weight
@@ -97,8 +105,17 @@ class DiagnoseResult(Result):
         return lines + self._people()
 
     def _people(self) -> list[str]:
-        """Stuck contacts, dropped handoffs and the leads to push."""
+        """Stuck contacts, dropped handoffs and the leads to push (and per owner group)."""
         lines = [*self.stuck.summary(), *self.handoffs.summary()]
+        if self.by and self.stuck.judged and not self.stuck.by_owner.empty:
+            top = self.stuck.by_owner[self.stuck.by_owner["stuck"] > 0].head(3)
+            lines.append(
+                f"Most value at risk by {self.by}: "
+                + "; ".join(
+                    f"{getattr(r, self.by)} ({r.stuck:,} stuck, {r.value_at_risk:,.0f})"
+                    for r in top.itertuples()
+                )
+            )
         if not self.push.empty:
             lines.append(
                 "Push these high-score leads stalled in their stage: "
@@ -116,6 +133,7 @@ def diagnose(
     *,
     lift_stage: str | None = None,
     lift_points: float | None = None,
+    by: str | None = None,
     as_of: str | datetime | None = None,
     period: str | None = None,
     config: Config | None = None,
@@ -138,8 +156,8 @@ def diagnose(
     if config is not full:
         tl = timeline(wh, full, as_of=as_of_dt)
         econ = stage_economics(wh, tl, full, as_of_dt, span)
-    st = find_stuck(wh, tl, econ, full, as_of_dt)
-    ho = measure_handoffs(wh, tl, full, as_of_dt)
+    st = find_stuck(wh, tl, econ, full, as_of_dt, by=by)
+    ho = measure_handoffs(wh, tl, full, as_of_dt, by=by)
     teams = _teams(st, ho, config)
     stage_evidence = {}
     if not econ.rates.empty:
@@ -177,6 +195,7 @@ def diagnose(
         stuck=st,
         handoffs=ho,
         as_of=as_of_dt,
+        by=by,
     )
 
 

@@ -128,7 +128,9 @@ def funnel(
 def velocity(
     ctx: typer.Context,
     fmt: Format | None = FORMAT_OPTION,
-    by: str | None = typer.Option(None, help="Break down by a contacts column."),
+    by: str | None = typer.Option(
+        None, help="Break down by a contacts column, or by owner, manager, office or team."
+    ),
     as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
     period: str | None = typer.Option(
         None, help="A period, e.g. 2026-Q3: one that has ended is seen as it stood at its end."

@@ -82,6 +82,7 @@ def diagnose(
     lift_points: float | None = typer.Option(
         None, help="What-if: conversion points to add [default: diagnose.lift_points]."
     ),
+    by: str | None = BY_OWNER_OPTION,
     as_of: str | None = AS_OF_OPTION,
     period: str | None = typer.Option(
         None,
@@ -98,6 +99,7 @@ def diagnose(
         st.warehouse(),
         lift_stage=lift_stage,
         lift_points=lift_points,
+        by=by,
         as_of=as_of,
         period=period,
         config=st.config(),

@@ -81,7 +81,7 @@ def test_forecasts_at_several_dates_equal_each_forecast_alone(demo_wh):
     import pandas as pd
 
     from fullfunnel.analytics.forecast import forecasts
-    from fullfunnel.analytics.rates import Vantage
+    from fullfunnel.analytics.vantage import Vantage
 
     q3, q4, next_q = datetime(2026, 7, 1), datetime(2026, 10, 1), datetime(2027, 1, 1)
     at = [

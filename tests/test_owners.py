@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import fullfunnel as ff
-from fullfunnel.analytics.owners import NOT_LISTED, rep_scorecard
+from fullfunnel.analytics.groups import NOT_LISTED
+from fullfunnel.analytics.owners import rep_scorecard
 from fullfunnel.analytics.stats import wilson
 from fullfunnel.ingest import ingest
 

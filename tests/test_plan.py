@@ -305,7 +305,7 @@ def test_stage_rates_engine_conformance(engine_wh):
 
 def test_open_deals_engine_conformance(engine_wh):
     from fullfunnel.analytics.deals import open_deals
-    from fullfunnel.analytics.rates import Vantage
+    from fullfunnel.analytics.vantage import Vantage
 
     ts = pd.Timestamp
     engine_wh.load(

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fullfunnel.analytics.rates import Vantage, conditional_yield
+from fullfunnel.analytics.rates import conditional_yield
+from fullfunnel.analytics.vantage import Vantage
 
 AS_OF = datetime(2026, 11, 23)
 EDGES = [0.0, 7.0, 30.0, 90.0]
@@ -125,7 +126,7 @@ def test_counts_match_the_definition(valid, sparse):
 @pytest.mark.parametrize("valid", [False, True])
 def test_several_vantages_count_as_each_alone(valid):
     """One query over several dates (the backtest's) gives each date's own counts."""
-    from fullfunnel.analytics.rates import at_vantages
+    from fullfunnel.analytics.vantage import at_vantages
 
     frame = _items()
     at = [

@@ -18,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel.analytics.forecast import forecasts
-from fullfunnel.analytics.metrics import quarter_start
+from fullfunnel.analytics.metrics import booked_by, quarter_start
 from fullfunnel.analytics.period import resolve_as_of
-from fullfunnel.analytics.rates import Vantage
-from fullfunnel.analytics.targets import booked_by
+from fullfunnel.analytics.vantage import Vantage
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result

@@ -21,13 +21,12 @@ import pandas as pd
 from fullfunnel._dates import DAYS_PER_QUARTER, days_between
 from fullfunnel.analytics.period import created_by
 from fullfunnel.analytics.rates import (
-    Vantage,
-    at_vantages,
     bucket_of,
     conditional_yield,
     funnel_stages,
     pooled_probability,
 )
+from fullfunnel.analytics.vantage import Vantage, at_vantages
 from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError
 from fullfunnel.warehouse import Warehouse

@@ -27,10 +27,16 @@ import pandas as pd
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import DAYS_PER_QUARTER, at_each, days_between
 from fullfunnel.analytics.deals import open_deals, open_or_known
-from fullfunnel.analytics.metrics import bookings, bookings_by_week, deal_kpis, period_target
+from fullfunnel.analytics.metrics import (
+    booked_by,
+    bookings,
+    bookings_by_week,
+    deal_kpis,
+    period_target,
+)
 from fullfunnel.analytics.period import current_quarter, resolve_as_of
-from fullfunnel.analytics.rates import Vantage, by_vantage
-from fullfunnel.analytics.targets import booked_by, parse_amount, period_bounds
+from fullfunnel.analytics.targets import parse_amount, period_bounds
+from fullfunnel.analytics.vantage import Vantage, by_vantage
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count

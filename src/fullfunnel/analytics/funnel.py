@@ -26,6 +26,7 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal, to_datetime
+from fullfunnel.analytics.groups import with_breakdown
 from fullfunnel.analytics.leads import (
     DEFAULT_BY,
     NEEDS_DATES,
@@ -38,13 +39,12 @@ from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.stats import TOO_CLOSE, Proportion, against, wilson
 from fullfunnel.analytics.velocity import quantile_aggregates, spread_quantiles
 from fullfunnel.config import Config, default_config
-from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.errors import InputError
 from fullfunnel.lifecycle import held, reached, timeline
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 COHORT_UNITS = {"month": "M", "quarter": "Q"}
-NO_VALUE = "(none)"
 # the stage columns that the last stage, with no next stage, leaves empty
 NO_NEXT = "next_stage converted conversion conversion_low conversion_high exited recycled stalled"
 NO_NEXT = NO_NEXT.split()
@@ -106,30 +106,6 @@ class FunnelResult(Result):
                 bench = f" — benchmark {r.benchmark:.0%}: {side}"
             lines.append("  " + conversion_text(r) + bench)
         return lines
-
-
-def with_breakdown(wh: Warehouse, tl: ir.Table, by: str) -> tuple[ir.Table, str]:
-    """Join the contacts column ``by`` (or the contact's owner group: owner, manager,
-    office, team) onto the timeline; nulls become ``(none)``. Returns the timeline and
-    the group column's name (``owner_id`` for owner: ``owner`` is the stage's team)."""
-    from fullfunnel.analytics.owners import BY, contact_groups
-
-    contacts = wh.table("contacts")
-    if by in BY and by not in contacts.columns:
-        key = "owner_id" if by == "owner" else by
-        side = contact_groups(wh, by).rename(_group="group")
-        joined = tl.left_join(side, "contact_id").drop("contact_id_right")
-        return joined.mutate(_group=joined._group.fill_null(NO_VALUE)).rename({key: "_group"}), key
-    if by not in contacts.columns or by == "contact_id":
-        options = [c for c in contacts.columns if c != "contact_id"]
-        raise InputError(
-            f"--by {by!r} is not a contacts column; use one of {', '.join(options)}."
-            + did_you_mean(by, options)
-        )
-    label = contacts[by].cast("string").fill_null(NO_VALUE)
-    side = contacts.select("contact_id", _group=label)
-    joined = tl.left_join(side, "contact_id").drop("contact_id_right")
-    return joined.mutate(_group=joined._group.fill_null(NO_VALUE)).rename({by: "_group"}), by
 
 
 def funnel(

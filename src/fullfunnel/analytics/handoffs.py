@@ -133,7 +133,7 @@ def measure_handoffs(
 ) -> HandoffsResult:
     """:func:`handoffs` on a timeline already computed."""
     if by is not None:
-        from fullfunnel.analytics.owners import check_by
+        from fullfunnel.analytics.groups import check_by
 
         check_by(by, wh)
     rows = handoff_rows(wh, tl, config, as_of_dt)
@@ -191,7 +191,7 @@ def _by_owner(wh: Warehouse, rows: ir.Table | None, by: str, config: Config) -> 
     totals, so the groups add up to them."""
     if rows is None:
         return _finish(pd.DataFrame(columns=["stage", by]), config["metrics"]["confidence"])
-    from fullfunnel.analytics.owners import NO_OWNER, contact_groups
+    from fullfunnel.analytics.groups import NO_OWNER, contact_groups
 
     groups = contact_groups(wh, by)
     j = rows.left_join(groups, rows.contact_id == groups.contact_id)

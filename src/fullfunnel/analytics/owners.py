@@ -8,73 +8,21 @@ three closed deals is not ranked against one with three hundred as if they were 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import datetime
 
 import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
+from fullfunnel.analytics.groups import NO_OWNER, check_by, grouped
 from fullfunnel.analytics.metrics import Window, open_opportunities
 from fullfunnel.analytics.period import created_by
 from fullfunnel.analytics.stats import wilson
 from fullfunnel.config import Config, default_config
-from fullfunnel.errors import InputError, did_you_mean
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
-
-BY = ("owner", "manager", "office", "team")
-NOT_LISTED = "(not in the sales-team table)"
-NO_OWNER = "(no owner)"
-
-
-def check_by(by: str, wh: Warehouse | None = None) -> None:
-    """``by`` is a known breakdown, and (given ``wh``) one the warehouse can give:
-    managers, offices and teams come from a sales-team table."""
-    if by not in BY:
-        raise InputError(f"--by {by!r}: use one of {', '.join(BY)}." + did_you_mean(by, BY))
-    if wh is not None and by != "owner" and not wh.count("owners"):
-        raise InputError(
-            f"--by {by}: no sales-team table is loaded (the owners table is empty); load one "
-            "with 'fullfunnel ingest sales_teams.csv' (owner, manager, office), or use --by owner"
-        )
-
-
-def grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
-    """``opp`` (any table with ``owner_id``) with ``group``: its owner, or the owner's
-    manager / office / team from the sales-team table."""
-    owner = opp.owner_id.fill_null(NO_OWNER)
-    if by == "owner":
-        return opp.mutate(group=owner)
-    teams = wh.table("owners").select("owner_id", _attr=by)
-    joined = opp.left_join(teams, opp.owner_id == teams.owner_id)
-    group = ibis.cases(
-        (joined.owner_id.isnull(), NO_OWNER), else_=joined._attr.fill_null(NOT_LISTED)
-    )
-    return joined.mutate(group=group).drop("owner_id_right", "_attr")
-
-
-def contact_groups(wh: Warehouse, by: str) -> ir.Table:
-    """contact_id → ``group``: the contact's owner (``contacts.owner_id``), or that
-    owner's manager / office / team; the breakdown of the contact-level analyses."""
-    check_by(by, wh)
-    return grouped(wh, wh.table("contacts").select("contact_id", "owner_id"), by).select(
-        "contact_id", "group"
-    )
-
-
-def by_group(
-    wh: Warehouse, rows: ir.Table, by: str, measures: Callable[[ir.Table], dict[str, ir.Value]]
-) -> pd.DataFrame:
-    """``measures`` of the contact-level ``rows`` per owner group (a column named
-    ``by``); a contact without an owner counts under "(no owner)"."""
-    groups = contact_groups(wh, by)
-    j = rows.left_join(groups, rows.contact_id == groups.contact_id)
-    j = j.mutate(group=j.group.fill_null(NO_OWNER))
-    return j.group_by("group").aggregate(**measures(j)).execute().rename(columns={"group": by})
 
 
 def scorecard(

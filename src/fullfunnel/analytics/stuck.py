@@ -215,7 +215,7 @@ def find_stuck(
     """:func:`stuck` on a timeline and stage economics already computed."""
     settings = config["diagnose"]
     if by is not None:
-        from fullfunnel.analytics.owners import check_by
+        from fullfunnel.analytics.groups import check_by
 
         check_by(by, wh)
     if stage is not None:
@@ -294,7 +294,7 @@ def find_stuck(
 def _by_owner(wh: Warehouse, j: ir.Table | None, by: str) -> pd.DataFrame:
     """The stuck and dormant contacts ``j`` counted per ``by`` (owner, manager, office,
     team): the same set as the totals, so the groups add up to them."""
-    from fullfunnel.analytics.owners import by_group
+    from fullfunnel.analytics.groups import by_group
 
     columns = [by, "stuck", "value_at_risk", "open_pipeline", "dormant", "dormant_value"]
     if j is None:

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
-from fullfunnel._dates import at_each, parse_period, to_datetime
+from fullfunnel._dates import parse_period, to_datetime
 from fullfunnel.analytics.metrics import bookings
-from fullfunnel.analytics.period import created_by, resolve_as_of
-from fullfunnel.analytics.rates import Vantage, by_vantage
+from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.errors import InputError
-from fullfunnel.result import Result, count
+from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
 METRICS = ("bookings", "pipeline")
@@ -52,25 +50,6 @@ def period_bounds(period: str | tuple[date, date]) -> tuple[datetime, datetime]:
     """A period as [start, end) datetimes."""
     start, end = parse_period(period) if isinstance(period, str) else period
     return datetime(start.year, start.month, start.day), datetime(end.year, end.month, end.day)
-
-
-def booked_by(wh: Warehouse, at: Sequence[Vantage]) -> list[tuple[float, int]]:
-    """:func:`booked` at each vantage, in one query."""
-    opp = wh.table("opportunities")
-    opp = opp.filter(opp.status == "won")
-    bounds = [
-        {"_v": k, "_as_of": v.as_of, "_start": v.start, "_end": v.end} for k, v in enumerate(at)
-    ]
-    won = at_each(opp, bounds)
-    won = won.filter(
-        created_by(won, won._as_of),
-        won.close_date >= won._start,
-        won.close_date < won._end,
-        won.close_date <= won._as_of,  # a win closed at as_of itself is known then
-    )
-    rows = won.group_by("_v").aggregate(amount=won.amount.sum(), deals=won.count()).execute()
-    # a vantage has one row or none; a sum over no amount is 0
-    return [(float(r["amount"].sum()), count(r["deals"].sum())) for r in by_vantage(rows, len(at))]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

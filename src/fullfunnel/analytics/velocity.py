@@ -137,7 +137,7 @@ def velocity(
         config.stage(s), config.stage(t)
     tl = timeline(wh, config, as_of=as_of)
     if by is not None:
-        from fullfunnel.analytics.funnel import with_breakdown
+        from fullfunnel.analytics.groups import with_breakdown
 
         tl, key = with_breakdown(wh, tl, by)
         frame = tl.group_by(key).aggregate(**velocity_aggregates(tl, pairs)).execute()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
-import numbers
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fullfunnel.cli._app import Format
+from fullfunnel.formatting import cell
 
 if TYPE_CHECKING:  # pandas and rich load when something is rendered, not for --help
     import pandas as pd
@@ -15,26 +14,6 @@ if TYPE_CHECKING:  # pandas and rich load when something is rendered, not for --
     from rich.table import Table
 
     from fullfunnel.result import Result
-
-_PERCENT_HINTS = (
-    "rate",
-    "conversion",
-    "cumulative",
-    "share",
-    "pct",
-    "coverage",
-    "probability",
-    "benchmark",
-)
-
-
-def is_share(column: str) -> bool:
-    """Whether a column holds a share (0–1): one of its words is a share word, so
-    ``conversion_rate`` is and ``conversions`` (a count) is not."""
-    words = str(column).lower().replace(" ", "_").split("_")
-    return any(
-        h in words or any(w.startswith(h) and w != h + "s" for w in words) for h in _PERCENT_HINTS
-    )
 
 
 def render(result: Result, fmt: Format, *, console: Console | None = None) -> None:
@@ -78,24 +57,3 @@ def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 2
     if len(frame) > limit:
         table.caption = f"{limit} of {len(frame)} rows shown; use --format csv for all"
     return table
-
-
-def cell(column: str, value: Any) -> str:
-    import pandas as pd
-
-    if value is None or value is pd.NaT or value is pd.NA:
-        return ""
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return "yes" if value else ""
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)[:16]
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
-        value = float(value)
-        if is_share(column) and abs(value) <= 1.5:
-            return f"{value:.1%}"
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    return str(value)

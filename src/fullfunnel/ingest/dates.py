@@ -38,7 +38,7 @@ def described(col: str) -> str:
 
 
 def _shown(text: Any) -> str:
-    from fullfunnel.ingest.validate import shown
+    from fullfunnel.ingest.sql import shown
 
     return shown(str(text))
 
@@ -58,7 +58,7 @@ def _define(con: Any, col: str, body: str, how: str) -> None:
 
 
 def _profile(con: Any, col: str) -> dict[str, Any]:
-    from fullfunnel.ingest.validate import value
+    from fullfunnel.ingest.sql import value
 
     v = value(col)
     parts = f"regexp_extract({v}, {_lit(_PARTS)}, ['a', 's', 'b', 'y'])"
@@ -93,7 +93,7 @@ def define_defaults(con: Any, columns: list[str]) -> None:
 
 def all_iso(con: Any, columns: list[str]) -> set[str]:
     """The columns of which every value is ISO text: one cheap pass over ``clean``."""
-    from fullfunnel.ingest.validate import value
+    from fullfunnel.ingest.sql import value
 
     if not columns:
         return set()
@@ -164,7 +164,7 @@ def _order(where: str, col: str, p: dict[str, Any]) -> str:
 def refuse_unreadable(con: Any, where: str, columns: dict[str, tuple[str, str | None]]) -> None:
     """Fail when a date column has values and not one of them is a date: a wrong
     format, not bad rows. ``columns``: source column → (its parsed SQL, stated format)."""
-    from fullfunnel.ingest.validate import value
+    from fullfunnel.ingest.sql import value
 
     if not columns:
         return

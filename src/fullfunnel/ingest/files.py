@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from fullfunnel.errors import ConfigError, InputError
-from fullfunnel.ingest.validate import ident, lit
+from fullfunnel.ingest.sql import ident, lit
 
 FORMATS = ("csv", "parquet", "jsonl", "sfdx")
 _CSV_ERRORS = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
-from fullfunnel.ingest import headers
+from fullfunnel.ingest import headers, sql
 from fullfunnel.ingest import validate as v
 from fullfunnel.ingest.mapping import (
     STATUSES,
@@ -228,11 +228,11 @@ def deals_plan(columns: list[str], path: Path, *, config: Config, checks: v.Chec
     contacts = _first(columns, "Associated Contact IDs", "Associated Contact ID")
     if companies:
         exprs["account_id"] = v.Expr(
-            f"NULLIF(trim(string_split({v.value(companies)}, ';')[1]), '')", sources=(companies,)
+            f"NULLIF(trim(string_split({sql.value(companies)}, ';')[1]), '')", sources=(companies,)
         )
     if contacts:
         exprs["contact_id"] = v.Expr(
-            f"NULLIF(trim(string_split({v.value(contacts)}, ';')[1]), '')", sources=(contacts,)
+            f"NULLIF(trim(string_split({sql.value(contacts)}, ';')[1]), '')", sources=(contacts,)
         )
         exprs["_contacts"] = v.text(contacts)
     exprs["created_at"] = _created(columns, path, checks)

@@ -35,15 +35,9 @@ from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.ingest import dates, files
 from fullfunnel.ingest.plan import Plan
 from fullfunnel.ingest.progress import Meter, Progress
+from fullfunnel.ingest.sql import ident, listed, lit, shown
 from fullfunnel.ingest.unload import earlier_loads
-from fullfunnel.ingest.validate import (
-    cleaned,
-    ident,
-    listed,
-    lit,
-    nul_free,
-    shown,
-)
+from fullfunnel.ingest.validate import cleaned, nul_free
 from fullfunnel.result import Result
 from fullfunnel.schema import table_spec
 from fullfunnel.warehouse import ParquetFile, Warehouse, key_text_sql

@@ -35,6 +35,7 @@ from typing import Any
 
 from fullfunnel.config import Config
 from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.ingest import sql
 from fullfunnel.ingest import validate as v
 from fullfunnel.ingest.plan import Plan
 from fullfunnel.schema import table_spec
@@ -197,7 +198,9 @@ def plan_from_mapping(
     for col, value in mapping.constants.items():
         if col not in dtypes and not spec.extensible:
             raise InputError(f"{mapping.path}: [constants] {col} is not a column of {name}")
-        exprs[col] = v.Expr(v.lit(str(value)) if not isinstance(value, int | float) else str(value))
+        exprs[col] = v.Expr(
+            sql.lit(str(value)) if not isinstance(value, int | float) else str(value)
+        )
     for col, values in mapping.values.items():
         if col not in exprs:
             raise InputError(f"{mapping.path}: [values.{col}] maps a column that is not loaded")
@@ -225,7 +228,7 @@ def plan_from_mapping(
             raise InputError(
                 f"{path or mapping.path}: table {name} needs column '{col}' but the file has "
                 f'no column of that name; add  {col} = "<source column>"  under [columns] '
-                f"(file columns: {v.listed(columns)})"
+                f"(file columns: {sql.listed(columns)})"
             )
         if col in spec.required:
             exprs[col] = v.required(col, exprs[col])
@@ -263,7 +266,7 @@ def closed_need_amount(amount: v.Expr, status: v.Expr) -> v.Expr:
     quiet = "".join(f" AND ({e}) IS NULL" for e in amount.errors)  # said once
     need = (
         f"CASE WHEN ({amount.sql}) IS NULL AND ({status.sql}) IN ('won', 'lost'){quiet} THEN "
-        f"{v.lit(f'missing amount{where}: a won or lost deal needs one')} END"
+        f"{sql.lit(f'missing amount{where}: a won or lost deal needs one')} END"
     )
     return v.Expr(amount.sql, (*amount.errors, need), amount.sources, amount.dates, amount.kind)
 
@@ -278,7 +281,7 @@ def forecast_fields(exprs: dict[str, v.Expr], columns: list[str], probability: s
         )
     if category in columns:
         exprs["forecast_category"] = v.Expr(
-            f"lower(replace({v.value(category)}, ' ', '_'))", sources=(category,)
+            f"lower(replace({sql.value(category)}, ' ', '_'))", sources=(category,)
         )
 
 
@@ -329,8 +332,8 @@ def wide_stage_events(
             owner_team = "owner_team" if "owner_team" in exprs else "NULL::VARCHAR"
             owner_id = "owner_id" if "owner_id" in exprs else "NULL::VARCHAR"
             parts.append(
-                f"SELECT contact_id, {v.lit(stage)} AS stage, {v.ident(helper)} AS ts, "
-                f"{owner_team} AS owner_team, {owner_id} AS owner_id, {v.lit(source)} AS source "
-                f"FROM ok WHERE {v.ident(helper)} IS NOT NULL"
+                f"SELECT contact_id, {sql.lit(stage)} AS stage, {sql.ident(helper)} AS ts, "
+                f"{owner_team} AS owner_team, {owner_id} AS owner_id, {sql.lit(source)} AS source "
+                f"FROM ok WHERE {sql.ident(helper)} IS NOT NULL"
             )
     return " UNION ALL ".join(parts)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
-from fullfunnel.ingest import headers
+from fullfunnel.ingest import headers, sql
 from fullfunnel.ingest import validate as v
 from fullfunnel.ingest.mapping import STATUSES, closed_need_amount, forecast_fields
 from fullfunnel.ingest.plan import Plan
@@ -181,12 +181,14 @@ class Lookups:
                 if path.suffix.lower() == ".json":  # an sfdx tree export: no cross-object ids
                     continue
                 reader = (
-                    f"read_csv({v.lit(str(path))}, header = true, all_varchar = true, "
+                    f"read_csv({sql.lit(str(path))}, header = true, all_varchar = true, "
                     "ignore_errors = true, normalize_names = false)"
                 )
                 header = con.sql(f"SELECT * FROM {reader} LIMIT 0").columns
                 rename = renaming(header, kind)
-                as_api = ", ".join(f"{v.ident(c)} AS {v.ident(rename.get(c, c))}" for c in header)
+                as_api = ", ".join(
+                    f"{sql.ident(c)} AS {sql.ident(rename.get(c, c))}" for c in header
+                )
                 src = f"(SELECT {as_api} FROM {reader})"
                 cols = set(headers.renamed(header, rename))
                 if kind == "Lead" and {"Id", "ConvertedContactId"} <= cols:
@@ -205,20 +207,20 @@ class Lookups:
                     name = "Name" if "Name" in cols else "Id"
                     typ = "Type" if "Type" in cols else "NULL"
                     out["sf_campaigns"] = con.sql(
-                        f"SELECT DISTINCT trim(Id) AS campaign_id, {v.ident(name)} AS name, "
+                        f"SELECT DISTINCT trim(Id) AS campaign_id, {sql.ident(name)} AS name, "
                         f"{typ} AS type FROM {src}"
                     ).fetch_arrow_table()
         finally:
             con.close()
         return cls(out)
 
-    def contact_of(self, sql: str) -> str:
+    def contact_of(self, expr: str) -> str:
         """SQL: the contact a lead or contact id stands for (a converted lead → its contact)."""
         if "sf_leads" not in self.tables:
-            return sql
+            return expr
         return (
-            f"coalesce((SELECT any_value(l.contact_id) FROM sf_leads l WHERE l.lead_id = {sql}), "
-            f"{sql})"
+            f"coalesce((SELECT any_value(l.contact_id) FROM sf_leads l WHERE l.lead_id = {expr}), "
+            f"{expr})"
         )
 
 
@@ -368,10 +370,10 @@ def _lead(kind, columns, path, config, checks, lookups) -> Plan:
     first = config.stage_names[0]
     derived = {
         "stage_events": (
-            f"SELECT contact_id, {v.lit(first)} AS stage, created_at AS ts, {team} AS owner_team, "
-            f"{owner} AS owner_id, 'salesforce:Lead' AS source FROM ok "
+            f"SELECT contact_id, {sql.lit(first)} AS stage, created_at AS ts, "
+            f"{team} AS owner_team, {owner} AS owner_id, 'salesforce:Lead' AS source FROM ok "
             f"UNION ALL SELECT contact_id, _status, {status_ts}, {team}, {owner}, "
-            f"'salesforce:Lead' FROM ok WHERE _status IS NOT NULL AND _status <> {v.lit(first)}"
+            f"'salesforce:Lead' FROM ok WHERE _status IS NOT NULL AND _status <> {sql.lit(first)}"
         )
     }
     return Plan(
@@ -386,11 +388,11 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
     _need(columns, path, kind, "StageName")
     exprs: dict[str, v.Expr] = {"opportunity_id": _id(_key(columns, kind))}
     _opt(exprs, "account_id", columns, "AccountId", "Account Name")
-    contact = v.value("ContactId") if "ContactId" in columns else "NULL::VARCHAR"
+    contact = sql.value("ContactId") if "ContactId" in columns else "NULL::VARCHAR"
     if "sf_leads" in lookups.tables:
         contact = (
             f"coalesce({contact}, (SELECT any_value(l.contact_id) FROM sf_leads l "
-            f"WHERE l.opportunity_id = trim({v.ident(_key(columns, kind))})))"
+            f"WHERE l.opportunity_id = trim({sql.ident(_key(columns, kind))})))"
         )
     exprs["contact_id"] = v.Expr(contact, sources=("ContactId",) if "ContactId" in columns else ())
     undated = "CreatedDate" not in columns  # an sfdx tree export leaves it out
@@ -408,15 +410,15 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
     )
     won = v.boolean("IsWon") if "IsWon" in columns else None
     closed = v.boolean("IsClosed") if "IsClosed" in columns else None
-    sql = f"coalesce({status.sql}, 'open')"
+    status_sql = f"coalesce({status.sql}, 'open')"
     errors = list(status.errors)
     if won is not None and closed is not None:
-        sql = (
+        status_sql = (
             f"CASE WHEN {won.sql} THEN 'won' WHEN {closed.sql} THEN 'lost' "
-            f"WHEN {won.sql} IS NULL OR {closed.sql} IS NULL THEN {sql} ELSE 'open' END"
+            f"WHEN {won.sql} IS NULL OR {closed.sql} IS NULL THEN {status_sql} ELSE 'open' END"
         )
         errors += [*won.errors, *closed.errors]
-    exprs["status"] = v.Expr(sql, tuple(errors), ("StageName",))
+    exprs["status"] = v.Expr(status_sql, tuple(errors), ("StageName",))
     if "Amount" in columns:
         exprs["amount"] = closed_need_amount(v.number("Amount"), exprs["status"])
     else:
@@ -431,11 +433,11 @@ def _opportunity(kind, columns, path, config, checks, lookups) -> Plan:
     opp_stage = config.opportunity_stage
     derived = {
         "stage_events": (
-            f"SELECT contact_id, {v.lit(opp_stage)} AS stage, created_at AS ts, "
+            f"SELECT contact_id, {sql.lit(opp_stage)} AS stage, created_at AS ts, "
             "NULL::VARCHAR AS owner_team, owner_id, 'salesforce:Opportunity' AS source "
             "FROM ok WHERE contact_id IS NOT NULL AND created_at IS NOT NULL "
             "UNION ALL SELECT contact_id, CASE status "
-            + " ".join(f"WHEN {v.lit(k)} THEN {v.lit(s)}" for k, s in stage_of.items())
+            + " ".join(f"WHEN {sql.lit(k)} THEN {sql.lit(s)}" for k, s in stage_of.items())
             + f" END, {close}, NULL::VARCHAR, owner_id, 'salesforce:Opportunity' FROM ok "
             f"WHERE contact_id IS NOT NULL AND status IN ('won', 'lost') AND {close} IS NOT NULL"
         )
@@ -516,7 +518,7 @@ def _member(kind, columns, path, config, checks, lookups) -> Plan:
             "timestamp",
         )
     exprs["ts"] = v.required("ts", ts)
-    campaign = v.value("CampaignId")
+    campaign = sql.value("CampaignId")
     channel = "NULL::VARCHAR"
     if "sf_campaigns" in lookups.tables:
         sources = settings(config, "sources")
@@ -532,7 +534,7 @@ def _member(kind, columns, path, config, checks, lookups) -> Plan:
     if "HasResponded" in columns:
         responded_sql = f"coalesce({v.boolean('HasResponded').sql}, FALSE)"
     if responded:
-        responded_sql = f"({responded_sql} OR {v.value(responded)} IS NOT NULL)"
+        responded_sql = f"({responded_sql} OR {sql.value(responded)} IS NOT NULL)"
     exprs["kind"] = v.Expr(
         f"CASE WHEN {responded_sql} THEN 'campaign_response' ELSE 'campaign_member' END"
     )
@@ -569,7 +571,7 @@ def _activity(kind, columns, path, config, checks, lookups) -> Plan:
     sub = _first(columns, "TaskSubtype", "EventSubtype", "Type")
     kind_sql = "'meeting'" if kind == "Event" else "'task'"
     if sub:
-        s = f"lower({v.value(sub)})"
+        s = f"lower({sql.value(sub)})"
         kind_sql = (
             f"CASE WHEN {s} LIKE '%call%' THEN 'call' WHEN {s} LIKE '%email%' THEN 'email' "
             f"WHEN {s} LIKE '%meeting%' OR {s} = 'event' THEN 'meeting' ELSE {kind_sql} END"

@@ -29,8 +29,7 @@ from typing import Any
 
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
-from fullfunnel.ingest import files, headers
-from fullfunnel.ingest import validate as v
+from fullfunnel.ingest import files, headers, sql
 from fullfunnel.ingest.mapping import Mapping_
 from fullfunnel.schema import TABLES
 
@@ -181,7 +180,7 @@ def shape_of(
     raise InputError(
         f"{path}: not a shape this tool knows (HubSpot or Salesforce export, deal table, "
         f"accounts, sales teams, products, lead list, closed deals, path file); its columns "
-        f"{v.listed(columns)} could not be placed. Load it with a mapping: "
+        f"{sql.listed(columns)} could not be placed. Load it with a mapping: "
         "fullfunnel ingest csv FILE --mapping MAP.toml (see docs/ingest.md)"
     )
 
@@ -211,8 +210,8 @@ def _peek(path: Path, fmt: str) -> tuple[list[str], Callable[[str], list[str]], 
         if col not in columns:
             return []
         rows = con.execute(
-            f"SELECT DISTINCT trim(CAST({v.ident(col)} AS VARCHAR)) AS x FROM raw "
-            f"WHERE nullif(trim(CAST({v.ident(col)} AS VARCHAR)), '') IS NOT NULL "
+            f"SELECT DISTINCT trim(CAST({sql.ident(col)} AS VARCHAR)) AS x FROM raw "
+            f"WHERE nullif(trim(CAST({sql.ident(col)} AS VARCHAR)), '') IS NOT NULL "
             "ORDER BY x LIMIT 50"
         ).fetchall()
         return [r[0] for r in rows]

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fullfunnel.ingest import dates
+from fullfunnel.ingest.sql import ident, lit, value
 
 MIN_DATE = "1990-01-01"
 # what CRM exports write for "no value" (Salesforce's "--None--", a picklist's "Select"),
@@ -49,34 +50,6 @@ class Checks:
     max_date: str = "now"  # 'now' → now plus one day
     date_format: str | None = None  # strptime format for every date without its own
     extra: dict[str, str] = field(default_factory=dict)
-
-
-def ident(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """A quoted SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def shown(name: str) -> str:
-    """A file's column name as an error message shows it: on one line, any character
-    that does not print (a line break in a quoted header, say) escaped."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
-
-
-def listed(names: list[str], most: int = 12) -> str:
-    """The first ``most`` of a file's column names for an error message, … if more."""
-    more = " …" if len(names) > most else ""
-    return ", ".join(shown(n) for n in names[:most]) + more
-
-
-def value(col: str) -> str:
-    """The trimmed text of a source column; empty text is NULL (and so are
-    placeholders: the rows are read through :func:`cleaned`)."""
-    return f"NULLIF(trim({ident(col)}), '')"
 
 
 def cleaned(columns: list[str]) -> str:

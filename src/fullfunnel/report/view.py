@@ -423,7 +423,7 @@ def _period(results: Mapping[str, Result]) -> str:
 
 def table_html(frame: pd.DataFrame, limit: int = 60) -> str:
     """A compact HTML table of ``frame`` (the first ``limit`` rows), values formatted."""
-    from fullfunnel.cli._render import cell
+    from fullfunnel.formatting import cell
 
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool for c in frame]
     head = "".join(

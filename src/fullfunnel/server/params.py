@@ -117,7 +117,7 @@ def check(key: str, value: Any, *, wh: Warehouse, config: Config, kind: str = "s
     if key in BREAKDOWNS:
         # contacts columns break the funnel down; touchpoint columns the attribution;
         # owner groups the pipeline, stuck, handoffs and funnel
-        from fullfunnel.analytics.owners import BY as OWNER_GROUPS
+        from fullfunnel.analytics.groups import BY as OWNER_GROUPS
 
         columns = [c for c in wh.table("contacts").columns if c != "contact_id"]
         touch = [c for c in ("channel", "campaign", "tactic") if c not in columns]

@@ -93,7 +93,7 @@ def score_lead_list(
     """Cross-validate the lead model on the ``leads`` table and score its unconverted
     leads (written to ``scores`` under their lead id when ``write``)."""
     from fullfunnel.analytics.scoring.model import LeadModel, calibration_table, metrics
-    from fullfunnel.analytics.scoring.run import _tiers
+    from fullfunnel.analytics.scoring.tiers import tiers_of
 
     sc = config["scoring"]
     frame = wh.table("leads").to_pandas()
@@ -141,7 +141,7 @@ def score_lead_list(
         m["auc_low"], m["auc_high"] = auc_interval(m["auc"], k, n - k, confidence)
         rows.append({"scorer": name, "column": column, **m})
     open_ = ~y
-    tier = _tiers(oof[open_], sc["tier_shares"])
+    tier = tiers_of(oof[open_], sc["tier_shares"])
     version = _version(frame, y, sc, seed)
     scores = pd.DataFrame(
         {"lead_id": ids[open_].to_numpy(), "score": oof[open_], "tier": tier}

@@ -50,6 +50,7 @@ from fullfunnel.analytics.scoring.reasons import (
     reason_columns,
     top_reasons,
 )
+from fullfunnel.analytics.scoring.tiers import TIERS, tiers_of
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.lifecycle import reached, timeline
@@ -57,7 +58,6 @@ from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
 MIN_POSITIVES = 20
-TIERS = ("A", "B", "C", "D")
 SHOWN = ("contact_id", "title", "current_stage", "days_in_stage")  # of every lead scored
 # open contacts featured and binned at a time: a batch of every feature is held, not
 # the company's (at 10M contacts, 6.8M open ones would take 5.7 GB as floats)
@@ -291,7 +291,7 @@ def score(
     )
     leads = _score_open(final, current, keep=keep)
     prob = leads.prob
-    tier = _tiers(prob, sc["tier_shares"])
+    tier = tiers_of(prob, sc["tier_shares"])
     # reasons for the contacts that will be worked (the tiers in reason_tiers); the rest
     # get an empty list and are explained on demand (fullfunnel score --explain)
     worked = np.isin(tier, _reason_tiers(sc["reason_tiers"]))
@@ -636,21 +636,6 @@ def _reason_tiers(tiers: list[str]) -> list[str]:
             'e.g. ["A", "B", "C"]'
         )
     return list(tiers)
-
-
-def _tiers(prob: np.ndarray, shares: list[float]) -> np.ndarray:
-    """A–D by rank: the top shares[0] of scores is A, the next shares[1] B, …"""
-    if len(prob) == 0:
-        return np.array([], dtype=object)
-    if len(shares) != 3 or any(s < 0 for s in shares) or sum(shares) > 1:
-        raise ConfigError(
-            "[scoring] tier_shares must be three shares (A, B, C) adding to at most 1, "
-            "like [0.10, 0.15, 0.25]"
-        )
-    rank = pd.Series(-prob).rank(method="min").to_numpy() - 1  # 0 = best; ties share a tier
-    q = rank / len(prob)
-    edges = np.cumsum(shares)
-    return np.array(TIERS)[np.searchsorted(edges, q, side="right")]
 
 
 def _version(

@@ -1,0 +1,92 @@
+"""Breakdowns: what a contact-level analysis is split by.
+
+A breakdown is a ``contacts`` column (``source_channel``, ``country``…) or an owner
+group: the contact's (or deal's) owner, or the owner's manager, office or team from
+the ``owners`` table (a sales-team file). Every ``--by`` of the funnel, velocity,
+stuck, handoffs, diagnose and pipeline is resolved here, so a group means the same
+in each and the groups of one analysis add up to its total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from fullfunnel.errors import InputError, did_you_mean
+from fullfunnel.warehouse import Warehouse
+
+NO_VALUE = "(none)"
+BY = ("owner", "manager", "office", "team")
+NOT_LISTED = "(not in the sales-team table)"
+NO_OWNER = "(no owner)"
+
+
+def check_by(by: str, wh: Warehouse | None = None) -> None:
+    """``by`` is a known breakdown, and (given ``wh``) one the warehouse can give:
+    managers, offices and teams come from a sales-team table."""
+    if by not in BY:
+        raise InputError(f"--by {by!r}: use one of {', '.join(BY)}." + did_you_mean(by, BY))
+    if wh is not None and by != "owner" and not wh.count("owners"):
+        raise InputError(
+            f"--by {by}: no sales-team table is loaded (the owners table is empty); load one "
+            "with 'fullfunnel ingest sales_teams.csv' (owner, manager, office), or use --by owner"
+        )
+
+
+def grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
+    """``opp`` (any table with ``owner_id``) with ``group``: its owner, or the owner's
+    manager / office / team from the sales-team table."""
+    owner = opp.owner_id.fill_null(NO_OWNER)
+    if by == "owner":
+        return opp.mutate(group=owner)
+    teams = wh.table("owners").select("owner_id", _attr=by)
+    joined = opp.left_join(teams, opp.owner_id == teams.owner_id)
+    group = ibis.cases(
+        (joined.owner_id.isnull(), NO_OWNER), else_=joined._attr.fill_null(NOT_LISTED)
+    )
+    return joined.mutate(group=group).drop("owner_id_right", "_attr")
+
+
+def contact_groups(wh: Warehouse, by: str) -> ir.Table:
+    """contact_id → ``group``: the contact's owner (``contacts.owner_id``), or that
+    owner's manager / office / team; the breakdown of the contact-level analyses."""
+    check_by(by, wh)
+    return grouped(wh, wh.table("contacts").select("contact_id", "owner_id"), by).select(
+        "contact_id", "group"
+    )
+
+
+def by_group(
+    wh: Warehouse, rows: ir.Table, by: str, measures: Callable[[ir.Table], dict[str, ir.Value]]
+) -> pd.DataFrame:
+    """``measures`` of the contact-level ``rows`` per owner group (a column named
+    ``by``); a contact without an owner counts under "(no owner)"."""
+    groups = contact_groups(wh, by)
+    j = rows.left_join(groups, rows.contact_id == groups.contact_id)
+    j = j.mutate(group=j.group.fill_null(NO_OWNER))
+    return j.group_by("group").aggregate(**measures(j)).execute().rename(columns={"group": by})
+
+
+def with_breakdown(wh: Warehouse, tl: ir.Table, by: str) -> tuple[ir.Table, str]:
+    """Join the contacts column ``by`` (or the contact's owner group: owner, manager,
+    office, team) onto the timeline; nulls become ``(none)``. Returns the timeline and
+    the group column's name (``owner_id`` for owner: ``owner`` is the stage's team)."""
+    contacts = wh.table("contacts")
+    if by in BY and by not in contacts.columns:
+        key = "owner_id" if by == "owner" else by
+        side = contact_groups(wh, by).rename(_group="group")
+        joined = tl.left_join(side, "contact_id").drop("contact_id_right")
+        return joined.mutate(_group=joined._group.fill_null(NO_VALUE)).rename({key: "_group"}), key
+    if by not in contacts.columns or by == "contact_id":
+        options = [c for c in contacts.columns if c != "contact_id"]
+        raise InputError(
+            f"--by {by!r} is not a contacts column; use one of {', '.join(options)}."
+            + did_you_mean(by, options)
+        )
+    label = contacts[by].cast("string").fill_null(NO_VALUE)
+    side = contacts.select("contact_id", _group=label)
+    joined = tl.left_join(side, "contact_id").drop("contact_id_right")
+    return joined.mutate(_group=joined._group.fill_null(NO_VALUE)).rename({by: "_group"}), by

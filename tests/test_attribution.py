@@ -347,7 +347,7 @@ def test_engine_paths_with_many_labels_keep_their_order(wh):
     rows = p.frame.set_index("path")
     assert rows.loc[" > ".join([*chans, "referral"]), "conversions"] == 1.0
     # the touches handed to the models are those of the text, row by row
-    from fullfunnel.analytics.attribution.models import split_touches, touches
+    from fullfunnel.analytics.attribution.touches import split_touches, touches
 
     got, want = touches(p), split_touches(p.frame)
     assert list(got.labels) == list(want.labels)
@@ -459,7 +459,7 @@ def test_demo_channel_with_largest_lift_gets_most_credit_per_journey(demo_wh, mo
 
 
 def test_paths_split_in_slices_equal_one_split(monkeypatch):
-    from fullfunnel.analytics.attribution import models
+    from fullfunnel.analytics.attribution import touches as models
 
     # slices whose labels differ (and come in another order) must share one coding
     paths = ["b > a", "c", "a > c > b", "d > d", "a", "c > a", "b", "d > b > a"] * 3
@@ -476,7 +476,7 @@ def test_paths_split_in_slices_equal_one_split(monkeypatch):
 
 @pytest.mark.parametrize("n_labels", [1, 3, 40])
 def test_first_touch_of_each_label_per_path(n_labels):
-    from fullfunnel.analytics.attribution.models import touches_from_codes
+    from fullfunnel.analytics.attribution.touches import touches_from_codes
 
     rng = np.random.default_rng(n_labels)
     lengths = rng.integers(0, 7, 500)

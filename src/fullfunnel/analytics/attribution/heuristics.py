@@ -23,9 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fullfunnel.analytics.attribution.models import Touches, credit_by_touch_weights, register
-from fullfunnel.analytics.attribution.models import touches as flat_touches
 from fullfunnel.analytics.attribution.paths import Paths
+from fullfunnel.analytics.attribution.touches import Touches, credit_by_touch_weights
+from fullfunnel.analytics.attribution.touches import touches as flat_touches
 from fullfunnel.errors import ConfigError, InputError
 
 ANCHORS = {
@@ -40,27 +40,23 @@ def _by_weights(paths: Paths, weights_of) -> pd.DataFrame:
     return credit_by_touch_weights(paths, t, weights_of(t))
 
 
-@register("first_touch")
 def first_touch(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """All credit to the journey's first touch."""
     t = flat_touches(paths)
     return by_anchors(paths, t, [np.zeros(t.lengths.size, dtype=np.int64)], [1.0], rest=0.0)
 
 
-@register("last_touch")
 def last_touch(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """All credit to the last touch before the conversion."""
     t = flat_touches(paths)
     return by_anchors(paths, t, [t.lengths - 1], [1.0], rest=0.0)
 
 
-@register("linear")
 def linear(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """An equal share to every touch."""
     return by_anchors(paths, flat_touches(paths), [], [], rest=1.0)
 
 
-@register("time_decay")
 def time_decay(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """Shares halving every ``half_life_days`` before the conversion, normalised."""
     half_life = float(params["half_life_days"])
@@ -168,7 +164,7 @@ def _position_model(model: str):
 
     fn.__name__ = model
     fn.__doc__ = f"Position-based: fixed shares for {', '.join(ANCHORS[model])}, rest spread."
-    return register(model)(fn)
+    return fn
 
 
 u_shaped = _position_model("u_shaped")

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fullfunnel.analytics.attribution.models import remember_touches, touches
 from fullfunnel.analytics.attribution.paths import Paths
+from fullfunnel.analytics.attribution.touches import remember_touches, touches
 
 MIN_RESAMPLES = 20
 TOUCH_BUDGET = 20_000_000  # touches read over all resamples, at most (then MIN_RESAMPLES)

@@ -27,15 +27,14 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from fullfunnel.analytics.attribution.models import Touches, register
-from fullfunnel.analytics.attribution.models import touches as flat_touches
 from fullfunnel.analytics.attribution.paths import Paths
+from fullfunnel.analytics.attribution.touches import Touches
+from fullfunnel.analytics.attribution.touches import touches as flat_touches
 from fullfunnel.errors import ConfigError
 
 DENSE_MAX_STATES = 2048  # up to this many states, transitions are counted in a dense matrix
 
 
-@register("markov")
 def markov(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """Credits from exact removal effects on the order-``markov_order`` chain."""
     order = int(params["markov_order"])

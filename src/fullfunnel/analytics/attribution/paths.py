@@ -43,13 +43,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fullfunnel._dates import SECONDS_PER_DAY, literal
+from fullfunnel.analytics.attribution.touches import SEP, remember_touches, touches_from_codes
 from fullfunnel.config import Config
 from fullfunnel.errors import InputError, did_you_mean
 from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import count
 from fullfunnel.warehouse import Warehouse
 
-SEP = " > "
 BY = ("channel", "campaign", "tactic")
 LEVELS = ("contact", "account")
 VALUES = ("count", "pipeline", "bookings")
@@ -305,8 +305,6 @@ def journey_paths(
         unattributed=all_n - float(frame["conversions"].sum()),
         unattributed_value=missed_v if abs(missed_v) > 1e-9 * max(abs(all_v), 1.0) else 0.0,
     )
-    from fullfunnel.analytics.attribution.models import remember_touches, touches_from_codes
-
     remember_touches(paths, touches_from_codes(codes, lengths, names))
     return paths
 

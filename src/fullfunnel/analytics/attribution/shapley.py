@@ -20,16 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fullfunnel.analytics.attribution.models import (
-    credit_by_touch_weights,
-    first_of_label,
-    register,
-)
-from fullfunnel.analytics.attribution.models import touches as flat_touches
 from fullfunnel.analytics.attribution.paths import Paths
+from fullfunnel.analytics.attribution.touches import credit_by_touch_weights, first_of_label
+from fullfunnel.analytics.attribution.touches import touches as flat_touches
 
 
-@register("shapley")
 def shapley(paths: Paths, params: Mapping[str, Any]) -> pd.DataFrame:
     """Each conversion split equally among the journey's distinct labels."""
     t = flat_touches(paths)

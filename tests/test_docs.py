@@ -90,3 +90,31 @@ def test_the_scoring_profile_times_every_phase_and_adds_up(tmp_path):
     elapsed = float(re.search(r"^the run took ([\d.]+) s", out, re.M)[1])
     assert float(rows["total"]) == pytest.approx(elapsed, abs=0.02)
     assert sum(float(rows[n]) for n in timed) == pytest.approx(elapsed, abs=0.01 * len(timed))
+
+
+def test_every_command_has_an_example_that_parses(monkeypatch):
+    """Each command's --help ends with an example, and the example is a valid call."""
+    import shlex
+
+    import typer
+
+    from fullfunnel.cli import app
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", {})
+        if not subs and not getattr(cmd, "hidden", False):
+            yield path, cmd
+        for name, sub in subs.items():
+            yield from walk(sub, [*path, name])
+
+    root = typer.main.get_command(app)
+    for path, cmd in walk(root, []):
+        assert (cmd.epilog or "").startswith("Example: "), path
+        words = shlex.split(cmd.epilog.removeprefix("Example: "))
+        while "=" in words[0]:  # VAR=value before the command: the environment it sets
+            name, value = words.pop(0).split("=", 1)
+            monkeypatch.setenv(name, value)
+        assert words.pop(0) == "fullfunnel", path
+        assert words[: len(path)] == path, (path, words)
+        # parsed as the command would parse it: an unknown option or value fails here
+        cmd.make_context(" ".join(path), words[len(path) :])

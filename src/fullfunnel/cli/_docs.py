@@ -30,6 +30,8 @@ def _command(cmd: Any, path: str, level: int) -> list[str]:
     out = [f"{'#' * level} `{path}`", ""]
     if cmd.help:
         out += [cmd.help.strip(), ""]
+    if getattr(cmd, "epilog", None):
+        out += [cmd.epilog.strip(), ""]
     params = [p for p in cmd.params if p.name != "help"]
     if params:
         out += ["| option | meaning | default |", "|---|---|---|"]

@@ -430,3 +430,18 @@ def test_booked_so_far_is_drawn_week_by_week_to_the_forecast(results, page):
     # from 0 at the quarter's start to the booked total at the as-of date, never falling
     assert y[0] == 0 and y[-1] == pytest.approx(fc.booked) and len(y) >= 3
     assert all(b >= a for a, b in itertools.pairwise(y))
+
+
+def test_every_chart_maker_draws_its_result_on_the_demo(results):
+    """Dispatch is by result type, and each maker draws the demo's result of its type:
+    a field renamed under a maker makes this fail, not a chart vanish at run time."""
+    config = ff.default_config()
+    drawn = set()
+    for result in results.values():
+        for kind, makers in charts.makers().items():
+            if isinstance(result, kind):
+                for maker in makers:
+                    assert maker(result, config) is not None, (kind.__name__, maker.__name__)
+                    drawn.add(maker.__name__)
+    every = {m.__name__ for makers in charts.makers().values() for m in makers}
+    assert drawn == every, every - drawn

@@ -130,11 +130,11 @@ def build_view(
     diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
     leaks = charts.leak_table(diagnosis)
     first_screen = [
-        fig(charts.safely(charts.bookings_chart, results, config)),
-        fig(charts.safely(charts.funnel_chart, funnel, config)) if funnel else None,
-        fig(charts.safely(charts.breakdown_chart, funnel, config)) if funnel else None,
-        fig(charts.safely(charts.dropoff_chart, funnel, config, leaks)) if funnel else None,
-        fig(charts.safely(charts.weight_chart, diagnosis, config)) if diagnosis else None,
+        fig(charts.bookings_chart(results, config)),
+        fig(charts.funnel_chart(funnel, config)) if funnel else None,
+        fig(charts.breakdown_chart(funnel, config)) if funnel else None,
+        fig(charts.dropoff_chart(funnel, config, leaks)) if funnel else None,
+        fig(charts.weight_chart(diagnosis, config)) if diagnosis else None,
     ]
     sections: list[Section] = []
     placed: set[str] = set()
@@ -180,11 +180,7 @@ def _add(section: Section, name: str, result: Result, config: Config, fig) -> No
 
 
 def _headline(result: Result) -> list[str]:
-    try:
-        return [str(line) for line in result.headline()]
-    except Exception as exc:  # a headline that fails must not hide the numbers
-        charts.log.warning("headline of %s skipped: %s", type(result).__name__, exc)
-        return []
+    return [str(line) for line in result.headline()]
 
 
 def _title(name: str, result: Result) -> str:

@@ -2,8 +2,8 @@
 
 Two kinds of maker:
 
-- ``for_result(name, result, config)``: the figures of one analysis, keyed by the
-  analysis name in ``_MAKERS`` (one module per area: :mod:`.funnel`,
+- ``for_result(name, result, config)``: the figures of one analysis, chosen by its
+  result type in :func:`makers` (one module per area: :mod:`.funnel`,
   :mod:`.diagnosis`, :mod:`.attribution`, :mod:`.backtest`, :mod:`.scoring`,
   :mod:`.survival`).
 - the first-screen figures (``bookings_chart`` in :mod:`.bookings`;
@@ -13,11 +13,12 @@ Two kinds of maker:
 Makers only read result objects, through the defensive helpers of
 :mod:`._common`. This package re-exports the makers and helpers the report view
 uses, so ``from fullfunnel.report import charts; charts.funnel_chart(...)`` works;
-a new chart is one function in its area's module plus one line in ``_MAKERS``.
+a new chart is one function in its area's module plus one entry in :func:`makers`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import plotly.graph_objects as go
@@ -35,14 +36,12 @@ from fullfunnel.report.charts._common import (
     column,
     find_table,
     first_result,
-    log,
     money,
     new_figure,
     number,
     pct,
     period_label,
     pick_number,
-    safely,
     share_text,
     stage_label,
     stage_segment,
@@ -104,7 +103,6 @@ __all__ = [
     "handoff_chart",
     "leak_chart",
     "leak_table",
-    "log",
     "money",
     "new_figure",
     "number",
@@ -114,7 +112,6 @@ __all__ = [
     "pick_number",
     "pipeline_chart",
     "review_chart",
-    "safely",
     "score_chart",
     "share_text",
     "stage_label",
@@ -128,26 +125,43 @@ __all__ = [
 
 Maker = Callable[[Result, Config], "go.Figure | None"]
 
-# analysis name → figure makers, in the order they are shown
-_MAKERS: dict[str, list[Maker]] = {
-    "funnel": [cohort_chart],
-    "velocity": [velocity_chart],
-    "pipeline": [pipeline_chart],
-    "stuck": [stuck_chart, chance_chart],
-    "review": [review_chart],
-    "diagnose": [leak_chart],
-    "backtest": [backtest_chart],
-    "handoffs": [handoff_chart, ownership_chart],
-    "attribution": [attribution_chart],
-    "attribute": [attribution_chart],
-    "attribution_compare": [attribution_chart],
-    "score": [score_chart],
-    "scores": [score_chart],
-    "scoring": [score_chart],
-}
+
+@functools.cache
+def makers() -> dict[type, tuple[Maker, ...]]:
+    """Result type → the figure makers that draw it, in the order they are shown.
+
+    Dispatched on the result's type, not on a name: a result of another type is
+    never handed to a maker that expects these fields.
+    """
+    from fullfunnel.analytics.attribution import AttributionResult, CompareResult
+    from fullfunnel.analytics.backtest import BacktestResult
+    from fullfunnel.analytics.diagnose import DiagnoseResult
+    from fullfunnel.analytics.funnel import FunnelResult
+    from fullfunnel.analytics.handoffs import HandoffsResult
+    from fullfunnel.analytics.pipeline import PipelineResult
+    from fullfunnel.analytics.review import ReviewResult
+    from fullfunnel.analytics.scoring.run import ScoreResult
+    from fullfunnel.analytics.stuck import StuckResult
+    from fullfunnel.analytics.velocity import VelocityResult
+
+    return {
+        FunnelResult: (cohort_chart,),
+        VelocityResult: (velocity_chart,),
+        PipelineResult: (pipeline_chart,),
+        StuckResult: (stuck_chart, chance_chart),
+        ReviewResult: (review_chart,),
+        DiagnoseResult: (leak_chart,),
+        BacktestResult: (backtest_chart,),
+        HandoffsResult: (handoff_chart, ownership_chart),
+        AttributionResult: (attribution_chart,),
+        CompareResult: (attribution_chart,),
+        ScoreResult: (score_chart,),
+    }
 
 
 def for_result(name: str, result: Result, config: Config) -> list[go.Figure]:
-    """The figures that show ``result`` best (none for results without a chart yet)."""
-    figures = (safely(maker, result, config) for maker in _MAKERS.get(name, []))
+    """The figures that show ``result`` (none for a type without a chart yet); a maker
+    that fails on its own result type is a bug, and fails the report."""
+    chosen = next((m for t, m in makers().items() if isinstance(result, t)), ())
+    figures = (maker(result, config) for maker in chosen)
     return [f for f in figures if f is not None]

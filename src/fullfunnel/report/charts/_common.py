@@ -5,14 +5,15 @@ read defensively: :func:`attr`, :func:`number` and :func:`find_table` return Non
 for a field or table that is missing, which means no figure (the report then falls
 back to the result's headline and tables). The formatting helpers (:func:`money`,
 :func:`pct`, :func:`stage_label`, :func:`period_label`) keep titles and labels
-worded alike across charts, and :func:`safely` keeps one odd result from breaking
-the whole report. Kept apart so each chart module holds only its own figures.
+worded alike across charts. A maker is only handed results of the types it draws
+(:func:`fullfunnel.report.charts.makers`), and nothing here swallows an error: a
+maker that fails on its own type fails the report, and the tests. Kept apart so
+each chart module holds only its own figures.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -20,9 +21,6 @@ import plotly.graph_objects as go
 
 from fullfunnel.config import Config
 from fullfunnel.result import Result
-
-log = logging.getLogger("fullfunnel.report")
-
 
 BLUE, LIGHT, GREY, ORANGE, RED, GREEN = (
     "#2f6fab",
@@ -203,12 +201,3 @@ def _period_text(period: Any) -> str:
     if isinstance(period, list | tuple) and len(period) == 2:
         return f"{period[0]}..{period[1]}"
     return str(period)
-
-
-def safely(maker: Callable[..., go.Figure | None], *args: Any) -> go.Figure | None:
-    """Run a figure maker; a result shaped unlike what it expects gives no figure."""
-    try:
-        return maker(*args)
-    except Exception as exc:  # a result of unexpected shape must not break the report
-        log.warning("figure %s skipped: %s: %s", maker.__name__, type(exc).__name__, exc)
-        return None

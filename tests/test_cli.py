@@ -243,3 +243,30 @@ def test_table_output_prints_brackets_as_written():
            console=console)  # fmt: skip
     out = console.export_text()
     assert "set [scoring] keep_columns" in out and "[Webinar] Q1" in out
+
+
+def test_ids_keep_their_width_when_the_table_fits():
+    import pandas as pd
+    from rich.console import Console
+
+    from fullfunnel.cli._render import frame_table
+
+    frame = pd.DataFrame({"contact_id": ["C-0000000123456"], "stage": ["mql"], "days": [3.5]})
+    narrow = Console(record=True, width=36)  # 15 + 5 + 4 characters, 12 of borders
+    narrow.print(frame_table(frame, width=36))
+    assert "C-0000000123456" in narrow.export_text()  # fits: kept whole
+    wide = pd.DataFrame({f"col_{i}": ["x" * 10] for i in range(6)}).assign(contact_id="C" * 20)
+    small = Console(record=True, width=40)
+    small.print(frame_table(wide, width=40))
+    assert "ids may be shortened to fit" in small.export_text()
+
+
+def test_funnel_shows_the_latest_cohorts_on_a_terminal(demo_wh):
+    f = ff.funnel(demo_wh)
+    shown, note = f.display_rows("cohorts", f.cohorts)
+    per_step = shown.groupby("stage")["cohort_start"].nunique()
+    assert (per_step <= 6).all() and len(shown) < len(f.cohorts)
+    assert note.startswith(", the latest 6 of")
+    newest = f.cohorts.groupby("stage")["cohort_start"].max()
+    assert shown.groupby("stage")["cohort_start"].max().equals(newest)
+    assert f.to_dict()["cohorts"] and len(f.to_dict()["cohorts"]) == len(f.cohorts)  # JSON: all

@@ -39,6 +39,11 @@ class Result:
         """Per table, the columns a terminal shows (every column when not listed)."""
         return {}
 
+    def display_rows(self, name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+        """The rows of table ``name`` a terminal shows, and what is left out (every
+        row by default; JSON and CSV always hold them all)."""
+        return frame, ""
+
     def headline(self) -> list[str]:
         """A few lines that state the finding; subclasses say more."""
         return []

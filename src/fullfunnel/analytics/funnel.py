@@ -45,6 +45,7 @@ from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 COHORT_UNITS = {"month": "M", "quarter": "Q"}
+SHOWN_COHORTS = 6  # of each step, on a terminal
 # the stage columns that the last stage, with no next stage, leaves empty
 NO_NEXT = "next_stage converted conversion conversion_low conversion_high exited recycled stalled"
 NO_NEXT = NO_NEXT.split()
@@ -71,6 +72,17 @@ class FunnelResult(Result):
         if self.lead_rate is not None:  # an undated lead list: its conversion is the table
             return {"leads": self.leads}
         return {"stages": self.stages, "cohorts": self.cohorts, "conversion": self.conversion}
+
+    def display_rows(self, name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+        """The latest cohorts of each step on a terminal; all of them in JSON and CSV."""
+        keys = [*([self.by] if self.by else []), "stage"]
+        if name != "cohorts" or frame.empty:
+            return frame, ""
+        latest = frame.sort_values("cohort_start").groupby(keys, sort=False).tail(SHOWN_COHORTS)
+        if len(latest) == len(frame):
+            return frame, ""
+        cohorts = frame["cohort_start"].nunique()
+        return latest.sort_index(), f", the latest {SHOWN_COHORTS} of {cohorts} per step"
 
     def display_columns(self) -> dict[str, list[str]]:
         group = [self.by] if self.by else []

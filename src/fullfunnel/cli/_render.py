@@ -34,26 +34,71 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
         console.print(f"{result.title}: no rows (nothing loaded yet, or nothing matches)")
     for name, frame in tables.items():
         shown = [c for c in result.display_columns().get(name, []) if c in frame.columns]
+        frame, fewer = result.display_rows(name, frame)
         title = name.replace("_", " ")
-        if shown and len(shown) < len(frame.columns):
+        narrowed = bool(shown) and len(shown) < len(frame.columns)
+        if narrowed:
             frame = frame[shown]
-            title += " (all columns: --format csv or json)"
-        console.print(frame_table(frame, title=title))
+        if fewer or narrowed:
+            title += f" (all {'rows and ' if fewer else ''}columns: --format csv or json{fewer})"
+        console.print(frame_table(frame, title=title, width=console.width))
 
 
-def frame_table(frame: pd.DataFrame, *, title: str | None = None, limit: int = 200) -> Table:
+_ID_WIDTH = 24  # characters of an id a narrow terminal shows on one line
+
+
+def frame_table(
+    frame: pd.DataFrame, *, title: str | None = None, limit: int = 200, width: int | None = None
+) -> Table:
+    """``frame`` as a Rich table of at most ``limit`` rows. Ids keep their full width
+    (folding past ``_ID_WIDTH``) whenever the table then still fits ``width``; other
+    columns shrink to fit, their headers wrapping at spaces."""
     import pandas as pd
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=title, title_justify="left", header_style="bold")
-    for col in frame.columns:
+    headers = [str(c).replace("_", " ") for c in frame.columns]
+    rows = [
+        [cell(col, v) for col, v in zip(frame.columns, row, strict=True)]
+        for row in frame.head(limit).itertuples(index=False)
+    ]
+    keep = _id_widths(frame.columns, headers, rows, width)
+    for i, col in enumerate(frame.columns):
         numeric = pd.api.types.is_numeric_dtype(frame[col]) and frame[col].dtype != bool
-        # spaces let long headers wrap onto two lines instead of being cut
-        table.add_column(str(col).replace("_", " "), justify="right" if numeric else "left")
-    for row in frame.head(limit).itertuples(index=False):
-        cells = [Text(cell(col, v)) for col, v in zip(frame.columns, row, strict=True)]
-        table.add_row(*cells)
+        table.add_column(
+            headers[i],
+            justify="right" if numeric else "left",
+            min_width=keep.get(i),
+            overflow="fold" if i in keep else "ellipsis",
+        )
+    for r in rows:
+        table.add_row(*[Text(v) for v in r])
+    notes = []
     if len(frame) > limit:
-        table.caption = f"{limit} of {len(frame)} rows shown; use --format csv for all"
+        notes.append(f"{limit} of {len(frame)} rows shown; use --format csv for all")
+    if not keep and _id_columns(frame.columns) and width is not None:
+        notes.append("ids may be shortened to fit: widen the terminal or use --format csv")
+    table.caption = "; ".join(notes) or None
     return table
+
+
+def _id_columns(columns) -> list[int]:
+    return [i for i, c in enumerate(columns) if str(c) == "id" or str(c).endswith("_id")]
+
+
+def _id_widths(columns, headers, rows, width: int | None) -> dict[int, int]:
+    """Column position → width, for the id columns that fit in full: every other
+    column at the narrowest Rich gives it (its longest word), 3 characters of
+    border and padding each."""
+    ids = _id_columns(columns)
+    if not ids:
+        return {}
+    wanted = {i: min(max((len(r[i]) for r in rows), default=0), _ID_WIDTH) for i in ids}
+
+    def narrowest(i: int) -> int:
+        words = [w for text in (headers[i], *(r[i] for r in rows)) for w in text.split()]
+        return max((len(w) for w in words), default=1)
+
+    need = sum(wanted.get(i, narrowest(i)) + 3 for i in range(len(columns))) + 1
+    return wanted if width is None or need <= width else {}

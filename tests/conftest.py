@@ -200,3 +200,35 @@ def api_keys(wh: Warehouse) -> dict[str, str]:
         "read": create_key(wh, name="reader", scopes=["read"]).key,
         "write": create_key(wh, name="collector", scopes=["write"]).key,
     }
+
+
+# whole modules that take minutes together: engines side by side, a browser, generated
+# examples, crash recovery in subprocesses, scoring at scale, the server and report on a
+# demo company of their own, every route and every KPI cross-checked
+SLOW_MODULES = {
+    "test_api_security",
+    "test_server",
+    "test_report",
+    "test_metrics",
+    "test_scoring",
+    "test_scoring_trees",
+    "test_diagnose_shared",
+    "test_backtest",
+    "test_ingest_streaming",
+    "test_conformance",
+    "test_dashboard_browser",
+    "test_properties",
+    "test_fuzz_ingest",
+    "test_crash_safety",
+    "test_scoring_scale",
+    "test_attribution_reference",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """``pytest -m "not slow"`` is the edit loop: Spark and Postgres runs and the slow
+    modules are marked slow; CI runs everything."""
+    for item in items:
+        engine = item.get_closest_marker("spark") or item.get_closest_marker("postgres")
+        if engine or item.module.__name__.rpartition(".")[2] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

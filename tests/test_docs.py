@@ -65,6 +65,7 @@ def test_every_analysis_has_the_command_the_benchmarks_time():
         assert out.exit_code == 0 and "Usage: " in out.output, (name, out.output)
 
 
+@pytest.mark.slow
 def test_the_scoring_profile_times_every_phase_and_adds_up(tmp_path):
     """benchmarks/profile_scoring.py wraps scoring's functions by name: a renamed one
     must fail here, not in the benchmark; its phases add up to the run."""

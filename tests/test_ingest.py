@@ -36,6 +36,7 @@ def _write_mapping(path: Path, values: dict) -> Path:
     return path
 
 
+@pytest.mark.slow  # the whole malformed corpus; the fuzz tests and the cases below keep watch
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['file']}-{i}" for i, c in enumerate(CASES)])
 def test_malformed_corpus_accounting(case, wh, tmp_path):
     path = MALFORMED / case["file"]

@@ -126,7 +126,8 @@ def test_hubspot_full_sync_pulls_everything_again(wh, hubspot):
     assert _counts(wh) == before
 
 
-def test_hubspot_rate_limit_is_retried_with_backoff(wh, hubspot):
+def test_hubspot_rate_limit_is_retried_with_backoff(wh, hubspot, monkeypatch):
+    monkeypatch.setattr(hs, "BACKOFF", 0.01)
     hubspot.fail_next = 2  # two 429s with Retry-After, then answers
     sync_hubspot(wh, TOKEN, host=hubspot.url)
     assert wh.count("opportunities") == 3
@@ -177,6 +178,7 @@ def test_hubspot_failure_mid_pull_loads_nothing_and_keeps_the_cursor(wh, hubspot
     assert _rows(wh, "SELECT * FROM sync_state ORDER BY object") == state
 
 
+@pytest.mark.slow
 def test_hubspot_sync_from_the_cli(tmp_path, hubspot):
     db = tmp_path / "w.duckdb"
     env = {

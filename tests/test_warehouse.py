@@ -183,7 +183,7 @@ def test_a_local_spark_warehouse_is_found_again_by_the_next_process(tmp_path):
 
 
 def test_a_spark_warehouse_that_will_not_open_says_why(tmp_path, monkeypatch):
-    import fullfunnel.warehouse as warehouse
+    import fullfunnel.warehouse.spark as warehouse
 
     class Busy:  # the session of a warehouse whose metastore another process holds
         def sql(self, query):
@@ -256,9 +256,9 @@ def test_postgres_sessions_are_set_for_analytics_and_caches_analysed(postgres_ur
 
 @pytest.mark.postgres
 def test_postgres_load_sends_its_rows_in_slices_keeping_empty_text_and_nulls(request, monkeypatch):
-    from fullfunnel import warehouse
+    from fullfunnel.warehouse import postgres
 
-    monkeypatch.setattr(warehouse, "_COPY_ROWS", 2)
+    monkeypatch.setattr(postgres, "_COPY_ROWS", 2)
     wh = new_warehouse("postgres", request)
     channels = ["seo", "", 'say "hi", then\nleave', None, "x"]
     wh.load("contacts", contacts("a", "b", "c", "d", "e", source_channel=channels))

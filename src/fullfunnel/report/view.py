@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from fullfunnel.config import Config
+from fullfunnel.config import Config, stage_plural
 from fullfunnel.report import charts
 from fullfunnel.report.charts import attr, find_table, money, number, pct
 from fullfunnel.result import Result
@@ -280,10 +280,11 @@ def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
 
 
 def _won_note(stages: pd.DataFrame, config: Config) -> str:
-    if "customer" not in set(stages["stage"]):
+    won_stage = config.won_stage
+    if won_stage not in set(stages["stage"]):
         return ""
-    won = int(stages.loc[stages["stage"] == "customer", "reached"].iloc[0])
-    return f"{won:,} became customers"
+    won = int(stages.loc[stages["stage"] == won_stage, "reached"].iloc[0])
+    return f"{won:,} {stage_plural(won_stage)}"
 
 
 def actions(results: Mapping[str, Result], config: Config) -> list[str]:

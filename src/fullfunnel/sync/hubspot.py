@@ -21,6 +21,7 @@ from fullfunnel.sync import Cursor, Pulled, Tell, new_since, text
 _SEARCH_CAP = 10_000  # results one search query can page through
 _PAGE = 100  # the search API's largest page
 _BATCH = 1000  # ids per associations batch read
+BACKOFF = 1.0  # seconds; the n-th retry in a row waits BACKOFF × 2^(n-1), or Retry-After
 # HubSpot's default lifecycle stages; each has an hs_lifecyclestage_<stage>_date
 STAGES = (
     "subscriber",
@@ -65,7 +66,7 @@ def client(token: str, *, host: str | None = None) -> Any:
 
     retry = Retry(
         total=8,
-        backoff_factor=1.0,
+        backoff_factor=BACKOFF,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=None,  # the search API reads by POST
         respect_retry_after_header=True,

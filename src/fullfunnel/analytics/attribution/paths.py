@@ -510,8 +510,8 @@ def _journey_ends(
     cols = {
         "conv_at": tl[reached(conversion)],
         "lead_at": tl[reached(names[0])],
-        "opp_at": anchor("opportunity"),
-        "won_at": anchor("customer"),
+        "opp_at": anchor(config.opportunity_stage),
+        "won_at": anchor(config.won_stage),
     }
     if key == "contact_id":
         return tl.select("contact_id", **cols)

@@ -321,3 +321,15 @@ def test_salesforce_refused_login_is_one_clear_error(wh, salesforce):
 def test_salesforce_needs_credentials(wh):
     with pytest.raises(InputError, match="pass --username, --password and --security-token"):
         sync_salesforce(wh, login={})
+
+
+def test_sync_without_the_extra_says_what_to_install_and_creates_nothing(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fullfunnel.cli import app
+
+    monkeypatch.setitem(sys.modules, "hubspot", None)  # as if not installed
+    db = tmp_path / "w.duckdb"
+    out = CliRunner().invoke(app, ["--db", str(db), "sync", "hubspot", "--token", "x"])
+    assert out.exit_code == 1 and "pip install 'fullfunnel[sync]'" in out.output
+    assert not db.exists()

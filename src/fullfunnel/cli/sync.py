@@ -59,8 +59,10 @@ def sync_hubspot(
 ) -> None:
     """Companies, contacts (with their lifecycle-stage dates) and deals (with their contacts
     and companies), through the CRM search API."""
+    from fullfunnel.sync import hubspot
     from fullfunnel.sync import sync_hubspot as run
 
+    hubspot.require()  # before a warehouse is made: a sync that cannot run creates nothing
     st = state(ctx, fmt)
     wh, config = st.warehouse(create=True), st.config()
     with _told(st) as tell:
@@ -91,8 +93,10 @@ def sync_salesforce(
 ) -> None:
     """Accounts, contacts, leads, opportunities and their stage history, campaigns and
     members, tasks and events, by SOQL from SystemModstamp on."""
+    from fullfunnel.sync import salesforce
     from fullfunnel.sync import sync_salesforce as run
 
+    salesforce.require()  # before a warehouse is made: a sync that cannot run creates nothing
     st = state(ctx, fmt)
     wh, config = st.warehouse(create=True), st.config()
     login = {

@@ -56,12 +56,18 @@ OBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
 _ASSOCIATED = {"contacts": "associatedcontactids", "companies": "associatedcompanyids"}
 
 
-def client(token: str, *, host: str | None = None) -> Any:
-    """A HubSpot client that retries rate-limited and failed requests with back-off."""
+def require() -> None:
+    """Fail, naming the extra to install, when the HubSpot client is missing."""
     try:
-        from hubspot import HubSpot
+        import hubspot  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError("fullfunnel sync hubspot", "sync", "hubspot-api-client") from exc
+
+
+def client(token: str, *, host: str | None = None) -> Any:
+    """A HubSpot client that retries rate-limited and failed requests with back-off."""
+    require()
+    from hubspot import HubSpot
     from urllib3.util.retry import Retry
 
     retry = Retry(

@@ -57,6 +57,14 @@ _REFERENCED = {
 }
 
 
+def require() -> None:
+    """Fail, naming the extra to install, when simple-salesforce is missing."""
+    try:
+        import simple_salesforce  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("fullfunnel sync salesforce", "sync", "simple-salesforce") from exc
+
+
 def client(
     *,
     username: str | None = None,
@@ -67,13 +75,11 @@ def client(
     session_id: str | None = None,
 ) -> Any:
     """A logged-in simple-salesforce client whose requests retry with back-off."""
-    try:
-        import requests
-        from simple_salesforce import Salesforce, SalesforceError
-        from simple_salesforce.exceptions import SalesforceAuthenticationFailed
-    except ImportError as exc:
-        raise MissingExtraError("fullfunnel sync salesforce", "sync", "simple-salesforce") from exc
+    require()
+    import requests
     from requests.adapters import HTTPAdapter
+    from simple_salesforce import Salesforce, SalesforceError
+    from simple_salesforce.exceptions import SalesforceAuthenticationFailed
     from urllib3.util.retry import Retry
 
     session = requests.Session()

@@ -31,14 +31,20 @@ def score(
 
         render(run_explain(st.warehouse(), explain, config=st.config()), st.format)
         return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from fullfunnel.analytics.scoring import score as run
 
-    result = run(
-        st.warehouse(create=True),
-        target=target,
-        horizon=horizon,
-        as_of=as_of,
-        config=st.config(),
-        seed=seed,
-    )
+    wh, config = st.warehouse(create=True), st.config()
+    console = Console(stderr=True, quiet=st.format is not Format.table)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        bar.add_task("training the lead model and scoring every open contact", total=None)
+        result = run(wh, target=target, horizon=horizon, as_of=as_of, config=config, seed=seed)
     render(result, st.format)

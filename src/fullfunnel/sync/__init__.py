@@ -119,7 +119,8 @@ class SyncResult(Result):
         lines = []
         for r in self.objects.itertuples():
             since = f"since {r.since:%Y-%m-%d %H:%M:%S}" if pd.notna(r.since) else "in full"
-            lines.append(f"{self.source} {r.object}: {r.pulled:,} records pulled {since}")
+            noun = "record" if r.pulled == 1 else "records"
+            lines.append(f"{self.source} {r.object}: {r.pulled:,} {noun} pulled {since}")
         if not int(self.objects["pulled"].sum()):
             lines.append("nothing changed since the last sync; the warehouse is as it was")
         return [*lines, *self.loaded.headline()]

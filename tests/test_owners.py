@@ -171,3 +171,9 @@ def test_diagnose_by_owner_shows_the_people_per_owner(demo_wh):
     assert dropped.to_dict() == d.handoffs.handoffs.set_index("stage")["dropped"].to_dict()
     assert any(line.startswith("Most value at risk by owner") for line in d.headline())
     assert "stuck_by_owner" not in ff.diagnose(demo_wh).tables()
+
+
+def test_the_new_analyses_are_in_the_public_api(demo_wh):
+    assert {"ingest", "sync_hubspot", "sync_salesforce", "rep_scorecard"} <= set(ff.__all__)
+    card = ff.rep_scorecard(demo_wh)
+    assert card.to_arrow().num_rows == len(card.to_pandas()) == len(card.by_owner)

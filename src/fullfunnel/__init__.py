@@ -46,9 +46,13 @@ _EXPORTS = {
     "score": "fullfunnel.analytics.scoring",
     "explain_score": "fullfunnel.analytics.scoring",
     "latest_scores": "fullfunnel.analytics.scoring",
+    "ingest": "fullfunnel.ingest",
     "ingest_files": "fullfunnel.ingest",
     "ingest_hubspot": "fullfunnel.ingest",
     "ingest_salesforce": "fullfunnel.ingest",
+    "sync_hubspot": "fullfunnel.sync",
+    "sync_salesforce": "fullfunnel.sync",
+    "rep_scorecard": "fullfunnel.analytics.owners",
     "FullfunnelError": "fullfunnel.errors",
 }
 

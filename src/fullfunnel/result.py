@@ -35,6 +35,16 @@ class Result:
         """The main table."""
         return next(iter(self.tables().values())).copy()
 
+    def to_pandas(self) -> pd.DataFrame:
+        """The main table, for a notebook (the same as :meth:`to_frame`)."""
+        return self.to_frame()
+
+    def to_arrow(self) -> Any:
+        """The main table as a pyarrow Table."""
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(self.to_frame(), preserve_index=False)
+
     def display_columns(self) -> dict[str, list[str]]:
         """Per table, the columns a terminal shows (every column when not listed)."""
         return {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
@@ -142,6 +144,22 @@ def _global(
 FORMAT_OPTION = typer.Option(
     None, "--format", "-f", help="Output format: table, json or csv [default: table]."
 )
+
+
+@contextmanager
+def spinner(
+    text: str, *, quiet: bool = False, transient: bool = True
+) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr with the step in hand and the time it has taken; ``quiet``
+    (JSON or CSV on stdout) shows nothing. Yields the function that names the step."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True, quiet=quiet)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=transient) as bar:
+        task = bar.add_task(text, total=None)
+        yield lambda step: bar.update(task, description=step)
 
 
 def state(ctx: typer.Context, fmt: Format | None = None) -> State:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fullfunnel.cli._app import FORMAT_OPTION, Format, app, state
+from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
 from fullfunnel.cli._render import render
 
 config_app = typer.Typer(help="Show or create the configuration (fullfunnel.toml).")
@@ -31,7 +31,6 @@ def demo(
 ) -> None:
     """Generate a synthetic company into the warehouse, run every analysis, write the report."""
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from fullfunnel._dates import to_datetime
     from fullfunnel.analyses import run_all
@@ -39,20 +38,16 @@ def demo(
     from fullfunnel.report import write_report
 
     st = state(ctx, fmt)
-    quiet = st.format is not Format.table
-    console = Console(stderr=True, quiet=quiet)
     wh, config = st.warehouse(create=True), st.config()
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task(f"demo company '{scenario}'", total=None)
+    quiet = st.format is not Format.table
+    with spinner(f"demo company '{scenario}'", quiet=quiet, transient=False) as step:
         summary = generate_demo(
             wh,
             scenario=scenario,
             contacts=contacts,
             seed=seed,
             as_of=to_datetime(as_of, name="as-of"),
-            progress=lambda msg: bar.update(task, description=msg),
+            progress=step,
             force=force,
         )
         results = run_all(
@@ -60,9 +55,9 @@ def demo(
             config,
             summary.as_of,
             params={"write": True},  # the demo keeps its lead scores, for stuck and diagnose
-            progress=lambda name: bar.update(task, description=f"analysing: {name}"),
+            progress=lambda name: step(f"analysing: {name}"),
         )
-        bar.update(task, description="writing the report")
+        step("writing the report")
         write_report(out, results, config=config, title=f"fullfunnel demo — {scenario}")
     if st.format is Format.json:
         payload = {
@@ -86,7 +81,7 @@ def demo(
         if lines:
             out_console.print(f"\n[bold]{name}[/]")
             for line in lines:
-                out_console.print(f"  {line}")
+                out_console.print(f"  {line}", markup=False)
     out_console.print(f"\nReport written to [bold]{out}[/]")
 
 
@@ -203,7 +198,7 @@ def config_show(ctx: typer.Context, fmt: Format | None = FORMAT_OPTION) -> None:
         if section != "stages":
             console.print(f"[bold]\\[{section}][/]")
             for key, value in values.items():
-                console.print(f"  {key} = {json.dumps(value)}")
+                console.print(f"  {key} = {json.dumps(value)}", markup=False)
 
 
 @config_app.command("init")

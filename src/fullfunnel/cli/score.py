@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fullfunnel.cli._app import FORMAT_OPTION, Format, app, state
+from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
 from fullfunnel.cli._render import render
 
 
@@ -31,20 +31,10 @@ def score(
 
         render(run_explain(st.warehouse(), explain, config=st.config()), st.format)
         return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from fullfunnel.analytics.scoring import score as run
 
     wh, config = st.warehouse(create=True), st.config()
-    console = Console(stderr=True, quiet=st.format is not Format.table)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        bar.add_task("training the lead model and scoring every open contact", total=None)
+    quiet = st.format is not Format.table
+    with spinner("training the lead model and scoring every open contact", quiet=quiet):
         result = run(wh, target=target, horizon=horizon, as_of=as_of, config=config, seed=seed)
     render(result, st.format)

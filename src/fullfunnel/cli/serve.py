@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fullfunnel.cli._app import FORMAT_OPTION, Format, app, state
+from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
 from fullfunnel.cli._render import render
 
 apikey_app = typer.Typer(help="Create, list and revoke API keys (stored hashed).")
@@ -24,8 +24,6 @@ def report(
     title: str = typer.Option("fullfunnel report", help="Title at the top of the report."),
 ) -> None:
     """Write the executive report: one self-contained HTML file that opens offline."""
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from fullfunnel._dates import parse_period
     from fullfunnel.analyses import run_all
@@ -39,19 +37,11 @@ def report(
     if period:
         parse_period(period)
         params["period"] = period
-    console = Console(stderr=True)
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task("analysing", total=None)
+    with spinner("analysing", transient=False) as step:
         results = run_all(
-            wh,
-            config,
-            when,
-            params=params,
-            progress=lambda name: bar.update(task, description=f"analysing: {name}"),
+            wh, config, when, params=params, progress=lambda name: step(f"analysing: {name}")
         )
-        bar.update(task, description="writing the report")
+        step("writing the report")
         path = write_report(out, results, config=config, title=title, period=period)
     print(f"Report written to {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline)")
 

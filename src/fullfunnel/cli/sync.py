@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 import typer
 
-from fullfunnel.cli._app import FORMAT_OPTION, Format, State, app, state
+from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
 from fullfunnel.cli._render import render
 
 sync_app = typer.Typer(
@@ -21,28 +18,6 @@ app.add_typer(sync_app, name="sync")
 FULL = typer.Option(
     False, "--full", help="Pull every record again, not only those changed since the last sync."
 )
-
-
-@contextmanager
-def _told(st: State) -> Iterator[Callable[[str], None] | None]:
-    """A spinner on stderr with what the pull is doing (table format on a terminal)."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if st.format is not Format.table or not console.is_terminal:
-        yield None
-        return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("connecting", total=None)
-        yield lambda msg: bar.update(task, description=msg)
 
 
 @sync_app.command("hubspot")
@@ -65,7 +40,7 @@ def sync_hubspot(
     hubspot.require()  # before a warehouse is made: a sync that cannot run creates nothing
     st = state(ctx, fmt)
     wh, config = st.warehouse(create=True), st.config()
-    with _told(st) as tell:
+    with spinner("connecting", quiet=st.format is not Format.table) as tell:
         result = run(wh, token, host=api_url, full=full, tell=tell, config=config)
     render(result, st.format)
 
@@ -107,6 +82,6 @@ def sync_salesforce(
         "instance_url": instance_url,
         "session_id": session_id,
     }
-    with _told(st) as tell:
+    with spinner("connecting", quiet=st.format is not Format.table) as tell:
         result = run(wh, login=login, full=full, tell=tell, config=config)
     render(result, st.format)

@@ -59,14 +59,19 @@ def contact_groups(wh: Warehouse, by: str) -> ir.Table:
     )
 
 
+def with_group(wh: Warehouse, rows: ir.Table, by: str) -> ir.Table:
+    """The contact-level ``rows`` with ``group``, their contact's owner group; a
+    contact without an owner is in "(no owner)"."""
+    groups = contact_groups(wh, by)
+    j = rows.left_join(groups, rows.contact_id == groups.contact_id)
+    return j.mutate(group=j.group.fill_null(NO_OWNER))
+
+
 def by_group(
     wh: Warehouse, rows: ir.Table, by: str, measures: Callable[[ir.Table], dict[str, ir.Value]]
 ) -> pd.DataFrame:
-    """``measures`` of the contact-level ``rows`` per owner group (a column named
-    ``by``); a contact without an owner counts under "(no owner)"."""
-    groups = contact_groups(wh, by)
-    j = rows.left_join(groups, rows.contact_id == groups.contact_id)
-    j = j.mutate(group=j.group.fill_null(NO_OWNER))
+    """``measures`` of the contact-level ``rows`` per owner group (a column named ``by``)."""
+    j = with_group(wh, rows, by)
     return j.group_by("group").aggregate(**measures(j)).execute().rename(columns={"group": by})
 
 

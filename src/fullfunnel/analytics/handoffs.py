@@ -31,6 +31,7 @@ import pandas as pd
 
 from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics.evidence import touch_evidence
+from fullfunnel.analytics.groups import check_by, with_group
 from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.stats import wilson
 from fullfunnel.config import SEGMENTS, Config, default_config
@@ -133,8 +134,6 @@ def measure_handoffs(
 ) -> HandoffsResult:
     """:func:`handoffs` on a timeline already computed."""
     if by is not None:
-        from fullfunnel.analytics.groups import check_by
-
         check_by(by, wh)
     rows = handoff_rows(wh, tl, config, as_of_dt)
     if rows is not None:  # summarised twice here, and again by every diagnose
@@ -191,11 +190,7 @@ def _by_owner(wh: Warehouse, rows: ir.Table | None, by: str, config: Config) -> 
     totals, so the groups add up to them."""
     if rows is None:
         return _finish(pd.DataFrame(columns=["stage", by]), config["metrics"]["confidence"])
-    from fullfunnel.analytics.groups import NO_OWNER, contact_groups
-
-    groups = contact_groups(wh, by)
-    j = rows.left_join(groups, rows.contact_id == groups.contact_id)
-    j = j.mutate(group=j.group.fill_null(NO_OWNER))
+    j = with_group(wh, rows, by)
     frame = _finish(_summarise(j, ["stage", "group"]), config["metrics"]["confidence"])
     order = {s: i for i, s in enumerate(config.stage_names)}
     frame = frame.rename(columns={"group": by}).sort_values(

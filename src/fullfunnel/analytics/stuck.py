@@ -40,6 +40,7 @@ from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
 from fullfunnel.analytics.evidence import touch_evidence
+from fullfunnel.analytics.groups import by_group, check_by
 from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.survival import stage_survival
 from fullfunnel.analytics.value import chance_table, open_values, value_total
@@ -215,8 +216,6 @@ def find_stuck(
     """:func:`stuck` on a timeline and stage economics already computed."""
     settings = config["diagnose"]
     if by is not None:
-        from fullfunnel.analytics.groups import check_by
-
         check_by(by, wh)
     if stage is not None:
         config.stage(stage)
@@ -264,8 +263,7 @@ def find_stuck(
         "as_of": as_of_dt,
     }
     hidden = _hidden_demand(valued, per_contact, config, limit)
-    if by is not None:
-        base = {**base, "by": by}
+    base["by"] = by
     if not limited:  # no stage in scope has a limit: nothing can be stuck
         result = _empty(base, *hidden)
         return dataclasses.replace(result, by_owner=_by_owner(wh, None, by)) if by else result
@@ -294,8 +292,6 @@ def find_stuck(
 def _by_owner(wh: Warehouse, j: ir.Table | None, by: str) -> pd.DataFrame:
     """The stuck and dormant contacts ``j`` counted per ``by`` (owner, manager, office,
     team): the same set as the totals, so the groups add up to them."""
-    from fullfunnel.analytics.groups import by_group
-
     columns = [by, "stuck", "value_at_risk", "open_pipeline", "dormant", "dormant_value"]
     if j is None:
         return pd.DataFrame(columns=columns)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import at_each, days_between, literal
+from fullfunnel._names import name_key
 from fullfunnel.analytics.period import created_by
 from fullfunnel.analytics.stats import (
     Estimate,
@@ -289,17 +290,13 @@ def _at_list_price(wh: Warehouse, unpriced: ir.Table) -> tuple[int, float]:
     (a deal's "GTXPro" is the product table's "GTX Pro")."""
     if "product" not in unpriced.columns or not wh.count("products"):
         return 0, 0.0
-
-    def key(col: ir.StringValue) -> ir.StringValue:
-        return col.lower().re_replace(r"[^a-z0-9]", "")
-
     products = wh.table("products")
     prices = (
         products.filter(products.price.notnull())
-        .group_by(k=key(products["product"]))
+        .group_by(k=name_key(products["product"]))
         .aggregate(price=products.price.max())
     )
-    deals = unpriced.mutate(k=key(unpriced["product"].cast("string")))
+    deals = unpriced.mutate(k=name_key(unpriced["product"]))
     j = deals.join(prices, deals.k == prices.k)
     row = j.aggregate(n=j.count(), total=j.price.sum()).execute().iloc[0]
     return count(row["n"]), float(row["total"] or 0.0)

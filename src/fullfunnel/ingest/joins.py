@@ -10,11 +10,10 @@ breakdown does not silently put those deals under "not listed".
 
 from __future__ import annotations
 
-import re
-
 import ibis
 import pandas as pd
 
+from fullfunnel._names import name_key
 from fullfunnel.warehouse import Warehouse
 
 # (table, column) that names a row of (side table, its key), and what a row is called
@@ -24,10 +23,6 @@ LINKS = (
     ("opportunities", "owner_id", "owners", "owner_id", "owner"),
     ("contacts", "account_id", "accounts", "account_id", "account"),
 )
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
 def mismatches(wh: Warehouse, *, limit: int = 5) -> list[str]:
@@ -40,13 +35,14 @@ def mismatches(wh: Warehouse, *, limit: int = 5) -> list[str]:
             continue
         f = t.filter(t[col].notnull())
         named = f.group_by(name=f[col]).aggregate(rows=f.count())
-        missing = named.anti_join(s, named.name == s[key]).execute()
-        if missing.empty:
-            continue
-        known = s.select(key).execute()[key].dropna().astype(str)
-        by_key = dict(zip(known.map(_key), known, strict=False))
-        near = missing.assign(spelled=missing["name"].map(_key).map(by_key))
-        lines += _lines(near, table, what, side, limit)
+        missing = named.anti_join(s, named.name == s[key])
+        known = s.filter(s[key].notnull())
+        spelled = known.group_by(k=name_key(known[key])).aggregate(spelled=known[key].min())
+        near = missing.mutate(k=name_key(missing.name))
+        near = near.left_join(spelled, near.k == spelled.k).select("name", "rows", "spelled")
+        near = near.execute()
+        if not near.empty:
+            lines += _lines(near, table, what, side, limit)
     return lines
 
 

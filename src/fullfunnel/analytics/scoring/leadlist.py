@@ -93,7 +93,7 @@ def score_lead_list(
     """Cross-validate the lead model on the ``leads`` table and score its unconverted
     leads (written to ``scores`` under their lead id when ``write``)."""
     from fullfunnel.analytics.scoring.model import LeadModel, calibration_table, metrics
-    from fullfunnel.analytics.scoring.tiers import tiers_of
+    from fullfunnel.analytics.scoring.tiers import TIERS, tiers_of
 
     sc = config["scoring"]
     frame = wh.table("leads").to_pandas()
@@ -106,7 +106,7 @@ def score_lead_list(
             f"cross-validated scoring needs at least {MIN_CLASS} of each. See which sources "
             "convert with 'fullfunnel funnel --by source'"
         )
-    features, excluded = _features(frame, y, sc, seed)
+    features, excluded, (single_col, single) = _features(frame, y, sc, seed)
     if features.empty:
         raise InputError(
             "no column of the lead list can score a lead: "
@@ -130,7 +130,6 @@ def score_lead_list(
         if i == 0:  # on the fifth this model did not see
             importance = _importance(model, features.iloc[test], y[test], seed)
     confidence = float(config["metrics"]["confidence"])
-    single_col, single = _best_single(features, y, seed)
     rows = []
     for name, column, p in (
         ("model", "", oof),
@@ -151,7 +150,7 @@ def score_lead_list(
     tiers = (
         scores.groupby("tier")
         .agg(leads=("score", "size"), mean_score=("score", "mean"))
-        .reindex(["A", "B", "C", "D"])
+        .reindex(list(TIERS))
         .dropna()
         .reset_index()
     )
@@ -192,12 +191,14 @@ def auc_interval(auc: float, positives: int, negatives: int, confidence: float) 
 
 def _features(
     frame: pd.DataFrame, y: np.ndarray, sc: Any, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The columns the model may read (numbers as floats, the rest as text) and those
-    left out with the reason: constant, an id, or a leak of the outcome."""
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, np.ndarray]]:
+    """The columns the model may read (numbers as floats, the rest as text), those left
+    out with the reason (constant, an id, or a leak of the outcome), and the kept column
+    that alone ranks leads best with its held-out scores (the baseline to beat)."""
     keep = set(sc["keep_columns"])
     out: dict[str, pd.Series] = {}
     excluded = []
+    best: tuple[str, np.ndarray, float] = ("", np.full(len(y), y.mean()), -1.0)
     for col in frame.columns:
         values = _typed(frame[col])
         distinct = values.nunique()
@@ -208,7 +209,8 @@ def _features(
         if col not in keep and distinct >= 0.9 * len(values) and (is_text or _whole(values)):
             excluded.append((col, "a distinct value for nearly every lead: an id"))
             continue
-        auc = _single_auc(values, y, seed)
+        alone = _encoded(values, y, seed)
+        auc = float(roc_auc_score(y, alone))
         if col not in keep and auc >= float(sc["leak_auc"]):
             excluded.append(
                 (col, f"alone it tells converted from not, AUC {auc:.2f}: most likely "
@@ -216,7 +218,10 @@ def _features(
             )  # fmt: skip
             continue
         out[col] = values
-    return pd.DataFrame(out, index=frame.index), pd.DataFrame(excluded, columns=["column", "why"])
+        if auc > best[2]:
+            best = (col, alone, auc)
+    chosen = pd.DataFrame(out, index=frame.index)
+    return chosen, pd.DataFrame(excluded, columns=["column", "why"]), best[:2]
 
 
 def _typed(col: pd.Series) -> pd.Series:
@@ -251,21 +256,6 @@ def _encoded(values: pd.Series, y: np.ndarray, seed: int) -> np.ndarray:
         rates = pd.Series(y[train]).groupby(keys[train]).mean()
         out[test] = pd.Series(keys[test]).map(rates).fillna(y[train].mean()).to_numpy()
     return out
-
-
-def _single_auc(values: pd.Series, y: np.ndarray, seed: int) -> float:
-    return float(roc_auc_score(y, _encoded(values, y, seed)))
-
-
-def _best_single(features: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[str, np.ndarray]:
-    """The one column that alone ranks leads best (held out), and its scores."""
-    best, scores, best_auc = "", np.full(len(y), y.mean()), -1.0
-    for col in features.columns:
-        s = _encoded(features[col], y, seed)
-        auc = roc_auc_score(y, s)
-        if auc > best_auc:
-            best, best_auc, scores = col, auc, s
-    return best, scores
 
 
 def _importance(model: Any, frame: pd.DataFrame, y: np.ndarray, seed: int) -> list[dict]:

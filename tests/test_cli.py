@@ -270,3 +270,18 @@ def test_funnel_shows_the_latest_cohorts_on_a_terminal(demo_wh):
     newest = f.cohorts.groupby("stage")["cohort_start"].max()
     assert shown.groupby("stage")["cohort_start"].max().equals(newest)
     assert f.to_dict()["cohorts"] and len(f.to_dict()["cohorts"]) == len(f.cohorts)  # JSON: all
+
+
+def test_demo_and_the_commands_after_it_give_one_forecast(tmp_path):
+    """Without --as-of the demo reads its company as any later command does (the end
+    of today), so the demo's P50 is the P50 'fullfunnel plan' gives afterwards."""
+    db = tmp_path / "d.duckdb"
+    args = ["--db", str(db), "--format", "json"]
+    demo = runner.invoke(
+        app, [*args, "demo", "--contacts", "1500", "--out", str(tmp_path / "r.html")]
+    )
+    assert demo.exit_code == 0, demo.output
+    shown = json.loads(demo.output)
+    plan = json.loads(runner.invoke(app, [*args, "plan"]).output)
+    assert shown["as_of"] == plan["as_of"]
+    assert shown["results"]["plan"]["forecast_p50"] == plan["forecast_p50"]

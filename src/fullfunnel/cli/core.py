@@ -34,6 +34,7 @@ def demo(
 
     from fullfunnel._dates import to_datetime
     from fullfunnel.analyses import run_all
+    from fullfunnel.analytics.period import resolve_as_of
     from fullfunnel.demo import generate_demo
     from fullfunnel.report import write_report
 
@@ -50,10 +51,13 @@ def demo(
             progress=step,
             force=force,
         )
+        # the analyses read the demo as any later command would (the as-of rule), so
+        # 'fullfunnel demo' and then 'fullfunnel plan' give the same figures
+        when = resolve_as_of(wh, as_of)
         results = run_all(
             wh,
             config,
-            summary.as_of,
+            when,
             params={"write": True},  # the demo keeps its lead scores, for stuck and diagnose
             progress=lambda name: step(f"analysing: {name}"),
         )
@@ -63,7 +67,7 @@ def demo(
         payload = {
             "scenario": scenario,
             "seed": seed,
-            "as_of": summary.as_of.isoformat(),
+            "as_of": when.isoformat(),
             "rows": summary.rows,
             "report": str(out),
             "results": {name: r.to_dict() for name, r in results.items()},

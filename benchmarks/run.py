@@ -3,7 +3,7 @@
 For each size it generates a demo company with the demo generator, writes it to
 Parquet, then (in a fresh process, so that figures do not include the generator)
 times each step and its peak resident memory: ingest into the warehouse, the
-lifecycle timeline, every analysis registered in ``fullfunnel.analyses.ANALYSES``
+lifecycle timeline, every analysis registered in ``fullfunnel.analytics.registry.ANALYSES``
 (whatever is registered when the script runs), and the HTML report; end to end
 is ingest + analyses + report. Side by side, in another fresh process, a plain
 pandas lifecycle + funnel on the same files (``pandas_baseline.py``), checked to
@@ -198,7 +198,7 @@ def child_generate(spec: dict[str, Any]) -> dict[str, Any]:
 def child_analyse(spec: dict[str, Any]) -> dict[str, Any]:
     """Ingest the Parquet files, then run the lifecycle, every analysis and the report."""
     import fullfunnel as ff
-    from fullfunnel.analyses import ANALYSES, run
+    from fullfunnel.analytics.registry import ANALYSES, run
     from fullfunnel.lifecycle import timeline
     from fullfunnel.report import write_report
     from fullfunnel.warehouse import ParquetFile
@@ -304,7 +304,7 @@ COMMANDS: dict[str, list[str]] = {
     "funnel": ["funnel"],
     "velocity": ["velocity"],
     "pipeline": ["pipeline"],
-    "reps": ["pipeline", "--by", "owner"],
+    "reps": ["reps"],
     "data_quality": ["quality"],
     "plan": ["plan", "--period", PERIOD],
     "forecast": ["forecast", "--period", PERIOD],

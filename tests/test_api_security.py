@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 import fullfunnel as ff
 from conftest import AsgiClient, api_keys
-from fullfunnel.analyses import ANALYSES
+from fullfunnel.analytics.registry import ANALYSES
 from fullfunnel.config import config_from_dict
 from fullfunnel.server import create_app
 from fullfunnel.server.keys import create_key, revoke_key

@@ -83,7 +83,7 @@ def test_velocity_and_pipeline(demo_db):
     [
         (["funnel", "--by", "nope"], "is not a contacts column"),
         (["funnel", "--since", "last tuesday"], "write it as YYYY-MM-DD"),
-        (["funnel", "--cohort", "week"], "use month or quarter"),
+        (["funnel", "--cohort", "week"], "is not one of month, quarter"),
         (["demo", "--scenario", "sideways"], "unknown scenario"),
     ],
 )

@@ -8,7 +8,7 @@ value for value with the DuckDB result.
 
 Then one 3,000-contact demo company is generated once per engine, and the funnel
 with a breakdown and a period, every analysis of the registry
-(``fullfunnel.analyses.ANALYSES``) and every attribution model (markov at each
+(``fullfunnel.analytics.registry.ANALYSES``) and every attribution model (markov at each
 order) run on it; each result is compared field by field with the DuckDB
 reference (see docs/engines.md, "What is the same on every engine").
 """
@@ -26,7 +26,7 @@ import pytest
 
 import fullfunnel as ff
 from conftest import ENGINES, new_warehouse
-from fullfunnel.analyses import ANALYSES, run
+from fullfunnel.analytics.registry import ANALYSES, run
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 

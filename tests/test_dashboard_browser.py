@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 import fullfunnel as ff
-from fullfunnel.analyses import ANALYSES
+from fullfunnel.analytics.registry import ANALYSES
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -53,7 +53,7 @@ def test_every_analysis_has_the_command_the_benchmarks_time():
 
     from typer.testing import CliRunner
 
-    from fullfunnel.analyses import ANALYSES
+    from fullfunnel.analytics.registry import ANALYSES
     from fullfunnel.cli import app
 
     spec = importlib.util.spec_from_file_location("bench_run", DOCS.parent / "benchmarks/run.py")

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 import fullfunnel as ff
 from conftest import AS_OF, AsgiClient
-from fullfunnel.analyses import run
 from fullfunnel.analytics.metrics import deal_kpis, kpi_window, stage_conversion
 from fullfunnel.analytics.period import default_as_of
+from fullfunnel.analytics.registry import run
 from fullfunnel.cli import app
 from fullfunnel.config import default_config
 from fullfunnel.errors import InputError

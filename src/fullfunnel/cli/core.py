@@ -1,4 +1,4 @@
-"""Commands of the core: demo, funnel, velocity, pipeline, config."""
+"""Commands of the core: demo and config."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
-from fullfunnel.cli._render import render
 
 config_app = typer.Typer(help="Show or create the configuration (fullfunnel.toml).")
 app.add_typer(config_app, name="config")
@@ -33,8 +32,8 @@ def demo(
     from rich.console import Console
 
     from fullfunnel._dates import to_datetime
-    from fullfunnel.analyses import run_all
     from fullfunnel.analytics.period import resolve_as_of
+    from fullfunnel.analytics.registry import run_all
     from fullfunnel.demo import generate_demo
     from fullfunnel.report import write_report
 
@@ -87,97 +86,6 @@ def demo(
             for line in lines:
                 out_console.print(f"  {line}", markup=False)
     out_console.print(f"\nReport written to [bold]{out}[/]")
-
-
-@app.command()
-def funnel(
-    ctx: typer.Context,
-    fmt: Format | None = FORMAT_OPTION,
-    by: str | None = typer.Option(
-        None,
-        help="Break down by a contacts column (e.g. source_channel), or by owner, manager, "
-        "office or team (from a sales-team file).",
-    ),
-    cohort: str = typer.Option("month", help="Cohort period: month or quarter."),
-    since: str | None = typer.Option(None, help="First day of the period (YYYY-MM-DD)."),
-    until: str | None = typer.Option(None, help="Last day of the period (YYYY-MM-DD)."),
-    within: float | None = typer.Option(
-        None, help="Also report the share that converted within this many days."
-    ),
-    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
-) -> None:
-    """Volumes, conversion, leakage and velocity per stage, and conversion by cohort."""
-    from fullfunnel.analytics.funnel import funnel as run
-
-    st = state(ctx, fmt)
-    result = run(
-        st.warehouse(),
-        by=by,
-        cohort=cohort,
-        since=since,
-        until=until,
-        within_days=within,
-        as_of=as_of,
-        config=st.config(),
-    )
-    render(result, st.format)
-
-
-@app.command()
-def velocity(
-    ctx: typer.Context,
-    fmt: Format | None = FORMAT_OPTION,
-    by: str | None = typer.Option(
-        None, help="Break down by a contacts column, or by owner, manager, office or team."
-    ),
-    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
-    period: str | None = typer.Option(
-        None, help="A period, e.g. 2026-Q3: one that has ended is seen as it stood at its end."
-    ),
-) -> None:
-    """Median, p75 and p90 days between stages."""
-    from fullfunnel._dates import to_datetime
-    from fullfunnel.analytics.velocity import velocity as run
-
-    st = state(ctx, fmt)
-    when = to_datetime(as_of, name="as-of")
-    result = run(st.warehouse(), by=by, as_of=when, period=period, config=st.config())
-    render(result, st.format)
-
-
-@app.command()
-def pipeline(
-    ctx: typer.Context,
-    fmt: Format | None = FORMAT_OPTION,
-    period: str | None = typer.Option(
-        None, help="A past period whose closed deals the KPIs read, e.g. 2026-Q3."
-    ),
-    since: str | None = typer.Option(None, help="Deals closed from this day (YYYY-MM-DD)."),
-    until: str | None = typer.Option(None, help="Deals closed up to this day (YYYY-MM-DD)."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
-    by: str | None = typer.Option(
-        None,
-        "--by",
-        help="A scorecard per owner, manager, office or team (manager, office and team "
-        "come from a sales-team file): win rate with interval, won, cycle, open, overdue.",
-    ),
-) -> None:
-    """Open pipeline by stage; win rate, average deal and sales cycle of closed deals.
-
-    Example: fullfunnel pipeline --by office"""
-    from fullfunnel.analytics.pipeline import pipeline as run
-
-    st = state(ctx, fmt)
-    result = run(
-        st.warehouse(),
-        period=period,
-        since=since,
-        until=until,
-        as_of=as_of,
-        by=by,
-        config=st.config(),
-    )
-    render(result, st.format)
 
 
 @config_app.command("show")

@@ -4,30 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-EXAMPLES = {
+from fullfunnel.analytics.registry import ANALYSES
+
+# the commands that are not analyses (an analysis' example is in its registry entry)
+_OTHERS = {
     "demo": "fullfunnel demo --scenario top-heavy --contacts 5000 --out report.html",
-    "funnel": "fullfunnel funnel --by source_channel --cohort quarter",
-    "velocity": "fullfunnel velocity --by owner",
-    "pipeline": "fullfunnel pipeline --by office",
-    "plan": "fullfunnel plan --period 2026-Q4 --target 2.5M",
-    "review": "fullfunnel review --period 2026-Q3",
-    "forecast": "fullfunnel forecast --period 2026-Q4 --backtest",
     "loads": "fullfunnel loads --format csv",
     "unload": "fullfunnel unload 20261207-091541-2d38d0",
-    "quality": "fullfunnel quality --as-of 2026-12-01",
     "rejects": "fullfunnel rejects --load 20261207-091541-2d38d0 --limit 20",
-    "stuck": "fullfunnel stuck --stage mql --by owner --limit 20",
-    "handoffs": "fullfunnel handoffs --by office",
-    "diagnose": "fullfunnel diagnose --period 2026-Q4 --lift-stage opportunity --lift-points 5",
     "playbook": "fullfunnel playbook --problem closing --team sales",
-    "attribute": "fullfunnel attribute --model markov --conversion sql --compare",
     "report": "fullfunnel report --period 2026-Q4 --out q4.html",
     "serve": "fullfunnel serve --host 0.0.0.0 --port 8000",
-    "score": "fullfunnel score --target sql --horizon 90d",
     "config show": "fullfunnel config show --format json",
     "config init": "fullfunnel config init fullfunnel.toml",
     "target set": "fullfunnel target set --period 2026-Q4 --bookings 2.5M",
-    "target list": "fullfunnel target list",
     "target import": "fullfunnel target import targets.csv",
     "ingest csv": "fullfunnel ingest csv touches.csv --table touchpoints --mapping touches.toml",
     "ingest parquet": "fullfunnel ingest parquet events/ --table stage_events",
@@ -40,6 +30,12 @@ EXAMPLES = {
     "apikey create": "fullfunnel apikey create --name dashboard --scope read",
     "apikey list": "fullfunnel apikey list",
     "apikey revoke": "fullfunnel apikey revoke k3f9a2",
+}
+
+
+EXAMPLES = {
+    **{a.command: a.example for a in ANALYSES.values() if a.switch is None},
+    **_OTHERS,
 }
 
 

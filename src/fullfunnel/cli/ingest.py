@@ -283,19 +283,6 @@ def unload(
 
 
 @app.command()
-def quality(
-    ctx: typer.Context,
-    as_of: str | None = typer.Option(None, "--as-of", help="Count stage events up to this date."),
-    fmt: Format | None = FORMAT_OPTION,
-) -> None:
-    """How far to trust the numbers: rows loaded and rejected, orphan rows, event sources."""
-    from fullfunnel.analytics.quality import data_quality
-
-    st = state(ctx, fmt)
-    render(data_quality(st.warehouse(), as_of=as_of), st.format)
-
-
-@app.command()
 def rejects(
     ctx: typer.Context,
     load: str | None = typer.Option(None, "--load", help="Only this load's rejects."),

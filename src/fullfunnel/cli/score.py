@@ -1,40 +1,32 @@
-"""Command of lead scoring: score (train, validate, score, explain one lead)."""
+"""The score command: train, validate, score every open contact, or explain one lead.
+
+Its options come from the registry (``scoring``); ``--explain`` reads the saved
+model instead of training one.
+"""
 
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING, Any
 
-from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
-from fullfunnel.cli._render import render
+from fullfunnel.analytics.registry import Analysis, Option
+from fullfunnel.cli._app import Format, State, spinner
+from fullfunnel.cli.analyses import add_command
+
+if TYPE_CHECKING:
+    from fullfunnel.result import Result
+
+EXPLAIN = Option("explain", help="Show why this contact (an id) got its score.")
 
 
-@app.command()
-def score(
-    ctx: typer.Context,
-    fmt: Format | None = FORMAT_OPTION,
-    target: str | None = typer.Option(
-        None, help="Stage to predict (default: scoring.target in the config, sql)."
-    ),
-    horizon: str | None = typer.Option(
-        None, help="How far ahead, e.g. 90d, 12w (default: scoring.horizon_days, 90)."
-    ),
-    explain: str | None = typer.Option(
-        None, "--explain", metavar="CONTACT", help="Show why this contact got its score."
-    ),
-    as_of: str | None = typer.Option(None, "--as-of", help="Score as of this date."),
-    seed: int | None = typer.Option(None, help="Random seed (default: scoring.seed)."),
-) -> None:
-    """Train the lead-scoring model, score every open contact and write the scores table."""
-    st = state(ctx, fmt)
-    if explain is not None:
-        from fullfunnel.analytics.scoring import explain as run_explain
+def _score(st: State, analysis: Analysis, options: dict[str, Any], extra: dict) -> Result:
+    if extra["explain"] is not None:
+        from fullfunnel.analytics.scoring import explain
 
-        render(run_explain(st.warehouse(), explain, config=st.config()), st.format)
-        return
-    from fullfunnel.analytics.scoring import score as run
-
+        return explain(st.warehouse(), extra["explain"], config=st.config())
     wh, config = st.warehouse(create=True), st.config()
     quiet = st.format is not Format.table
     with spinner("training the lead model and scoring every open contact", quiet=quiet):
-        result = run(wh, target=target, horizon=horizon, as_of=as_of, config=config, seed=seed)
-    render(result, st.format)
+        return analysis.run(wh, config, **options)
+
+
+add_command("score", body=_score, extra=(EXPLAIN,))

@@ -26,8 +26,8 @@ def report(
     """Write the executive report: one self-contained HTML file that opens offline."""
 
     from fullfunnel._dates import parse_period
-    from fullfunnel.analyses import run_all
     from fullfunnel.analytics.period import resolve_as_of
+    from fullfunnel.analytics.registry import run_all
     from fullfunnel.report import write_report
 
     st = state(ctx)

@@ -15,9 +15,16 @@ from typing import Any
 
 import pandas as pd
 
+from fullfunnel.analytics.diagnose import DiagnoseResult
+from fullfunnel.analytics.forecast import ForecastResult
+from fullfunnel.analytics.funnel import FunnelResult
+from fullfunnel.analytics.pipeline import PipelineResult
+from fullfunnel.analytics.plan import PlanResult
+from fullfunnel.analytics.registry import ANALYSES
+from fullfunnel.analytics.stuck import StuckResult
 from fullfunnel.config import Config, stage_plural
 from fullfunnel.report import charts
-from fullfunnel.report.charts import attr, find_table, money, number, pct
+from fullfunnel.report.charts import money, of_type, pct
 from fullfunnel.result import Result
 
 
@@ -44,59 +51,56 @@ class Section:
     analyses: list[str] = field(default_factory=list)
 
 
-# (section id, title, one-line purpose, analyses shown there: their headline, charts, tables)
-LAYOUT: list[tuple[str, str, str, tuple[str, ...]]] = [
+# (section id, title, one-line purpose); the analyses each shows are those whose
+# registry entry names it (their headline, charts and tables), in registry order
+LAYOUT: list[tuple[str, str, str]] = [
     (
         "trends",
         "Conversion and velocity by cohort",
         "Is each step converting better or worse than it used to, and how long does it take?",
-        ("funnel", "velocity"),
     ),
     (
         "review",
         "The last period in review",
         "Target against actual, the forecast made when the period began, and where it leaked.",
-        ("review",),
     ),
     (
         "plan",
         "What needs to happen: the plan and the forecast",
         "The reverse waterfall from the target, and how likely the period is to land.",
-        ("plan", "forecast", "backtest", "targets"),
     ),
     (
         "team",
         "Stuck leads, dropped handoffs and the ownership matrix",
         "Who has leads past their SLA, which handoffs break, and who works which part "
         "of the funnel.",
-        ("stuck", "handoffs"),
     ),
     (
         "diagnosis",
         "Weight diagnosis and recommended tactics",
         "Where effort goes against where the funnel leaks, and what to do about it.",
-        ("diagnose", "diagnosis", "weight", "playbook"),
     ),
     (
         "attribution",
         "What works: attribution by channel, models compared",
         "Which channels create each stage, and how much the answer depends on the model.",
-        ("attribution_compare", "attribution", "attribute"),
     ),
-    (
-        "scores",
-        "Lead-score tiers",
-        "Which leads are worth a call today.",
-        ("score", "scores", "scoring"),
-    ),
+    ("scores", "Lead-score tiers", "Which leads are worth a call today."),
     (
         "pipeline",
         "Pipeline and reps",
         "Open pipeline and closed-deal metrics, and the same per rep, office and manager.",
-        ("pipeline", "reps"),
     ),
 ]
-QUALITY = ("data_quality", "quality")
+# the data-quality note closes the report; its analyses are not a section of their own
+QUALITY = "quality"
+SECTIONS = {sid for sid, _, _ in LAYOUT} | {QUALITY}
+
+
+def section_of(name: str) -> str | None:
+    """The section analysis ``name`` is shown in (None: not a registered analysis)."""
+    analysis = ANALYSES.get(name)
+    return analysis.section if analysis else None
 
 
 def build_view(
@@ -126,8 +130,8 @@ def build_view(
             table=table_html(numbers) if not numbers.empty else "",
         )
 
-    funnel = charts.first_result(results, "funnel")
-    diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
+    funnel = of_type(results, FunnelResult)
+    diagnosis = of_type(results, DiagnoseResult)
     leaks = charts.leak_table(diagnosis)
     first_screen = [
         fig(charts.bookings_chart(results, config)),
@@ -138,16 +142,16 @@ def build_view(
     ]
     sections: list[Section] = []
     placed: set[str] = set()
-    for sid, stitle, lead, names in LAYOUT:
+    for sid, stitle, lead in LAYOUT:
         section = Section(id=sid, title=stitle, lead=lead)
-        for name in names:
-            if name in results and name not in placed:
+        for name in ANALYSES:
+            if name in results and section_of(name) == sid:
                 placed.add(name)
                 _add(section, name, results[name], config, fig)
         if section.analyses:
             sections.append(section)
     for name, result in results.items():
-        if name in placed or name in QUALITY:
+        if name in placed or section_of(name) == QUALITY:
             continue
         section = Section(id=name, title=_title(name, result))
         _add(section, name, result, config, fig)
@@ -194,68 +198,55 @@ def _title(name: str, result: Result) -> str:
 def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
     """The key numbers across the top of the first screen: value, label, note, tone."""
     out = []
-    fc = charts.first_result(results, "forecast")
-    plan = charts.first_result(results, "plan")
-    src = [r for r in (fc, plan) if r is not None]
-    target = charts.pick_number(src, "target", "target_amount", "bookings_target")
-    booked = charts.pick_number(
-        src, "booked", "booked_to_date", "won_to_date", "already_won", "won_amount", "closed_won"
-    )
+    fc, plan = of_type(results, ForecastResult), of_type(results, PlanResult)
+    target = next((r.target for r in (fc, plan) if r is not None and r.target), None)
+    booked = next((r.booked for r in (fc, plan) if r is not None), None)
     if target:
-        share = f"{booked / target:.0%} of target" if booked is not None else ""
         out.append(
             {
                 "label": f"booked of {money(target)} target",
-                "value": money(booked) if booked is not None else "–",
-                "note": share,
+                "value": money(booked),
+                "note": f"{booked / target:.0%} of target" if booked is not None else "",
                 "tone": "neutral",
             }
         )
     if fc is not None:
-        p50 = number(fc, "p50", "bookings_p50", "median")
-        p_hit = number(fc, "p_hit", "probability_hit", "hit_probability", "prob_hit", "p_target")
-        if p50 is not None:
-            p10, p90 = number(fc, "p10", "bookings_p10"), number(fc, "p90", "bookings_p90")
-            out.append(
-                {
-                    "label": "forecast (P50)",
-                    "value": money(p50),
-                    "note": f"P10–P90 {money(p10)}–{money(p90)}" if p10 and p90 else "",
-                    "tone": "neutral",
-                }
-            )
+        out.append(
+            {
+                "label": "forecast (P50)",
+                "value": money(fc.p50),
+                "note": f"P10–P90 {money(fc.p10)}–{money(fc.p90)}",
+                "tone": "neutral",
+            }
+        )
+        p_hit = fc.probability_hit
         if p_hit is not None:
             tone = "good" if p_hit >= 0.7 else "bad" if p_hit < 0.4 else "warn"
             out.append(
                 {"label": "chance to hit target", "value": pct(p_hit), "note": "", "tone": tone}
             )
-    pipe = charts.first_result(results, "pipeline")
-    if pipe is not None and number(pipe, "open_amount") is not None:
-        win = number(pipe, "win_rate")
+    pipe = of_type(results, PipelineResult)
+    if pipe is not None:
         out.append(
             {
                 "label": "open pipeline",
-                "value": money(number(pipe, "open_amount")),
-                "note": f"win rate {pct(win)}" if win is not None else "",
+                "value": money(pipe.open_amount),
+                "note": f"win rate {pct(pipe.win_rate)}" if pipe.win_rate is not None else "",
                 "tone": "neutral",
             }
         )
-    diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
+    diagnosis = of_type(results, DiagnoseResult)
     if diagnosis is not None:
-        verdict = attr(diagnosis, "verdict", "weight")
-        area = attr(diagnosis, "problem_area", "problem")
-        if verdict:
-            out.append(
-                {
-                    "label": "weight verdict",
-                    "value": str(verdict).replace("_", "-"),
-                    "note": f"problem area: {str(area).replace('_', ' ')}" if area else "",
-                    "tone": "good" if str(verdict) == "balanced" else "warn",
-                }
-            )
-    funnel = charts.first_result(results, "funnel")
-    stages = find_table(funnel, names=("stages",), all_of=("stage", "reached")) if funnel else None
-    if stages is not None and attr(funnel, "by") is None:
+        out.append(
+            {
+                "label": "weight verdict",
+                "value": diagnosis.verdict.replace("_", "-"),
+                "note": f"problem area: {diagnosis.problem_area.replace('_', ' ')}",
+                "tone": "good" if diagnosis.verdict == "balanced" else "warn",
+            }
+        )
+    stages = _overall_stages(results)
+    if stages is not None:
         out.append(
             {
                 "label": "contacts entered the funnel",
@@ -279,6 +270,14 @@ def kpis(results: Mapping[str, Result], config: Config) -> list[dict[str, str]]:
     return out[:6]
 
 
+def _overall_stages(results: Mapping[str, Result]) -> pd.DataFrame | None:
+    """The funnel's stage table when it is not broken down (and not a lead list)."""
+    funnel = of_type(results, FunnelResult)
+    if funnel is None or funnel.by is not None or funnel.stages.empty:
+        return None
+    return funnel.stages
+
+
 def _won_note(stages: pd.DataFrame, config: Config) -> str:
     won_stage = config.won_stage
     if won_stage not in set(stages["stage"]):
@@ -290,28 +289,18 @@ def _won_note(stages: pd.DataFrame, config: Config) -> str:
 def actions(results: Mapping[str, Result], config: Config) -> list[str]:
     """'What needs to happen': the plan's lines first, then the diagnosis', then the data's."""
     out: list[str] = []
-    plan = charts.first_result(results, "plan")
+    plan = of_type(results, PlanResult)
     if plan is not None:
-        out.extend(_lines(plan, "actions", "what_needs_to_happen", "steps", "lines")[:5])
-        if not out:
-            out.extend(_headline(plan)[:4])
-    diagnosis = charts.first_result(results, "diagnose", "diagnosis", "weight")
-    if diagnosis is not None:
-        out.extend(_lines(diagnosis, "actions", "recommendations", "next_steps")[:3])
-        tactics = find_table(diagnosis, names=("tactics",), all_of=("label",))
-        if tactics is not None:
-            team = charts.column(tactics, "team", "owner")
-            picks = [
-                f"{r['label']} ({r[team]})" if team else str(r["label"])
-                for _, r in tactics.head(3).iterrows()
-            ]
-            out.append("Start these tactics: " + "; ".join(picks) + ".")
-    stuck = charts.first_result(results, "stuck")
+        out.extend(plan.actions[:5] or _headline(plan)[:4])
+    diagnosis = of_type(results, DiagnoseResult)
+    if diagnosis is not None and not diagnosis.tactics.empty:
+        picks = [f"{r.label} ({r.team})" for r in diagnosis.tactics.head(3).itertuples()]
+        out.append("Start these tactics: " + "; ".join(picks) + ".")
+    stuck = of_type(results, StuckResult)
     if stuck is not None and len(out) < 6:
         out.extend(_headline(stuck)[:1])
-    funnel = charts.first_result(results, "funnel")
-    stages = find_table(funnel, names=("stages",), all_of=("stage", "reached")) if funnel else None
-    if stages is not None and attr(funnel, "by") is None and len(out) < 3:
+    stages = _overall_stages(results)
+    if stages is not None and len(out) < 3:
         weakest = charts.weakest_step(stages[stages["reached"] > 0])
         if weakest is not None and weakest.conversion < weakest.benchmark:
             gained = int(weakest.reached * (weakest.benchmark - weakest.conversion))
@@ -327,37 +316,10 @@ def actions(results: Mapping[str, Result], config: Config) -> list[str]:
                 "Every step converts at or above its benchmark: the number depends on volume "
                 "at the top and on speed."
             )
-    pipe = charts.first_result(results, "pipeline")
+    pipe = of_type(results, PipelineResult)
     if pipe is not None and len(out) < 3:
         out.extend(_headline(pipe)[:1])
-    seen, unique = set(), []
-    for line in out:
-        if line and line not in seen:
-            seen.add(line)
-            unique.append(line)
-    return unique[:7]
-
-
-def _lines(result: Result, *names: str) -> list[str]:
-    for name in names:
-        value = getattr(result, name, None)
-        if isinstance(value, list | tuple) and value:
-            return [_line(v) for v in value if _line(v)]
-        if isinstance(value, pd.DataFrame) and not value.empty:
-            col = charts.column(value, "action", "text", "what", "line", "recommendation")
-            if col:
-                return [str(v) for v in value[col].dropna()]
-    return []
-
-
-def _line(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    for key in ("text", "action", "line", "what"):
-        text = getattr(value, key, None) or (value.get(key) if isinstance(value, dict) else None)
-        if text:
-            return str(text)
-    return str(value)
+    return list(dict.fromkeys(line for line in out if line))[:7]
 
 
 # --- data quality --------------------------------------------------------------------
@@ -369,16 +331,16 @@ def _quality(results: Mapping[str, Result], config: Config, fig) -> Section:
         title="Data quality",
         lead="How far to trust the numbers above: rows rejected at load, implied stages, orphans.",
     )
-    quality = charts.first_result(results, *QUALITY, "data quality")
-    if quality is not None:
-        section.analyses.append("data_quality")
-        section.headline.extend(_headline(quality))
-        for label, frame in quality.tables().items():
+    for name, result in results.items():
+        if section_of(name) != QUALITY:
+            continue
+        section.analyses.append(name)
+        section.headline.extend(_headline(result))
+        for label, frame in result.tables().items():
             if not frame.empty:
                 section.tables.append((label.replace("_", " "), table_html(frame)))
-    funnel = charts.first_result(results, "funnel")
-    stages = find_table(funnel, names=("stages",), all_of=("stage", "implied")) if funnel else None
-    if stages is not None and attr(funnel, "by") is None:
+    stages = _overall_stages(results)
+    if stages is not None:
         rows = stages[(stages["reached"] > 0) & (stages["implied"] > 0)]
         if rows.empty:
             section.headline.append("every stage reach has its own stage event (none implied)")
@@ -391,7 +353,7 @@ def _quality(results: Mapping[str, Result], config: Config, fig) -> Section:
                 "share of stage reaches implied by a later stage (no event of their own): "
                 + ", ".join(parts)
             )
-        immature = stages[stages["immature"].astype(bool)] if "immature" in stages else stages[:0]
+        immature = stages[stages["immature"].astype(bool)]
         if not immature.empty:
             section.headline.append(
                 "immature (too recent to judge): "
@@ -411,8 +373,8 @@ def _as_of(results: Mapping[str, Result]) -> str:
 
 
 def _period(results: Mapping[str, Result]) -> str:
-    for name in ("forecast", "plan"):
-        value = charts.period_label(results.get(name))
+    for kind in (ForecastResult, PlanResult):
+        value = charts.period_label(of_type(results, kind))
         if value:
             return value
     return ""

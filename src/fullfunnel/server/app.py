@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fullfunnel import __version__
-from fullfunnel.analyses import ANALYSES, run
 from fullfunnel.analytics.period import default_as_of
-from fullfunnel.config import SEGMENTS, Config, default_config
+from fullfunnel.analytics.registry import ANALYSES, AS_OF, FILTERS, run
+from fullfunnel.config import Config, default_config
 from fullfunnel.errors import (
     ConfigError,
     FullfunnelError,
@@ -105,7 +105,7 @@ class _Service:
         notes on the analyses that could not take them.
 
         An analysis that rejects a filter is shown without the breakdown filters
-        (by, segment, team); one that still fails is left out with the reason.
+        (by, team); one that still fails is left out with the reason.
         """
         out: dict[str, Result] = {}
         notes: list[str] = []
@@ -252,7 +252,14 @@ def create_app(
     def analyses(_: None = Depends(read_access)) -> dict[str, Any]:
         return {
             name: [
-                {"name": p.name, "type": p.kind, "default": p.default} for p in P.params_of(name)
+                {
+                    "name": p.name,
+                    "type": p.kind,
+                    "default": p.default,
+                    "choices": list(p.option.choices),
+                    "help": p.option.help,
+                }
+                for p in P.params_of(name)
             ]
             for name in ANALYSES
         }
@@ -261,15 +268,14 @@ def create_app(
     def view(
         period: str | None = Query(None, description="2026-Q4, 2026-11, 2026, or START..END"),
         by: str | None = Query(None, description="Breakdown: a contacts column"),
-        segment: str | None = Query(None, description="tofu, mofu, bofu or post"),
         team: str | None = Query(None, description="A team of the config"),
         as_of: str | None = Query(None, description="Evaluate as of this date"),
         _: None = Depends(read_access),
     ) -> dict[str, Any]:
         from fullfunnel.report.html import render_content
 
-        given = _checked(svc, {"period": period, "by": by, "segment": segment, "team": team})
-        when = P.check("as_of", as_of, wh=wh, config=config, kind="datetime")
+        given = _checked(svc, {"period": period, "by": by, "team": team})
+        when = P.check(AS_OF, as_of, wh=wh, config=config) if as_of else None
         results, notes = svc.results(given, when)
         html = render_content(results, config=config, period=period, notes=notes)
         return {"html": html, "filters": given, "analyses": list(results), "notes": notes}
@@ -358,13 +364,12 @@ def create_app(
         request: Request,
         period: str | None = None,
         by: str | None = None,
-        segment: str | None = None,
         team: str | None = None,
     ) -> HTMLResponse:
         from fullfunnel.report.html import render_dashboard
 
         needs_key = bool(svc.settings["require_key_for_reads"])
-        values = {"period": period, "by": by, "segment": segment, "team": team}
+        values = {"period": period, "by": by, "team": team}
         try:
             given = _checked(svc, values)
         except FullfunnelError:
@@ -375,8 +380,8 @@ def create_app(
             "values": values,
             "periods": _recent_periods(when),
             "columns": _breakdowns(svc),
-            "segments": list(SEGMENTS),
             "teams": list(config.teams),
+            "filter_names": list(FILTERS),
             "needs_key": needs_key,
         }
         page = render_dashboard(
@@ -393,52 +398,46 @@ def create_app(
 
 
 def _add_analysis_route(app: FastAPI, svc: _Service, name: str, read_access: Callable) -> None:
-    """``GET /api/<name>`` with the analysis' options as typed query parameters."""
-    params = P.params_of(name)
+    """``GET /api/<name>`` with the analysis' registry options as typed query parameters,
+    with the defaults the CLI has (the same query gives the same answer as the command)."""
+    analysis = ANALYSES[name]
     sig_params = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
         inspect.Parameter(
             "_auth", inspect.Parameter.KEYWORD_ONLY, default=Depends(read_access), annotation=None
         ),
     ]
-    for p in params:
-        annotation = p.python_type | None
-        description = (
-            "a period (2026-Q4, 2026-11, START..END); sets since/until"
-            if p.virtual
-            else "evaluate as of this date (YYYY-MM-DD)"
-            if p.name == "as_of"
-            else f"{p.kind} (default {p.default!r})"
-        )
+    for p in P.params_of(name):
+        # choices are listed in the schema and checked by P.check (a 400 that suggests)
+        choices = {"enum": list(p.option.choices)} if p.option.choices else None
         sig_params.append(
             inspect.Parameter(
                 p.name,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=Query(None, description=description),
-                annotation=annotation,
+                default=Query(p.default, description=p.option.help, json_schema_extra=choices),
+                annotation=p.python_type | None,
             )
         )
 
     def endpoint(request: Request, **kwargs: Any) -> Response:
         kwargs.pop("_auth", None)
         as_of = kwargs.pop("as_of", None)
-        when = P.check("as_of", as_of, wh=svc.wh, config=svc.config, kind="datetime")
+        when = P.check(AS_OF, as_of, wh=svc.wh, config=svc.config) if as_of else None
         with svc.lock:
             options = P.prepare(name, kwargs, wh=svc.wh, config=svc.config)
             return _json(svc.result(name, options, when).to_dict())
 
     endpoint.__signature__ = inspect.Signature(sig_params)  # type: ignore[attr-defined]
     endpoint.__name__ = f"analysis_{name}"
-    module, func, _ = ANALYSES[name]
-    summary = f"{name}: {module}.{func}"
-    doc = (inspect.getdoc(getattr(__import__(module, fromlist=[func]), func)) or "").split("\n\n")
     app.add_api_route(
         f"/api/{name}",
         endpoint,
         methods=["GET"],
         tags=["analyses"],
-        summary=summary,
-        description=doc[0] if doc else "",
+        summary=f"{name}: {analysis.summary}",
+        description=f"The API form of `fullfunnel {analysis.command}"
+        + (f" --{analysis.switch}`" if analysis.switch else "`")
+        + f"; it returns a {analysis.result.rpartition(':')[2]} as JSON.",
     )
 
 
@@ -456,7 +455,7 @@ def _checked(svc: _Service, values: dict[str, Any]) -> dict[str, Any]:
     with svc.lock:
         for key, value in values.items():
             if value not in (None, ""):
-                out[key] = P.check(key, value, wh=svc.wh, config=svc.config)
+                out[key] = P.check(FILTERS[key], value, wh=svc.wh, config=svc.config)
     return out
 
 
@@ -491,14 +490,19 @@ def _recent_periods(when: datetime) -> list[str]:
 
 
 def _breakdowns(svc: _Service) -> list[str]:
-    """Contacts columns worth breaking down by: text columns other than ids."""
+    """What the funnel can be broken down by: contacts text columns other than ids,
+    then the owner, and the owner groups a loaded sales-team table gives."""
+    from fullfunnel.analytics.groups import BY
+
     with svc.lock:
         schema = svc.wh.table("contacts").schema()
-    return [
+        teams = svc.wh.count("owners")
+    columns = [
         name
         for name, dtype in schema.items()
         if dtype.is_string() and not name.endswith("_id") and name not in ("title",)
     ]
+    return [*columns, *(g for g in BY if g == "owner" or teams)]
 
 
 _EVENTS_SCHEMA = {

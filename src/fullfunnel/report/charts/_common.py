@@ -14,13 +14,15 @@ each chart module holds only its own figures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from fullfunnel.config import Config
 from fullfunnel.result import Result
+
+R = TypeVar("R", bound=Result)
 
 BLUE, LIGHT, GREY, ORANGE, RED, GREEN = (
     "#2f6fab",
@@ -155,22 +157,9 @@ def weakest_step(rows: pd.DataFrame):
     return scored.loc[gap.idxmin()]
 
 
-def first_result(results: Mapping[str, Result], *names: str) -> Result | None:
-    for name in names:
-        if name in results:
-            return results[name]
-    for result in results.values():
-        if getattr(result, "title", None) in names:
-            return result
-    return None
-
-
-def pick_number(results: list[Result], *names: str) -> float | None:
-    for r in results:
-        value = number(r, *names)
-        if value is not None:
-            return value
-    return None
+def of_type(results: Mapping[str, Result], kind: type[R]) -> R | None:
+    """The first of ``results`` that is a ``kind`` (results are found by type, not name)."""
+    return next((r for r in results.values() if isinstance(r, kind)), None)
 
 
 def period_label(result: Result | None) -> str:

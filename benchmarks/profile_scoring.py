@@ -23,24 +23,24 @@ from pathlib import Path
 from typing import Any
 
 import fullfunnel as ff
-from fullfunnel.analytics.scoring import model, run
+from fullfunnel.analytics.scoring import fit, model, run
 from fullfunnel.config import default_config
 from fullfunnel.errors import FullfunnelError
 from fullfunnel.lifecycle import timeline
 
 # (owner, attribute, phase): the functions timed, by where scoring looks them up
 PHASES = [
-    (run, "_sample_contacts", "training sample (contacts drawn in the engine)"),
-    (run, "_examples", "training and held-out examples (feature queries)"),
+    (fit, "sample_contacts", "training sample (contacts drawn in the engine)"),
+    (fit, "examples", "training and held-out examples (feature queries)"),
     (model.LeadModel, "fit", "fit: calibration folds and the booster"),
-    (run, "group_importance", "permutation importance"),
+    (fit, "group_importance", "permutation importance"),
     (run, "feature_batches", "open contacts: feature query, fetched a batch at a time"),
     (model.LeadModel, "binned", "bins of the feature rows"),
     (model.LeadModel, "decision_binned", "log-odds (every tree, on the bins)"),
     (run, "contributions", "contributions (factors set to reference, predicted again)"),
     (run, "top_reasons", "reasons in words"),
     (run.Warehouse, "load", "write the scores table"),
-    (run, "_save", "save the model"),
+    (run, "save_model", "save the model"),
 ]
 
 

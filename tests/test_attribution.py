@@ -369,7 +369,7 @@ def test_options_fail_with_the_fix(wh):
         attribute(wh, by="chanel")
     with pytest.raises(ConfigError, match="unknown stage"):
         attribute(wh, conversion="mqll")
-    with pytest.raises(InputError, match="--value"):
+    with pytest.raises(InputError, match="value"):
         attribute(wh, value="revenue")
     with pytest.raises(InputError, match="lookback"):
         attribute(wh, lookback_days=0)

@@ -85,6 +85,10 @@ def test_velocity_and_pipeline(demo_db):
         (["funnel", "--since", "last tuesday"], "write it as YYYY-MM-DD"),
         (["funnel", "--cohort", "week"], "is not one of month, quarter"),
         (["demo", "--scenario", "sideways"], "unknown scenario"),
+        # the library names an option as Python does; the CLI says its flag
+        (["diagnose", "--lift-points", "200"], "--lift-points 200: give points between"),
+        (["stuck", "--team", "sale"], "--team 'sale' is not a team"),
+        (["funnel", "--since", "2026-06-01", "--until", "2026-01-01"], "--until is before"),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_1(demo_db, args, message):

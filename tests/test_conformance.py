@@ -454,11 +454,12 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
     contacts scored) and every prediction."""
     if name != "scoring":
         return run(name, wh, _config(), DEMO_AS_OF), {}
+    from fullfunnel.analytics.scoring import fit
     from fullfunnel.analytics.scoring import run as scoring
     from fullfunnel.analytics.scoring.model import LeadModel
 
     seen: dict[str, list] = {"features": [], "predictions": []}
-    feature_frame, calibrate = scoring.feature_frame, LeadModel.calibrate
+    feature_frame, calibrate = fit.feature_frame, LeadModel.calibrate
     feature_batches = scoring.feature_batches
 
     def record_features(expr):
@@ -475,7 +476,7 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
         return seen["predictions"][-1].copy()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scoring, "feature_frame", record_features)
+        patch.setattr(fit, "feature_frame", record_features)
         patch.setattr(scoring, "feature_batches", record_batches)
         patch.setattr(LeadModel, "calibrate", record_predict)
         result = run(name, wh, _config(), DEMO_AS_OF)

@@ -162,7 +162,7 @@ def test_leakage_arithmetic():
     assert list(result.leaks.stage) == ["lead", "opportunity", "mql"]  # biggest first
     assert result.baseline_bookings == pytest.approx(1000 * 0.025 * 10_000)
     assert result.lifted_bookings == pytest.approx(250_000 + 200 * 0.1 * 0.25 * 10_000)
-    with pytest.raises(InputError, match="--lift-stage 'advocate'"):
+    with pytest.raises(InputError, match="lift_stage 'advocate'"):
         leak(_economics(), default_config(), AS_OF, lift_stage="advocate")
 
 

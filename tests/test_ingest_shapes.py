@@ -104,7 +104,7 @@ def test_scorecard_by_owner_and_manager(wh):
     assert owners.loc["James Ascencio", "open_deals"] == 1
     managers = ff.pipeline(wh, as_of=at, by="manager").scorecard.set_index("manager")
     assert managers.loc["Cara Losch", "won"] == 3  # Moses Frase 2, Niesha Huffines 1
-    with pytest.raises(InputError, match="--by 'region'"):
+    with pytest.raises(InputError, match="by 'region'"):
         ff.pipeline(wh, as_of=at, by="region")
 
 

@@ -180,3 +180,20 @@ def ff_config():
     import fullfunnel as ff
 
     return ff.default_config()
+
+
+def test_library_errors_name_the_option_the_library_way(demo_db):
+    """A notebook user reads ``lift_points``; the CLI user reads ``--lift-points``."""
+    import fullfunnel as ff
+    from fullfunnel.errors import InputError
+
+    with pytest.raises(InputError, match=r"^lift_points 200: give points") as caught:
+        ff.diagnose(ff.connect(str(demo_db)), lift_points=200, as_of=datetime(2026, 11, 23))
+    assert caught.value.option == "lift_points"
+    assert caught.value.spelt(lambda o: "--" + o.replace("_", "-")).startswith("--lift-points")
+    with pytest.raises(InputError, match=r"^cohort 'week'") as caught:
+        ff.funnel(ff.connect(str(demo_db)), cohort="week")
+    from fullfunnel.cli._app import flag
+
+    assert caught.value.spelt(flag).startswith("--cohort 'week'")
+    assert flag("within_days") == "--within"  # the registry's spelling

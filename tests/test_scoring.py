@@ -328,3 +328,25 @@ def test_refit_scores_with_a_model_trained_on_held_out_cutoffs_too(demo_scored, 
     stored = wh.table("scores").to_pandas().set_index("contact_id")["score"]
     top = again.top_leads.set_index("contact_id")["score"]
     assert not np.allclose(top.to_numpy(), stored.reindex(top.index).to_numpy())
+
+
+def test_a_read_reuses_the_stored_run_until_the_data_or_a_setting_changes(tmp_path):
+    """The report and the dashboard read the scores without training again while the
+    data and the settings are those of the last 'score' run; a read stores nothing."""
+    wh = ff.connect(tmp_path / "d.duckdb")
+    ff.generate_demo(wh, contacts=3000, seed=4, as_of=AS_OF)
+    cfg = fast_config()
+    first = score(wh, as_of=AS_OF, config=cfg)
+    runs = tmp_path / "fullfunnel-models" / "runs"
+    assert len(list(runs.iterdir())) == 1
+    again = score(wh, as_of=AS_OF, config=cfg, write=False)
+    assert again.reused and not first.reused
+    pd.testing.assert_frame_equal(again.top_leads, first.top_leads)
+    assert again.model_version == first.model_version
+    assert any("reused" in line for line in again.headline())
+    assert not score(wh, as_of=AS_OF, config=cfg, write=False, seed=99).reused
+    assert not score(wh, as_of=AS_OF, config=fast_config(max_iter=30), write=False).reused
+    touch = wh.table("touchpoints").limit(1).to_pandas().assign(touchpoint_id="one-more")
+    wh.load("touchpoints", touch)
+    assert not score(wh, as_of=AS_OF, config=cfg, write=False).reused
+    assert len(list(runs.iterdir())) == 1

@@ -20,6 +20,7 @@ from fullfunnel.analytics.scoring.features import (
     sample_touches,
     vocabulary,
 )
+from fullfunnel.analytics.scoring.fit import examples, sample_contacts
 from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
     MIN_EFFECT,
@@ -29,7 +30,7 @@ from fullfunnel.analytics.scoring.reasons import (
     feature_groups,
     top_reasons,
 )
-from fullfunnel.analytics.scoring.run import _best, _examples, _sample_contacts
+from fullfunnel.analytics.scoring.run import _best
 from fullfunnel.config import default_config
 from test_scoring import fast_config, lead_list, small_tables
 
@@ -49,7 +50,7 @@ def many_contacts(n: int = 400) -> dict[str, pd.DataFrame]:
 
 
 def sampled(wh, limit: int, seed: int) -> set[str]:
-    table = _sample_contacts(wh, [CUT, CUT], default_config(), "sql", limit, seed, known_at=AS_OF)
+    table = sample_contacts(wh, [CUT, CUT], default_config(), "sql", limit, seed, known_at=AS_OF)
     return set() if table is None else set(table.execute()["contact_id"])
 
 
@@ -62,7 +63,7 @@ def test_engine_sample_is_seeded_sized_and_the_same_on_every_engine(engine_wh):
     assert got == sampled(ref, 200, 7)
     assert 80 <= len(got) <= 120
     assert got != sampled(ref, 200, 8)
-    everyone = _sample_contacts(ref, [CUT], default_config(), "sql", 1000, 7, known_at=AS_OF)
+    everyone = sample_contacts(ref, [CUT], default_config(), "sql", 1000, 7, known_at=AS_OF)
     assert everyone is None  # all fit
 
 
@@ -350,7 +351,7 @@ def test_labels_from_todays_timeline_equal_a_timeline_as_of_each_horizon():
             hits += int(merged["label"].sum())
     assert hits > 100  # the labels are not all zero
     with pytest.raises(ValueError, match="needs data known"):
-        _examples(wh, [AS_OF], cfg, "sql", 90, vocabulary(wh, before=AS_OF), known_at=AS_OF)
+        examples(wh, [AS_OF], cfg, "sql", 90, vocabulary(wh, before=AS_OF), known_at=AS_OF)
 
 
 @pytest.mark.parametrize("can_bin", [True, False])

@@ -146,7 +146,7 @@ def test_filters_and_limit(wh):
     assert stuck(wh, as_of=AS_OF, stage="advocate").total == 0  # no SLA: never stuck
     limited = stuck(wh, as_of=AS_OF, limit=2)
     assert len(limited.contacts) == 2 and limited.total == len(EXPECTED)
-    with pytest.raises(InputError, match=r"--team 'sale'.*Did you mean 'sales'"):
+    with pytest.raises(InputError, match=r"team 'sale'.*Did you mean 'sales'"):
         stuck(wh, as_of=AS_OF, team="sale")
 
 

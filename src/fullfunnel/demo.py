@@ -189,7 +189,7 @@ def generate_demo(
             + did_you_mean(scenario, list(SCENARIOS))
         )
     if contacts < 100:
-        raise InputError("--contacts must be at least 100 for a meaningful demo")
+        raise InputError("contacts must be at least 100 for a meaningful demo", option="contacts")
     if not force:
         _refuse_real_data(wh)
     as_of = (as_of or now()).replace(hour=0, minute=0, second=0, microsecond=0)

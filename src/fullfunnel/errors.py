@@ -15,6 +15,8 @@ fix it. The CLI catches the root, prints one line and exits non-zero.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class FullfunnelError(Exception):
     """Base of every error fullfunnel raises deliberately."""
@@ -25,7 +27,23 @@ class ConfigError(FullfunnelError, ValueError):
 
 
 class InputError(FullfunnelError, ValueError):
-    """User input (a file, a row, an argument) cannot be used as given."""
+    """User input (a file, a row, an argument) cannot be used as given.
+
+    An error about one option names it first, as the library spells it
+    (``lift_points 120: …``), and says so in ``option``; a face that spells the
+    option otherwise (the CLI's ``--lift-points``) rewords it with :meth:`spelt`.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+    def spelt(self, spell: Callable[[str], str]) -> str:
+        """The message with its option's name as ``spell`` gives it."""
+        text = str(self)
+        if self.option and text.startswith(self.option):
+            return spell(self.option) + text[len(self.option) :]
+        return text
 
 
 class WarehouseError(FullfunnelError):

@@ -72,7 +72,7 @@ def backtest(
     as_of_dt = resolve_as_of(wh, as_of)
     periods = periods or config["forecast"]["backtest_periods"]
     if periods < 1:
-        raise InputError("--periods must be 1 or more")
+        raise InputError("periods must be 1 or more", option="periods")
     sims = sims or min(config["forecast"]["sims"], 5000)
     end = quarter_start(as_of_dt)
     quarters = []

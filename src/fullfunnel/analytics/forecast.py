@@ -225,9 +225,9 @@ def forecasts(
     sims = sims or cfg["sims"]
     seed = cfg["seed"] if seed is None else seed
     if not 100 <= sims <= 10_000_000:  # the totals of every run are held in memory
-        raise InputError(f"--sims {sims}: use 100 to 10,000,000 runs")
+        raise InputError(f"sims {sims}: use 100 to 10,000,000 runs", option="sims")
     if seed < 0:  # numpy seeds are non-negative
-        raise InputError(f"--seed {seed}: use a whole number 0 or above")
+        raise InputError(f"seed {seed}: use a whole number 0 or above", option="seed")
     booked = booked_by(wh, at)
     deals, _ = open_deals(wh, at, config=config, segment_column=cfg["segment_column"] or None)
     arrivals = new_pipeline(wh, at, config=config)

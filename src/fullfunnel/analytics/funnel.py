@@ -147,14 +147,14 @@ def funnel(
     if has_undated_leads(wh):
         return _lead_list_funnel(wh, by, cohort, config)
     if cohort not in COHORT_UNITS:
-        raise InputError(f"--cohort {cohort!r}: use month or quarter")
+        raise InputError(f"cohort {cohort!r}: use month or quarter", option="cohort")
     as_of_dt = resolve_as_of(wh, as_of)
     since_dt = to_datetime(since, name="since")
     until_dt = to_datetime(until, name="until")
     if until_dt is not None and until_dt.time() == datetime.min.time():
         until_dt = until_dt + timedelta(days=1) - timedelta(microseconds=1)
     if since_dt and until_dt and until_dt < since_dt:
-        raise InputError("--until is before --since; swap them")
+        raise InputError("until is before since; swap them", option="until")
 
     tl = timeline(wh, config, as_of=as_of_dt)
     conversion = stage_conversion(wh, tl, as_of=as_of_dt, config=config)

@@ -28,11 +28,15 @@ def check_by(by: str, wh: Warehouse | None = None) -> None:
     """``by`` is a known breakdown, and (given ``wh``) one the warehouse can give:
     managers, offices and teams come from a sales-team table."""
     if by not in BY:
-        raise InputError(f"--by {by!r}: use one of {', '.join(BY)}." + did_you_mean(by, BY))
+        raise InputError(
+            f"by {by!r}: use one of {', '.join(BY)}." + did_you_mean(by, BY), option="by"
+        )
     if wh is not None and by != "owner" and not wh.count("owners"):
         raise InputError(
-            f"--by {by}: no sales-team table is loaded (the owners table is empty); load one "
-            "with 'fullfunnel ingest sales_teams.csv' (owner, manager, office), or use --by owner"
+            f"by {by}: no sales-team table is loaded (the owners table is empty); load one "
+            "(a file of owner, manager, office: 'fullfunnel ingest sales_teams.csv'), or "
+            "break down by owner",
+            option="by",
         )
 
 
@@ -88,8 +92,9 @@ def with_breakdown(wh: Warehouse, tl: ir.Table, by: str) -> tuple[ir.Table, str]
     if by not in contacts.columns or by == "contact_id":
         options = [c for c in contacts.columns if c != "contact_id"]
         raise InputError(
-            f"--by {by!r} is not a contacts column; use one of {', '.join(options)}."
-            + did_you_mean(by, options)
+            f"by {by!r} is not a contacts column; use one of {', '.join(options)}."
+            + did_you_mean(by, options),
+            option="by",
         )
     label = contacts[by].cast("string").fill_null(NO_VALUE)
     side = contacts.select("contact_id", _group=label)

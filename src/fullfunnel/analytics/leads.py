@@ -36,8 +36,9 @@ def conversion_by(wh: Warehouse, by: str, *, confidence: float) -> pd.DataFrame:
     if by not in t.columns or by == "lead_id":
         options = [c for c in t.columns if c not in ("lead_id", "converted")]
         raise InputError(
-            f"--by {by!r} is not a column of the lead list; use one of {', '.join(options)}."
-            + did_you_mean(by, options)
+            f"by {by!r} is not a column of the lead list; use one of {', '.join(options)}."
+            + did_you_mean(by, options),
+            option="by",
         )
     group = t[by].cast("string").fill_null("(none)")
     frame = (

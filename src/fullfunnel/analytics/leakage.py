@@ -110,13 +110,16 @@ def leak(
     """:func:`leakage` on stage economics already computed."""
     points = config["diagnose"]["lift_points"] if lift_points is None else float(lift_points)
     if not 0 < points <= 100:
-        raise InputError(f"--lift-points {points:g}: give points between 0 and 100, like 5")
+        raise InputError(
+            f"lift_points {points:g}: give points between 0 and 100, like 5", option="lift_points"
+        )
     rates = econ.rates
     if lift_stage is not None and (rates.empty or lift_stage not in set(rates["stage"])):
         options = list(rates["stage"]) if not rates.empty else list(config.stage_names)
         raise InputError(
-            f"--lift-stage {lift_stage!r}: use a stage before {econ.won_stage} "
-            f"({', '.join(options)})." + did_you_mean(lift_stage, options)
+            f"lift_stage {lift_stage!r}: use a stage before {econ.won_stage} "
+            f"({', '.join(options)})." + did_you_mean(lift_stage, options),
+            option="lift_stage",
         )
     deal = econ.average_deal
     if rates.empty or deal is None or rates["per_quarter"].isna().all():

@@ -155,6 +155,6 @@ def _window(period, since, until, as_of: datetime) -> Window | None:
     start = since_dt or datetime(1900, 1, 1)
     end = until_dt + timedelta(days=1) if until_dt is not None else as_of
     if end <= start:
-        raise InputError("--until is before --since; swap them")
+        raise InputError("until is before since; swap them", option="until")
     w = Window(start, min(end, as_of + timedelta(seconds=1)), "given", "")
     return dataclasses.replace(w, description=f"the range {w.label}")

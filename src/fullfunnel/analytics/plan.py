@@ -150,8 +150,8 @@ def plan(
     warnings = []
     if amount is None:
         warnings.append(
-            f"no bookings target for {period}: pass --target 2.5M or run "
-            f"'fullfunnel target set --period {period} --bookings 2.5M'"
+            f"no bookings target for {period}: give one (a target of 2.5M), or store it "
+            f"with 'fullfunnel target set --period {period} --bookings 2.5M'"
         )
     booked = bookings(wh, start, end, as_of=as_of_dt).amount
     tl = timeline(wh, config, as_of=as_of_dt)

@@ -221,15 +221,16 @@ def find_stuck(
         config.stage(stage)
     if team is not None and team not in config.teams:
         raise InputError(
-            f"--team {team!r} is not a team; the teams are {', '.join(config.teams)}."
-            + did_you_mean(team, config.teams)
+            f"team {team!r} is not a team; the teams are {', '.join(config.teams)}."
+            + did_you_mean(team, config.teams),
+            option="team",
         )
     mode = settings["stuck_touch_teams"]
     if mode not in ("owner", "all"):
         raise ConfigError("diagnose.stuck_touch_teams must be 'owner' or 'all'")
     limit = settings["stuck_limit"] if limit is None else limit
     if limit < 0:
-        raise InputError(f"--limit {limit}: list 0 or more contacts")
+        raise InputError(f"limit {limit}: list 0 or more contacts", option="limit")
     rule = config["funnel"]["stuck_rule"]
     stale = float(config["funnel"]["stale_days"])
     floor = float(config["funnel"]["dormant_floor"])

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from fullfunnel.errors import FullfunnelError
+from fullfunnel.errors import FullfunnelError, InputError
 
 
 class Format(StrEnum):
@@ -64,6 +64,8 @@ class _Group(TyperGroup):
         except typer.Exit:  # a deliberate exit code (e.g. a check that fails)
             _print_notes()
             raise
+        except InputError as exc:  # an option named as the library spells it: as a flag
+            _fail(exc.spelt(flag))
         except FullfunnelError as exc:
             _fail(str(exc))
         except Exception as exc:
@@ -78,6 +80,18 @@ class _Group(TyperGroup):
             )
         _print_notes()
         return result
+
+
+def flag(option: str) -> str:
+    """The CLI flag of a library option: ``within_days`` → ``--within``, as the
+    registry spells it, else the name with dashes."""
+    from fullfunnel.analytics.registry import ANALYSES
+
+    for analysis in ANALYSES.values():
+        declared = analysis.option(option)
+        if declared is not None:
+            return declared.cli_flag
+    return "--" + option.replace("_", "-")
 
 
 # notes on how a command read the data (e.g. its as-of date), printed when it succeeds

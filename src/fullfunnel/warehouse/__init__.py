@@ -44,6 +44,22 @@ __all__ = [
 
 DB_ENV = "FULLFUNNEL_DB"
 DEFAULT_DB = "fullfunnel.duckdb"
+# the tables analyses read (not those they write, e.g. scores, or the server's keys)
+DATA_TABLES = (
+    "accounts",
+    "contacts",
+    "touchpoints",
+    "stage_events",
+    "opportunities",
+    "owners",
+    "leads",
+    "products",
+    "opportunity_history",
+    "spend",
+    "targets",
+    "loads",
+    "demo_truth",
+)
 _SHARED_KEPT = 8  # materialised derived tables kept per warehouse (a run of diagnose uses 4)
 
 
@@ -88,6 +104,21 @@ class Warehouse:
 
     def count(self, name: str) -> int:
         return int(self.table(name).count().execute())
+
+    def data_version(self) -> str:
+        """A fingerprint of the data the analyses read: each input table's row count
+        and newest timestamps, and the loads. Any load, sync or collected event
+        changes it; what a run derived from the data can be reused while it holds."""
+        import hashlib
+        import json
+
+        parts = []
+        for name in DATA_TABLES:
+            t = self.table(name)
+            stamps = [c for c, dtype in t.schema().items() if dtype.is_timestamp()]
+            row = t.aggregate(rows=t.count(), **{c: t[c].max() for c in stamps}).execute()
+            parts.append([name, *map(str, row.iloc[0].tolist())])
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
     def load(self, name: str, data: Data, *, replace: bool = False) -> int:
         """Upsert ``data`` into table ``name`` by its key, all or nothing.

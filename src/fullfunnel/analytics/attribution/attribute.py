@@ -280,7 +280,10 @@ def _paths(source, config, models, conversion, by, level, value, lookback_days, 
     since_dt = to_datetime(since, name="since")
     lookback = float(settings["lookback_days"] if lookback_days is None else lookback_days)
     if lookback <= 0:
-        raise InputError(f"--lookback-days {lookback:g}: give a number of days above 0, like 365")
+        raise InputError(
+            f"lookback_days {lookback:g}: give a number of days above 0, like 365",
+            option="lookback_days",
+        )
     paths = journey_paths(
         source,
         config,

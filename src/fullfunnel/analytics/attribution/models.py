@@ -48,7 +48,8 @@ def register(name: str) -> Callable[[Model], Model]:
 def get_model(name: str) -> Model:
     if name not in MODELS:
         raise InputError(
-            f"--model {name!r}: use one of {', '.join(MODELS)}." + did_you_mean(name, list(MODELS))
+            f"model {name!r}: use one of {', '.join(MODELS)}." + did_you_mean(name, list(MODELS)),
+            option="model",
         )
     return MODELS[name]
 

@@ -96,14 +96,14 @@ def paths_from_frame(
     lead-creation touch, so ``u_shaped`` is the classic first/last split.
     """
     for opt, col in (
-        ("--path-col", path_col),
-        ("--conv-col", conv_col),
-        ("--value-col", value_col),
-        ("--null-col", null_col),
+        ("path_col", path_col),
+        ("conv_col", conv_col),
+        ("value_col", value_col),
+        ("null_col", null_col),
     ):
         if col is not None and col not in frame.columns:
             raise InputError(
-                f"{where}: no column '{col}' (given by {opt}); the columns are "
+                f"{where}: no column '{col}' (the {opt} given); the columns are "
                 f"{', '.join(map(str, frame.columns))}." + did_you_mean(col, list(frame.columns))
             )
     if not sep.strip():
@@ -149,7 +149,7 @@ def read_paths_file(
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"path file {p} not found; check the name given to --paths")
+        raise InputError(f"path file {p} not found; check its name")
     try:
         with p.open(encoding="utf-8") as fh:
             head = fh.readline()
@@ -221,15 +221,17 @@ def _numeric(frame: pd.DataFrame, col: str | None, where: str) -> pd.Series:
 def check_options(config: Config, *, conversion: str, by: str, level: str, value: str) -> None:
     """Fail early, with the fix, on an unknown stage, breakdown, level or value."""
     config.stage(conversion)
-    for opt, given, choices in (("--by", by, BY), ("--level", level, LEVELS)):
+    for opt, given, choices in (("by", by, BY), ("level", level, LEVELS)):
         if given not in choices:
             raise InputError(
-                f"{opt} {given!r}: use one of {', '.join(choices)}." + did_you_mean(given, choices)
+                f"{opt} {given!r}: use one of {', '.join(choices)}." + did_you_mean(given, choices),
+                option=opt,
             )
     if value not in VALUES:
         raise InputError(
-            f"--value {value!r}: use count (conversions), pipeline (opportunity amount) or "
-            "bookings (won amount)." + did_you_mean(value, VALUES)
+            f"value {value!r}: use count (conversions), pipeline (opportunity amount) or "
+            "bookings (won amount)." + did_you_mean(value, VALUES),
+            option="value",
         )
 
 

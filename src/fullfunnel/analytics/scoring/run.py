@@ -1,47 +1,32 @@
-"""Train, validate and apply the lead-scoring model; explain one lead.
+"""Apply the lead-scoring model: score, tier and explain every open contact.
 
-Training examples come from several past cut-offs: the contacts open at each
-cut-off, their features as of then, and whether they reached the target stage
-within the horizon after it. The latest cut-offs are held out (time-based split)
-and the model and the points baseline are measured on them side by side.
-Then every contact open now is scored, tiered A–D and given its top reasons, and
-the scores go to the ``scores`` table.
+The model is fitted and measured on past cut-offs (:mod:`.fit`); then every
+contact open now is scored, tiered A–D and given its top reasons, and the scores
+go to the ``scores`` table. The model and the run are kept (:mod:`.store`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from fullfunnel._aggregates import count_if
-from fullfunnel._dates import literal
 from fullfunnel.analytics.period import resolve_as_of
-from fullfunnel.analytics.scoring import baseline
 from fullfunnel.analytics.scoring.features import (
     Vocabulary,
     feature_batches,
     feature_frame,
     features,
-    label,
-    sample_touches,
     vocabulary,
 )
-from fullfunnel.analytics.scoring.model import (
-    LeadModel,
-    calibration_table,
-    group_importance,
-    metrics,
-)
+from fullfunnel.analytics.scoring.fit import Fitted, TooFewExamples, fit_and_validate
+from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
     contributions,
     describe,
@@ -50,10 +35,11 @@ from fullfunnel.analytics.scoring.reasons import (
     reason_columns,
     top_reasons,
 )
+from fullfunnel.analytics.scoring.store import model_dir as model_dir_of
+from fullfunnel.analytics.scoring.store import run_key, save_model, store_run, stored_run
 from fullfunnel.analytics.scoring.tiers import TIERS, tiers_of
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError
-from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -87,6 +73,7 @@ class ScoreResult(Result):
     note: str = ""
     explained: int = 0  # contacts whose reasons are stored (those in [scoring] reason_tiers)
     reason_tiers: str = ""
+    reused: bool = False  # the stored run of the last 'fullfunnel score', data unchanged
 
     def headline(self) -> list[str]:
         if not self.model_version:
@@ -118,6 +105,11 @@ class ScoreResult(Result):
         if not self.importance.empty:
             top = ", ".join(factor_label(g) for g in self.importance["feature"].head(4))
             lines.append(f"Strongest signals: {top}.")
+        if self.reused:
+            lines.append(
+                "The model and scores of the last 'fullfunnel score' run, reused: the data "
+                "and the settings have not changed since."
+            )
         if self.explained < self.scored:
             lines.append(
                 f"Reasons stored for the {self.explained:,} contacts in tiers "
@@ -164,10 +156,13 @@ def parse_horizon(value: str | int | None, default: int) -> int:
     else:
         m = re.fullmatch(r"\s*(\d+)\s*([dwm]?)\s*", str(value).lower())
         if not m:
-            raise InputError(f"--horizon {value!r} not understood; write days like 90d, or 12w, 3m")
+            raise InputError(
+                f"horizon {value!r} not understood; write days like 90d, or 12w, 3m",
+                option="horizon",
+            )
         days = int(m[1]) * {"": 1, "d": 1, "w": 7, "m": 30}[m[2]]
     if days <= 0:
-        raise InputError(f"--horizon must be at least one day, not {value!r}")
+        raise InputError(f"horizon must be at least one day, not {value!r}", option="horizon")
     return days
 
 
@@ -186,6 +181,10 @@ def score(
 ) -> ScoreResult:
     """Train and validate the lead-scoring model, score every open contact and write
     the ``scores`` table (and the model, with its version and metrics).
+
+    Without ``write`` (a read: the report, the dashboard), the run that the last
+    ``fullfunnel score`` stored is returned when the data and the settings are the
+    same, instead of training again.
 
     >>> import fullfunnel as ff
     >>> wh = ff.connect("duckdb://:memory:")
@@ -207,76 +206,83 @@ def score(
     config.stage(target)
     if config.index(target) == 0:
         raise InputError(
-            f"--target {target} is the first stage, which every contact has reached; "
-            f"pick a later one, e.g. {config.next_stage(target)}"
+            f"target {target} is the first stage, which every contact has reached; "
+            f"pick a later one, e.g. {config.next_stage(target)}",
+            option="target",
         )
     horizon_days = parse_horizon(horizon, sc["horizon_days"])
     as_of = resolve_as_of(wh, as_of)
     seed = sc["seed"] if seed is None else seed
+    folder = model_dir_of(wh, sc, model_dir)
+    key = run_key(wh, config, target=target, horizon=horizon_days, as_of=as_of, seed=seed, top=top)
+    stored = None if write else stored_run(folder, key)
+    if isinstance(stored, ScoreResult):
+        return dataclasses.replace(stored, reused=True)
     vocab = vocabulary(wh, before=as_of, exclude_columns=tuple(sc["exclude_columns"]))
-
-    step = timedelta(days=sc["cutoff_step_days"])
-    h = timedelta(days=horizon_days)
-    val_cuts = [as_of - h - j * step for j in range(sc["validation_cutoffs"])]
-    train_cuts = [min(val_cuts) - h - k * step for k in range(sc["cutoffs"])]
-
-    def examples(cuts: list[datetime], limit: int, seed: int) -> pd.DataFrame:
-        within = _sample_contacts(wh, cuts, config, target, limit, seed, known_at=as_of)
-        return _examples(wh, cuts, config, target, horizon_days, vocab, within, known_at=as_of)
-
-    train = _sample(examples(train_cuts, sc["max_train_rows"], seed), sc["max_train_rows"], seed)
     try:
-        _check(train, "training", train_cuts, target, horizon_days)
-        valid = examples(val_cuts, sc["max_validation_rows"], seed + 1)
-        _check(valid, "held-out", val_cuts, target, horizon_days)
-    except InputError as exc:
+        fitted = fit_and_validate(
+            wh,
+            config,
+            target=target,
+            horizon_days=horizon_days,
+            as_of=as_of,
+            seed=seed,
+            vocab=vocab,
+        )
+    except TooFewExamples as exc:
         if strict:
             raise
         return _empty(target, horizon_days, as_of, str(exc))
+    scores, leads, worked = _score_everyone(wh, config, fitted, target, vocab, as_of, horizon_days)
+    model_path = None
+    if write:
+        wh.load("scores", scores, replace=True)
+        if folder is not None:
+            model_path = str(
+                save_model(
+                    folder,
+                    fitted.version,
+                    fitted.model,
+                    vocab,
+                    target,
+                    horizon_days,
+                    as_of,
+                    fitted.metrics,
+                )
+            )
+    result = _result(
+        fitted,
+        scores,
+        leads,
+        worked,
+        config,
+        target=target,
+        horizon_days=horizon_days,
+        as_of=as_of,
+        top=top,
+        model_path=model_path,
+    )
+    if write:
+        store_run(folder, key, result)
+    return result
 
-    params = {k: sc[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes")}
-    params |= {k: sc[k] for k in ("min_samples_leaf", "l2_regularization")}
 
-    def fit(examples: pd.DataFrame) -> LeadModel:
-        return LeadModel.fit(
-            examples,
-            examples["label"].to_numpy(),
-            groups=examples["contact_id"].to_numpy(),
-            params=params,
-            seed=seed,
-            folds=sc["calibration_folds"],
-            threads=sc["threads"],
-            calibration=sc["calibration"],
-        )
-
-    model = fit(train)
-    yv = valid["label"].to_numpy()
-    p_model = model.predict(valid)
-    # the points baseline, mapped to probabilities on the training rows for calibration
-    from sklearn.isotonic import IsotonicRegression
-
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)
-    iso.fit(baseline.points(train), train["label"].to_numpy())
-    p_base = iso.predict(baseline.points(valid))
-    metric_rows = [
-        {"scorer": "model", **metrics(yv, p_model)},
-        {"scorer": "baseline", **metrics(yv, p_base)},
-    ]
-    metrics_frame = pd.DataFrame(metric_rows)
-    cal = calibration_table(yv, p_model).assign(scorer="model")
-    cal = pd.concat([cal, calibration_table(yv, p_base).assign(scorer="baseline")])
-    groups = feature_groups(model.columns)
-    importance = group_importance(model, valid, yv, groups, seed=seed)
-
-    final = model
-    if sc["refit"]:
-        final = fit(
-            _sample(pd.concat([train, valid], ignore_index=True), sc["max_train_rows"], seed)
-        )
-
-    # --- score every open contact as of now, a batch at a time ------------------------
+def _score_everyone(
+    wh: Warehouse,
+    config: Config,
+    fitted: Fitted,
+    target: str,
+    vocab: Vocabulary,
+    as_of: datetime,
+    horizon_days: int,
+) -> tuple[pd.DataFrame, _Leads, np.ndarray]:
+    """Every contact open at ``as_of`` scored, tiered and (those in the worked tiers)
+    given reasons: the scores table, the leads scored, and which were worked."""
+    sc = config["scoring"]
     reason_groups = {
-        g: groups[g] for g in importance["feature"].head(sc["reason_factors"]) if g in groups
+        g: fitted.groups[g]
+        for g in fitted.importance["feature"].head(sc["reason_factors"])
+        if g in fitted.groups
     }
     keep = [*SHOWN, *reason_columns(reason_groups)]
     # only the counts that the trees or the reasons read: a count no split reads
@@ -287,18 +293,17 @@ def score(
         config=config,
         target=target,
         vocab=vocab,
-        columns={*final.read_columns(), *keep},
+        columns={*fitted.model.read_columns(), *keep},
     )
-    leads = _score_open(final, current, keep=keep)
-    prob = leads.prob
-    tier = tiers_of(prob, sc["tier_shares"])
+    leads = _score_open(fitted.model, current, keep=keep)
+    tier = tiers_of(leads.prob, sc["tier_shares"])
     # reasons for the contacts that will be worked (the tiers in reason_tiers); the rest
     # get an empty list and are explained on demand (fullfunnel score --explain)
     worked = np.isin(tier, _reason_tiers(sc["reason_tiers"]))
     picked = leads.rows[worked]
     effects = (
         contributions(
-            final,
+            fitted.model,
             picked,
             reason_groups,
             binned=None if leads.binned is None else leads.binned[worked],
@@ -306,30 +311,37 @@ def score(
         if len(picked)
         else pd.DataFrame()
     )
-    reasons = np.full(len(prob), "[]", dtype=object)
+    reasons = np.full(len(leads.prob), "[]", dtype=object)
     reasons[worked] = top_reasons(effects, picked, n=sc["reasons"], groups=reason_groups)
-    version = _version(target, horizon_days, as_of, seed, train, valid, params)
-    scored_at = as_of
     scores = pd.DataFrame(
         {
             "contact_id": leads.rows["contact_id"],
-            "score": prob,
+            "score": leads.prob,
             "tier": tier,
             "reasons": reasons,
             "target_stage": target,
             "horizon_days": horizon_days,
-            "model_version": version,
-            "scored_at": pd.Timestamp(scored_at),
+            "model_version": fitted.version,
+            "scored_at": pd.Timestamp(as_of),
         }
     )
-    model_path = None
-    if write:
-        wh.load("scores", scores, replace=True)
-        folder = _model_dir(wh, sc, model_dir)
-        if folder is not None:
-            model_path = str(
-                _save(folder, version, final, vocab, target, horizon_days, as_of, metrics_frame)
-            )
+    return scores, leads, worked
+
+
+def _result(
+    fitted: Fitted,
+    scores: pd.DataFrame,
+    leads: _Leads,
+    worked: np.ndarray,
+    config: Config,
+    *,
+    target: str,
+    horizon_days: int,
+    as_of: datetime,
+    top: int,
+    model_path: str | None,
+) -> ScoreResult:
+    """The result: the best leads with their reasons in words, the tiers, the metrics."""
     # the best leads, their reasons in words: picked first, so only their rows are read
     best = _best(scores, top)
     shown = leads.rows.loc[best.index]
@@ -349,23 +361,24 @@ def score(
         .reset_index()
     )
     tiers["contacts"] = tiers["contacts"].astype(int)
+    sc = config["scoring"]
     return ScoreResult(
         top_leads=top_leads,
-        metrics=metrics_frame,
-        calibration=cal.reset_index(drop=True),
-        importance=importance,
+        metrics=fitted.metrics,
+        calibration=fitted.calibration,
+        importance=fitted.importance,
         tiers=tiers,
         target_stage=target,
         horizon_days=horizon_days,
         as_of=as_of,
-        model_version=version,
+        model_version=fitted.version,
         scored=len(scores),
         explained=int(worked.sum()),
         reason_tiers=", ".join(t for t in TIERS if t in sc["reason_tiers"]),
-        train_rows=len(train),
-        validation_rows=len(valid),
-        train_cutoffs=[c.date().isoformat() for c in sorted(train_cuts)],
-        validation_cutoffs=[c.date().isoformat() for c in sorted(val_cuts)],
+        train_rows=fitted.train_rows,
+        validation_rows=fitted.validation_rows,
+        train_cutoffs=[c.date().isoformat() for c in fitted.train_cutoffs],
+        validation_cutoffs=[c.date().isoformat() for c in fitted.validation_cutoffs],
         model_path=model_path,
     )
 
@@ -400,7 +413,7 @@ def explain(
             "or exited), or it is newer than the last run; run 'fullfunnel score' first"
         )
     r = row.iloc[0]
-    folder = _model_dir(wh, sc, model_dir)
+    folder = model_dir_of(wh, sc, model_dir)
     path = None if folder is None else folder / f"{r['model_version']}.joblib"
     if path is None or not path.is_file():
         raise ConfigError(
@@ -465,97 +478,6 @@ def _empty(target: str, horizon_days: int, as_of: datetime, why: str) -> ScoreRe
     )
 
 
-def _examples(
-    wh: Warehouse,
-    cutoffs: list[datetime],
-    config: Config,
-    target: str,
-    horizon_days: int,
-    vocab: Vocabulary,
-    within: ir.Table | None = None,
-    *,
-    known_at: datetime,
-) -> pd.DataFrame:
-    """Feature rows with labels, for every cut-off (oldest first), of the contacts
-    in ``within`` (None: all), in one query; labels as known at ``known_at``."""
-    latest = max(cutoffs) + timedelta(days=horizon_days)
-    if latest > known_at:
-        raise ValueError(
-            f"a label at {max(cutoffs):%Y-%m-%d} needs data known at {latest:%Y-%m-%d}"
-        )
-    touches, held = None, []
-    if within is not None:
-        # the sample and the touches it reads are drawn once for all its cut-offs
-        within = wh.cache(within)
-        touches = wh.cache(sample_touches(wh, within, cutoffs=cutoffs))
-        held = [touches, within]
-    try:
-        feats = features(
-            wh,
-            cutoff=cutoffs,
-            config=config,
-            target=target,
-            vocab=vocab,
-            within=within,
-            touches=touches,
-        )
-        labelled = label(
-            wh, feats, horizon_days=horizon_days, config=config, target=target, known_at=known_at
-        )
-        frame = feature_frame(labelled)
-        frame["label"] = frame["label"].astype(int)
-        return frame
-    finally:
-        for table in held:
-            table.release()
-
-
-# Sampling contacts in the engine: a contact's rank in contact_id order, times an odd
-# constant, modulo 2**32 (multiplicative hashing: integer arithmetic that every engine
-# computes alike, unlike their hash functions), kept when below a share of 2**32.
-_HASH_MULTIPLIER = 2654435761
-_HASH_RANGE = 2**32
-
-
-def _sample_contacts(
-    wh: Warehouse,
-    cutoffs: list[datetime],
-    config: Config,
-    target: str,
-    limit: int,
-    seed: int,
-    *,
-    known_at: datetime,
-) -> ir.Table | None:
-    """A seeded sample of contacts (a ``contact_id`` table) sized so that their rows at
-    ``cutoffs`` number about ``limit``, chosen in the engine before any row is pulled;
-    None when every open contact fits.
-
-    The rows are counted in one query on the shared timeline as of ``known_at``: a
-    contact is open at a cut-off when it was created by then and had neither reached
-    ``target`` nor ended its journey by then. (A journey ended and later resumed
-    counts as open: this only sizes the sample; the rows themselves come from the
-    timeline as of each cut-off.)
-    """
-    tl = timeline(wh, config, as_of=known_at)
-    counts = {}
-    for i, cut in enumerate(cutoffs):
-        at = literal(cut)
-        done = tl[reached(target)] <= at
-        ended = tl.exited_at <= at
-        open_then = (tl[reached(config.stage_names[0])] <= at) & ~done.fill_null(False)
-        counts[f"c{i}"] = count_if(open_then & ~ended.fill_null(False))
-    opened = int(sum(tl.aggregate(**counts).execute().iloc[0])) if counts else 0
-    if opened <= limit:
-        return None
-    keep = int(_HASH_RANGE * limit / opened)
-    offset = (seed * 2246822519) % _HASH_RANGE  # a seed shifts the sequence by far
-    c = wh.table("contacts").select("contact_id")
-    c = c.mutate(rank=ibis.row_number().over(order_by=c.contact_id))
-    hashed = (c["rank"] * _HASH_MULTIPLIER + offset) % _HASH_RANGE
-    return c.filter(hashed < keep).select("contact_id")
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Leads:
     """The open contacts scored: the columns kept of their features (``rows``), their
@@ -609,26 +531,6 @@ def _stack(parts: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _sample(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
-    if len(frame) <= limit:
-        return frame
-    return frame.sample(n=limit, random_state=seed).sort_index()
-
-
-def _check(
-    frame: pd.DataFrame, what: str, cutoffs: list[datetime], target: str, horizon: int
-) -> None:
-    positives = int(frame["label"].sum()) if len(frame) else 0
-    if len(frame) == 0 or positives < MIN_POSITIVES or positives == len(frame):
-        span = f"{min(cutoffs).date()} to {max(cutoffs).date()}"
-        raise InputError(
-            f"not enough {what} examples to score: {len(frame):,} open contacts at the cut-offs "
-            f"{span}, of which {positives} reached {target} within {horizon} days (need at "
-            f"least {MIN_POSITIVES}, and some that did not). Load more history, or lower "
-            "[scoring] horizon_days, cutoffs or cutoff_step_days"
-        )
-
-
 def _reason_tiers(tiers: list[str]) -> list[str]:
     if not set(tiers) <= set(TIERS):
         raise ConfigError(
@@ -636,72 +538,3 @@ def _reason_tiers(tiers: list[str]) -> list[str]:
             'e.g. ["A", "B", "C"]'
         )
     return list(tiers)
-
-
-def _version(
-    target: str,
-    horizon: int,
-    as_of: datetime,
-    seed: int,
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    params: dict[str, Any],
-) -> str:
-    digest = hashlib.sha256(
-        json.dumps(
-            [
-                sorted(train.columns),
-                len(train),
-                int(train["label"].sum()),
-                len(valid),
-                int(valid["label"].sum()),
-                params,
-                seed,
-            ],
-            sort_keys=True,
-            default=str,
-        ).encode()
-    ).hexdigest()[:8]
-    return f"{target}-{horizon}d-{as_of:%Y%m%d}-{digest}"
-
-
-def _model_dir(wh: Warehouse, sc: Any, override: str | Path | None) -> Path | None:
-    if override is not None:
-        return Path(override)
-    if sc["model_dir"]:
-        return Path(sc["model_dir"])
-    scheme, _, rest = wh.url.partition("://")
-    if not rest:
-        scheme, rest = "duckdb", wh.url
-    if scheme != "duckdb":
-        return Path("fullfunnel-models")
-    rest = rest.split("?")[0]
-    if not rest or rest.startswith(":memory:") or rest == "connection":
-        return None
-    return Path(rest).expanduser().resolve().parent / "fullfunnel-models"
-
-
-def _save(
-    folder: Path,
-    version: str,
-    model: LeadModel,
-    vocab: Vocabulary,
-    target: str,
-    horizon: int,
-    as_of: datetime,
-    metrics_frame: pd.DataFrame,
-) -> Path:
-    import joblib
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{version}.joblib"
-    meta = {
-        "version": version,
-        "target": target,
-        "horizon_days": horizon,
-        "trained_as_of": as_of.isoformat(),
-        "metrics": json.loads(metrics_frame.to_json(orient="records")),
-    }
-    joblib.dump({**meta, "model": model, "vocab": vocab}, path)
-    (folder / f"{version}.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    return path

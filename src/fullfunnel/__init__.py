@@ -5,6 +5,7 @@
 >>> ff.funnel(wh).stages.shape[0]
 7
 
+Every result class is in :mod:`fullfunnel.results` (and here: ``ff.FunnelResult``).
 Heavy modules load on first use, so ``import fullfunnel`` stays fast.
 """
 
@@ -54,14 +55,21 @@ _EXPORTS = {
     "sync_salesforce": "fullfunnel.sync",
     "rep_scorecard": "fullfunnel.analytics.owners",
     "FullfunnelError": "fullfunnel.errors",
+    "Result": "fullfunnel.result",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "results", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "results":
+        return importlib.import_module("fullfunnel.results")
     module = _EXPORTS.get(name)
     if module is None:
+        from fullfunnel import results
+
+        if name in results.__all__:  # ff.FunnelResult, as fullfunnel.results has it
+            return getattr(results, name)
         raise AttributeError(f"module 'fullfunnel' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -22,9 +22,9 @@ class _PostgresEngine(_Engine):
 
     name = "postgres"
     # Session settings on a connection fullfunnel opens. Its queries are analytic:
-    # with nested loops the planner, misled by row estimates of derived tables, took
-    # 54 s for the training examples of a 3,000-contact company (1.5 s without); JIT
-    # spent 5.1 s compiling that one query and saved nothing.
+    # misled by the row estimates of derived tables, the planner picks nested loops
+    # that take many times longer than hash joins, and JIT spends longer compiling
+    # such a query than it saves.
     SETTINGS = ("enable_nestloop = off", "jit = off")
 
     @contextmanager
@@ -81,8 +81,7 @@ class _PostgresEngine(_Engine):
 
     def cache(self, expr: ir.Table) -> ir.Table:
         # autovacuum never analyses temporary tables: without statistics the planner
-        # takes a cached timeline for one row and nests loops over it (7.2 s for the
-        # open contacts' features of a 3,000-contact company, 0.1 s once analysed)
+        # takes a cached timeline for one row and nests loops over it
         table = expr.cache()
         self.con.raw_sql(f'ANALYZE "{table.get_name()}"').close()
         return table

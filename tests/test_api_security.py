@@ -176,7 +176,6 @@ def test_breakdown_and_filter_values_are_checked_against_the_schema(client, comp
     for url, name in [
         ("/api/funnel", "by"),
         ("/api/view", "by"),
-        ("/api/view", "segment"),
         ("/api/view", "team"),
         ("/api/funnel", "period"),
     ]:

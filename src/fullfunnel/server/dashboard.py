@@ -1,0 +1,128 @@
+"""The dashboard's routes: the page, its body for the filters, the report file, and
+the Plotly bundle they load."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from fullfunnel.analytics.period import default_as_of
+from fullfunnel.analytics.registry import AS_OF, FILTERS
+from fullfunnel.errors import FullfunnelError
+from fullfunnel.server import params as P
+from fullfunnel.server.service import Service, checked
+
+
+def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> None:
+    """``/api/view``, ``/report.html``, ``/assets/plotly.min.js`` and ``/``."""
+    wh, config = svc.wh, svc.config
+
+    @app.get("/api/view", tags=["dashboard"], summary="The report body for the filters")
+    def view(
+        period: str | None = Query(None, description="2026-Q4, 2026-11, 2026, or START..END"),
+        by: str | None = Query(None, description="Breakdown: a contacts column"),
+        team: str | None = Query(None, description="A team of the config"),
+        as_of: str | None = Query(None, description="Evaluate as of this date"),
+        _: None = Depends(read_access),
+    ) -> dict[str, Any]:
+        from fullfunnel.report.html import render_content
+
+        given = checked(svc, {"period": period, "by": by, "team": team})
+        when = P.check(AS_OF, as_of, wh=wh, config=config) if as_of else None
+        results, notes = svc.results(given, when)
+        html = render_content(results, config=config, period=period, notes=notes)
+        return {"html": html, "filters": given, "analyses": list(results), "notes": notes}
+
+    @app.get(
+        "/report.html",
+        tags=["dashboard"],
+        summary="The executive report as one self-contained HTML file",
+        response_class=HTMLResponse,
+    )
+    def report_file(
+        period: str | None = Query(None, description="2026-Q4, 2026-11, 2026, or START..END"),
+        _: None = Depends(read_access),
+    ) -> Response:
+        from fullfunnel.report.html import render_report
+
+        given = checked(svc, {"period": period})
+        results, _notes = svc.results(given, None)
+        page = render_report(results, config=config, title="fullfunnel report", period=period)
+        return Response(
+            page,
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Disposition": 'inline; filename="fullfunnel-report.html"'},
+        )
+
+    @app.get("/assets/plotly.min.js", include_in_schema=False)
+    def plotly_asset(request: Request) -> Response:
+        from fullfunnel.report.html import plotly_gzip, plotly_js
+
+        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(plotly_gzip(), media_type="application/javascript", headers=headers)
+        return Response(plotly_js(), media_type="application/javascript", headers=headers)
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    def dashboard(
+        request: Request,
+        period: str | None = None,
+        by: str | None = None,
+        team: str | None = None,
+    ) -> HTMLResponse:
+        from fullfunnel.report.html import render_dashboard
+
+        needs_key = bool(svc.settings["require_key_for_reads"])
+        values = {"period": period, "by": by, "team": team}
+        try:
+            given = checked(svc, values)
+        except FullfunnelError:
+            given, values = {}, {}
+        when = svc.fixed_as_of or default_as_of(svc.wh)[0]
+        results, notes = (None, []) if needs_key else svc.results(given, None)
+        filters = {
+            "values": values,
+            "periods": _recent_periods(when),
+            "columns": _breakdowns(svc),
+            "teams": list(config.teams),
+            "filter_names": list(FILTERS),
+            "needs_key": needs_key,
+        }
+        page = render_dashboard(
+            results,
+            notes=notes,
+            config=config,
+            title="fullfunnel dashboard",
+            filters=filters,
+            plotly_src="assets/plotly.min.js",
+        )
+        return HTMLResponse(page)
+
+
+def _recent_periods(when: datetime) -> list[str]:
+    quarters, (y, q) = [], (when.year, (when.month - 1) // 3 + 1)
+    for _ in range(6):
+        quarters.append(f"{y}-Q{q}")
+        y, q = (y, q - 1) if q > 1 else (y - 1, 4)
+    return [*quarters, str(when.year), str(when.year - 1)]
+
+
+def _breakdowns(svc: Service) -> list[str]:
+    """What the funnel can be broken down by: contacts text columns other than ids,
+    then the owner, and the owner groups a loaded sales-team table gives."""
+    from fullfunnel.analytics.groups import BY
+
+    with svc.lock:
+        schema = svc.wh.table("contacts").schema()
+        teams = svc.wh.count("owners")
+    columns = [
+        name
+        for name, dtype in schema.items()
+        if dtype.is_string() and not name.endswith("_id") and name not in ("title",)
+    ]
+    return [*columns, *(g for g in BY if g == "owner" or teams)]

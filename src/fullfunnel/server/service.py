@@ -1,0 +1,136 @@
+"""What the routes share: the warehouse, its lock, the config, the result cache, and
+the API-key check."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+
+from fullfunnel.analytics.period import default_as_of
+from fullfunnel.analytics.registry import ANALYSES, FILTERS, run
+from fullfunnel.config import Config
+from fullfunnel.errors import ConfigError, FullfunnelError, did_you_mean
+from fullfunnel.result import Result
+from fullfunnel.server import params as P
+from fullfunnel.warehouse import Warehouse
+
+KEY_HEADER = "X-API-Key"
+
+
+class Service:
+    """The warehouse, its lock, the config and the result cache behind the routes."""
+
+    def __init__(self, wh: Warehouse, config: Config, as_of: datetime | None) -> None:
+        self.wh = wh
+        self.config = config
+        self.fixed_as_of = as_of
+        self.lock = threading.RLock()
+        self.cache: dict[tuple, tuple[float, Result]] = {}
+        self.settings = config["server"]
+        chosen = list(self.settings["dashboard_analyses"])
+        unknown = [n for n in chosen if n not in ANALYSES]
+        if unknown:
+            raise ConfigError(
+                f"server.dashboard_analyses names unknown analyses {', '.join(unknown)}; "
+                f"the analyses are {', '.join(ANALYSES)}."
+                + did_you_mean(unknown[0], list(ANALYSES))
+            )
+        self.dashboard = [n for n in ANALYSES if not chosen or n in chosen]
+
+    def result(self, name: str, options: dict[str, Any], as_of: datetime | None) -> Result:
+        """Analysis ``name`` as of ``as_of`` (None: now, or the server's pinned date)."""
+        key = (name, as_of, tuple(sorted(options.items())))
+        ttl = self.settings["cache_seconds"]
+        with self.lock:
+            hit = self.cache.get(key)
+            if hit is not None and time.monotonic() - hit[0] < ttl:
+                return hit[1]
+            when = as_of or self.fixed_as_of or default_as_of(self.wh)[0]
+            result = run(name, self.wh, self.config, when, options)
+            if ttl > 0:
+                self.cache[key] = (time.monotonic(), result)
+            return result
+
+    def results(
+        self, given: dict[str, Any], as_of: datetime | None
+    ) -> tuple[dict[str, Result], list[str]]:
+        """Every analysis for the dashboard's filters (each takes those it knows), and
+        notes on the analyses that could not take them.
+
+        An analysis that rejects a filter is shown without the breakdown filters
+        (by, team); one that still fails is left out with the reason.
+        """
+        out: dict[str, Result] = {}
+        notes: list[str] = []
+        with self.lock:
+            for name in self.dashboard:
+                try:
+                    options = P.prepare(name, given, wh=self.wh, config=self.config)
+                    out[name] = self.result(name, options, as_of)
+                    continue
+                except FullfunnelError as exc:
+                    problem = str(exc)
+                kept = {k: v for k, v in given.items() if k == "period"}
+                if kept != given:
+                    try:
+                        options = P.prepare(name, kept, wh=self.wh, config=self.config)
+                        out[name] = self.result(name, options, as_of)
+                        notes.append(f"{name}: shown without the breakdown filters ({problem})")
+                        continue
+                    except FullfunnelError as exc:
+                        problem = str(exc)
+                notes.append(f"{name}: not shown for these filters ({problem})")
+        return out, notes
+
+    def check_key(self, key: str | None, scope: str) -> str:
+        """The id of ``key`` when it is valid for ``scope``; else a 401 or 403."""
+        from fullfunnel.server.keys import verify_key
+
+        if not key:
+            raise HTTPError(
+                401,
+                f"this needs an API key with the '{scope}' scope: send it as the {KEY_HEADER} "
+                "header or 'Authorization: Bearer KEY' (create one with "
+                "'fullfunnel apikey create --name NAME')",
+            )
+        with self.lock:
+            ok = verify_key(self.wh, key, scope=scope)
+        if ok is None:
+            raise HTTPError(
+                403, f"API key not valid for '{scope}': unknown, revoked or without that scope"
+            )
+        return ok
+
+
+class HTTPError(Exception):
+    """An answer other than 200, with the message the caller reads."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def presented_key(request: Request) -> str | None:
+    """The API key a request carries (X-API-Key, or Authorization: Bearer)."""
+    key = request.headers.get(KEY_HEADER)
+    if key:
+        return key.strip()
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+def checked(svc: Service, values: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard filters given, each checked as its registry option says."""
+    out = {}
+    with svc.lock:
+        for key, value in values.items():
+            if value not in (None, ""):
+                out[key] = P.check(FILTERS[key], value, wh=svc.wh, config=svc.config)
+    return out

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -116,14 +117,87 @@ def weigh(
     s = config["diagnose"]
     effort, basis = effort_by_segment(wh, tl, config, as_of)
     shares = dict(zip(effort["segment"], effort["effort_share"], strict=True))
-    top_share, bottom_share = shares.get("tofu"), shares.get("bofu")
-    volumes = _volumes(tl, config, as_of)
     target, period = _target(wh, as_of, period)
     rates = econ.rates.set_index("stage") if not econ.rates.empty else pd.DataFrame()
-    first = config.stage_names[0]
+    top = _top(_volumes(tl, config, as_of), rates, econ, config, target)
+    lower = [_lower(area, segment, rates, config) for area, segment in LOWER]
+    perf = [*top.perf, *(row for side in lower for row in side.perf)]
+    evidence = [*top.evidence, *(row for side in lower for row in side.evidence)]
+    evidence += _effort_evidence(shares, basis, s)
+    top_share, bottom_share = shares.get("tofu"), shares.get("bofu")
+    top_tilt = top_share is not None and top_share >= s["top_heavy_share"]
+    bottom_tilt = bottom_share is not None and bottom_share >= s["bottom_heavy_share"]
+    lower_weak = any(side.weak for side in lower)
+    verdict, decisive = _verdict(top_tilt, bottom_tilt, top.weak, lower_weak, shares)
+    area = {
+        (True, True): "both",
+        (True, False): "lead generation",
+        (False, True): "closing new business",
+        (False, False): "neither",
+    }[(top.weak, lower_weak)]
+    ev = pd.DataFrame(evidence)
+    ev["decides"] = ev["check"].isin(decisive) & (
+        ev["flagged"] | ev["check"].str.startswith("effort")
+    )
+    weakest = _focus_stage(rates, config, area, s["min_contacts"])
+    note = _enough(rates, econ, config)
+    if note is not None:  # no verdict on too little data: say what is missing
+        verdict = area = NOT_ENOUGH
+        weakest = None
+        ev["decides"] = False
+    return WeightResult(
+        evidence=ev,
+        effort=effort,
+        performance=pd.DataFrame(perf),
+        verdict=verdict,
+        problem_area=area,
+        weakest_stage=weakest,
+        effort_basis=basis,
+        top_effort_share=top_share,
+        bottom_effort_share=bottom_share,
+        leads_per_quarter=top.leads,
+        leads_needed_per_quarter=top.need,
+        bookings_target=target,
+        target_period=period,
+        average_deal=econ.average_deal,
+        close_ratio=econ.close_ratio,
+        data_note=note,
+        as_of=as_of,
+    )
 
-    perf, evidence = [], []
-    # --- top: new leads against the need and the trend ---------------------------------
+
+# the sides below the top: their steps are those into a stage of the segment
+LOWER = (("middle", "mofu"), ("bottom", "bofu"))
+# the checks that decide each verdict
+TOP_HEAVY = {
+    "effort at the top",
+    "middle conversion vs benchmark",
+    "bottom conversion vs benchmark",
+    "middle conversion trend",
+    "bottom conversion trend",
+}
+BOTTOM_HEAVY = {"effort at the bottom", "lead volume vs target need", "lead volume trend"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Side:
+    """One part of the funnel judged: its performance rows, its evidence rows, whether
+    it is weak; for the top, the new leads per quarter and the need."""
+
+    perf: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    weak: bool
+    leads: float | None = None
+    need: float | None = None
+
+
+def _top(
+    volumes: dict, rates: pd.DataFrame, econ: Economics, config: Config, target: float | None
+) -> _Side:
+    """New leads per quarter against what the target needs (with the interval of the
+    lead → won rate), and their trend; the other top stages' volumes beside them."""
+    s = config["diagnose"]
+    first = config.stage_names[0]
     leads_q, leads_prior = volumes.get(first, (None, None))
     lead_trend = leads_q / leads_prior - 1 if leads_q is not None and leads_prior else None
     to_won = _get(rates, first, "to_won")
@@ -142,8 +216,7 @@ def weigh(
     short_call = against(cover_lo, cover_hi, s["coverage_ratio"])
     short = short_call is False
     falling = lead_trend is not None and lead_trend < -s["falling_trend"]
-    top_weak = short or falling
-    perf.append(
+    perf = [
         _perf(
             "top",
             f"new {first}s per quarter",
@@ -152,9 +225,9 @@ def weigh(
             "needed for target",
             coverage,
             lead_trend,
-            top_weak,
+            short or falling,
         )
-    )
+    ]
     for stage in config.stage_names[1:]:
         if config.stage(stage).segment == "tofu" and stage in volumes:
             q, p = volumes[stage]
@@ -176,7 +249,7 @@ def weigh(
                     None,
                 )
             )
-    evidence.append(
+    evidence = [
         _ev(
             "lead volume vs target need",
             coverage,
@@ -187,139 +260,97 @@ def weigh(
             if need
             else "no bookings target to compare with",
             status=_status(short_call, low_is_flag=True) if need else "no data",
-        )
-    )
-    evidence.append(
+        ),
         _ev(
             "lead volume trend",
             lead_trend,
             f"< -{s['falling_trend']:.0%} is falling",
             falling,
             f"{_n(leads_q)} per quarter now vs {_n(leads_prior)} before ({_signed(lead_trend)})",
-        )
+        ),
+    ]
+    return _Side(perf, evidence, short or falling, leads_q, need)
+
+
+def _lower(area: str, segment: str, rates: pd.DataFrame, config: Config) -> _Side:
+    """The conversion of the steps into ``segment`` against their benchmarks (weak when
+    the interval is under the threshold), and its trend (sliding when falling while
+    under the benchmark)."""
+    s = config["diagnose"]
+    steps = (
+        [st for st in rates.index if config.stage(rates.loc[st, "next_stage"]).segment == segment]
+        if not rates.empty
+        else []
     )
-    # --- middle and bottom: step rates against benchmarks -------------------------------
-    weak_side = {}
-    for area, segment in (("middle", "mofu"), ("bottom", "bofu")):
-        steps = (
-            [
-                st
-                for st in rates.index
-                if config.stage(rates.loc[st, "next_stage"]).segment == segment
-            ]
-            if not rates.empty
-            else []
-        )
-        rate = _product(rates, steps, "rate")
-        bench = _product(rates, steps, "benchmark")
-        ratio = rate / bench if rate is not None and bench else None
-        low, high = _product(rates, steps, "rate_low"), _product(rates, steps, "rate_high")
-        ratio_lo = low / bench if low is not None and bench else None
-        ratio_hi = high / bench if high is not None and bench else None
-        recent, prior = _product(rates, steps, "recent_rate"), _product(rates, steps, "prior_rate")
-        trend = recent / prior - 1 if recent is not None and prior else None
-        call = against(ratio_lo, ratio_hi, s["weak_ratio"])
-        below = call is False
-        sliding = trend is not None and trend < -s["falling_trend"] and (ratio_hi or 0) < 1
-        weak = below or sliding
-        weak_side[area] = weak
-        label = " → ".join([*steps, rates.loc[steps[-1], "next_stage"]]) if steps else area
-        perf.append(
-            _perf(area, f"{label} conversion", rate, bench, "benchmark", ratio, trend, weak)
-        )
-        evidence.append(
-            _ev(
-                f"{area} conversion vs benchmark",
-                ratio,
-                f"< {s['weak_ratio']:.0%} of benchmark is weak",
-                below,
-                f"{label}: {_pct(rate)} vs benchmark {_pct(bench)} ({_pct(ratio)} of it, "
-                f"interval {_pct(ratio_lo)}–{_pct(ratio_hi)})",
-                status=_status(call, low_is_flag=True) if ratio is not None else "no data",
-            )
-        )
-        evidence.append(
-            _ev(
-                f"{area} conversion trend",
-                trend,
-                f"< -{s['falling_trend']:.0%} and under benchmark is sliding",
-                sliding,
-                f"{_pct(recent)} in the latest {s['trend_days']} days vs {_pct(prior)} before "
-                f"({_signed(trend)})",
-            )
-        )
-    # --- effort --------------------------------------------------------------------------
-    top_tilt = top_share is not None and top_share >= s["top_heavy_share"]
-    bottom_tilt = bottom_share is not None and bottom_share >= s["bottom_heavy_share"]
-    evidence.append(
+    rate = _product(rates, steps, "rate")
+    bench = _product(rates, steps, "benchmark")
+    ratio = rate / bench if rate is not None and bench else None
+    low, high = _product(rates, steps, "rate_low"), _product(rates, steps, "rate_high")
+    ratio_lo = low / bench if low is not None and bench else None
+    ratio_hi = high / bench if high is not None and bench else None
+    recent, prior = _product(rates, steps, "recent_rate"), _product(rates, steps, "prior_rate")
+    trend = recent / prior - 1 if recent is not None and prior else None
+    call = against(ratio_lo, ratio_hi, s["weak_ratio"])
+    below = call is False
+    sliding = trend is not None and trend < -s["falling_trend"] and (ratio_hi or 0) < 1
+    label = " → ".join([*steps, rates.loc[steps[-1], "next_stage"]]) if steps else area
+    perf = [
+        _perf(area, f"{label} conversion", rate, bench, "benchmark", ratio, trend, below or sliding)
+    ]
+    evidence = [
+        _ev(
+            f"{area} conversion vs benchmark",
+            ratio,
+            f"< {s['weak_ratio']:.0%} of benchmark is weak",
+            below,
+            f"{label}: {_pct(rate)} vs benchmark {_pct(bench)} ({_pct(ratio)} of it, "
+            f"interval {_pct(ratio_lo)}–{_pct(ratio_hi)})",
+            status=_status(call, low_is_flag=True) if ratio is not None else "no data",
+        ),
+        _ev(
+            f"{area} conversion trend",
+            trend,
+            f"< -{s['falling_trend']:.0%} and under benchmark is sliding",
+            sliding,
+            f"{_pct(recent)} in the latest {s['trend_days']} days vs {_pct(prior)} before "
+            f"({_signed(trend)})",
+        ),
+    ]
+    return _Side(perf, evidence, below or sliding)
+
+
+def _effort_evidence(shares: dict, basis: str, s: dict) -> list[dict[str, Any]]:
+    """Where the effort goes: the shares at the top and at the bottom."""
+    top_share, bottom_share = shares.get("tofu"), shares.get("bofu")
+    return [
         _ev(
             "effort at the top",
             top_share,
             f">= {s['top_heavy_share']:.0%} is top-weighted",
-            top_tilt,
+            top_share is not None and top_share >= s["top_heavy_share"],
             f"{_pct(top_share)} of {basis} goes to the top (tofu)",
-        )
-    )
-    evidence.append(
+        ),
         _ev(
             "effort at the bottom",
             bottom_share,
             f">= {s['bottom_heavy_share']:.0%} is bottom-weighted",
-            bottom_tilt,
+            bottom_share is not None and bottom_share >= s["bottom_heavy_share"],
             f"{_pct(bottom_share)} of {basis} goes to the bottom (bofu)",
-        )
-    )
-    lower_weak = weak_side["middle"] or weak_side["bottom"]
+        ),
+    ]
+
+
+def _verdict(
+    top_tilt: bool, bottom_tilt: bool, top_weak: bool, lower_weak: bool, shares: dict
+) -> tuple[str, set[str]]:
+    """Top-heavy (effort at the top, the lower funnel weak), bottom-heavy (effort at the
+    bottom, the top weak) or balanced, and the checks that decide it."""
     if top_tilt and lower_weak:
-        verdict = "top-heavy"
-        decisive = {
-            "effort at the top",
-            "middle conversion vs benchmark",
-            "bottom conversion vs benchmark",
-            "middle conversion trend",
-            "bottom conversion trend",
-        }
-    elif bottom_tilt and top_weak:
-        verdict = "bottom-heavy"
-        decisive = {"effort at the bottom", "lead volume vs target need", "lead volume trend"}
-    else:
-        verdict = "balanced" if top_share is not None or bottom_share is not None else NO_EFFORT
-        decisive = {"effort at the top", "effort at the bottom"}
-    area = {
-        (True, True): "both",
-        (True, False): "lead generation",
-        (False, True): "closing new business",
-        (False, False): "neither",
-    }[(top_weak, lower_weak)]
-    ev = pd.DataFrame(evidence)
-    ev["decides"] = ev["check"].isin(decisive) & (
-        ev["flagged"] | ev["check"].str.startswith("effort")
-    )
-    weakest = _focus_stage(rates, config, area, s["min_contacts"])
-    note = _enough(rates, econ, config)
-    if note is not None:  # no verdict on too little data: say what is missing
-        verdict = area = NOT_ENOUGH
-        weakest = None
-        ev["decides"] = False
-    return WeightResult(
-        evidence=ev,
-        effort=effort,
-        performance=pd.DataFrame(perf),
-        verdict=verdict,
-        problem_area=area,
-        weakest_stage=weakest,
-        effort_basis=basis,
-        top_effort_share=top_share,
-        bottom_effort_share=bottom_share,
-        leads_per_quarter=leads_q,
-        leads_needed_per_quarter=need,
-        bookings_target=target,
-        target_period=period,
-        average_deal=econ.average_deal,
-        close_ratio=econ.close_ratio,
-        data_note=note,
-        as_of=as_of,
-    )
+        return "top-heavy", TOP_HEAVY
+    if bottom_tilt and top_weak:
+        return "bottom-heavy", BOTTOM_HEAVY
+    has_effort = shares.get("tofu") is not None or shares.get("bofu") is not None
+    return ("balanced" if has_effort else NO_EFFORT), {"effort at the top", "effort at the bottom"}
 
 
 def _enough(rates: pd.DataFrame, econ: Economics, config: Config) -> str | None:

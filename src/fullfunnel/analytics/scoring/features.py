@@ -206,73 +206,106 @@ def features(
     every cut-off). ``columns`` keeps only those of the counts by kind, channel, team
     and tactic (the others are left out: a fitted model reads about two thirds).
     """
-    single = isinstance(cutoff, datetime)
-    cutoffs = [cutoff] if single else sorted(cutoff)
-    vocab = vocab or vocabulary(wh, before=max(cutoffs))
-    stages = config.stage_names
-    before_target = stages[: config.index(target)]
-
-    def at_cutoffs(t: ir.Table) -> ir.Table:
-        """``t`` with its cut-off and window starts as columns: constants for one
-        cut-off, else one copy of ``t`` per cut-off."""
-        return at_each(t, [_cut_columns(c) for c in cutoffs])
-
-    def since(t: ir.Table, days: int) -> ir.BooleanValue:
-        # "at most `days` whole days before the cut-off" as one timestamp comparison
-        # (the same rows as days_between(ts, cutoff) <= days, without per-row arithmetic)
-        return t.ts >= t[f"_since_{days}d"]
-
-    # a sample's timeline is its own (small) query; everyone's is the shared one
-    if single:
-        if within is None:
-            tl = timeline(wh, config, as_of=cutoff)
-        else:
-            tl = timeline_expr(wh, config, as_of=cutoff, within=within)
-        tl = tl.mutate(cutoff=literal(cutoff))
-    else:
-        tl = timeline_expr(wh, config, as_of=cutoffs, within=within).rename(cutoff="as_of")
-    tl = tl.filter(open_contacts(tl, config, target))
+    cuts = _Cutoffs(cutoff)
+    vocab = vocab or vocabulary(wh, before=cuts.latest)
+    tl = _open_timeline(wh, config, target, cuts, within)
     contacts = wh.table("contacts")
     if contact_ids is not None:
         contacts = contacts.filter(contacts.contact_id.isin(contact_ids))
     if within is not None:
         contacts = contacts.semi_join(within, "contact_id")
-    accounts = wh.table("accounts").select(
-        "account_id",
-        acc_industry="industry",
-        acc_employees="employees",
-        acc_country="country",
-    )
-
-    # --- behaviour: touches strictly before the cut-off ------------------------------
-    # Each set of touches is narrowed to its columns and to the span of its windows
-    # before it is crossed with the cut-offs: DuckDB materialises a crossed table that
-    # several aggregations read, so it is kept small.
     tp = wh.table("touchpoints") if touches is None else touches
-    tp = tp.filter(tp.ts < literal(max(cutoffs)))
+    tp = tp.filter(tp.ts < literal(cuts.latest))
+    narrowed = contact_ids is not None or within is not None
+    counts = _touch_counts(tp, tl, cuts, vocab, contact_ids, within, columns)
+    acc_size, acc_tp = _account_counts(wh, tp, contacts, cuts, narrowed=narrowed)
+    j = _joined(wh, contacts, tl, vocab, counts, acc_size, acc_tp)
+    return _feature_columns(j, config, target, vocab, counts.names)
+
+
+class _Cutoffs:
+    """The cut-offs of one feature query, and the windows before each."""
+
+    def __init__(self, cutoff: datetime | Sequence[datetime]) -> None:
+        self.single = isinstance(cutoff, datetime)
+        self.all = [cutoff] if self.single else sorted(cutoff)
+        self.latest, self.earliest = max(self.all), min(self.all)
+        self.first = self.all[0]
+
+    def at(self, t: ir.Table) -> ir.Table:
+        """``t`` with its cut-off and window starts as columns: constants for one
+        cut-off, else one copy of ``t`` per cut-off."""
+        return at_each(t, [_cut_columns(c) for c in self.all])
+
+    def crossed(self, t: ir.Table, days: int | None = None) -> ir.Table:
+        """``t`` at every cut-off: its touches before it (and at most ``days`` before)."""
+        if days is not None:
+            t = t.filter(t.ts >= literal(self.earliest - timedelta(days=days)))
+        t = self.at(t)
+        t = t.filter(t.ts < t.cutoff)
+        return t if days is None else t.filter(_since(t, days))
+
+
+def _since(t: ir.Table, days: int) -> ir.BooleanValue:
+    # "at most `days` whole days before the cut-off" as one timestamp comparison
+    # (the same rows as days_between(ts, cutoff) <= days, without per-row arithmetic)
+    return t.ts >= t[f"_since_{days}d"]
+
+
+def _open_timeline(
+    wh: Warehouse, config: Config, target: str, cuts: _Cutoffs, within: ir.Table | None
+) -> ir.Table:
+    """The timeline at each cut-off of the contacts open then (a sample's is its own
+    small query; everyone's at one cut-off is the shared one)."""
+    if cuts.single:
+        if within is None:
+            tl = timeline(wh, config, as_of=cuts.first)
+        else:
+            tl = timeline_expr(wh, config, as_of=cuts.first, within=within)
+        tl = tl.mutate(cutoff=literal(cuts.first))
+    else:
+        tl = timeline_expr(wh, config, as_of=cuts.all, within=within).rename(cutoff="as_of")
+    return tl.filter(open_contacts(tl, config, target))
+
+
+@dataclasses.dataclass(frozen=True)
+class _TouchCounts:
+    """Per contact and cut-off: the lifetime counts, the windowed ones, and the names
+    of the counts the features hold."""
+
+    ever: ir.Table
+    windowed: ir.Table
+    names: list[str]
+
+
+def _touch_counts(
+    tp: ir.Table,
+    tl: ir.Table,
+    cuts: _Cutoffs,
+    vocab: Vocabulary,
+    contact_ids: list[str] | None,
+    within: ir.Table | None,
+    columns: Collection[str] | None,
+) -> _TouchCounts:
+    """The behaviour: touches strictly before each cut-off, counted per contact.
+
+    Each set of touches is narrowed to its columns and to the span of its windows
+    before it is crossed with the cut-offs: DuckDB materialises a crossed table that
+    several aggregations read, so it is kept small. The windowed counts read only the
+    touches of the longest window, in one aggregation; the lifetime ones are a second,
+    narrow aggregation over every touch.
+    """
     mine = tp  # the touches of the contacts asked for (the account aggregates read all)
     if contact_ids is not None:
         mine = mine.filter(mine.contact_id.isin(contact_ids))
     if within is not None:
         mine = mine.semi_join(within, "contact_id").select(*tp.columns)
-    if single and within is None and contact_ids is None:
+    if cuts.single and within is None and contact_ids is None:
         # every open contact: only their touches are counted
         mine = mine.semi_join(tl.select("contact_id"), "contact_id").select(*tp.columns)
     mine = mine.select("contact_id", "ts", "direction", *WINDOWS)
-
-    def crossed(t: ir.Table, days: int | None = None) -> ir.Table:
-        """``t`` at every cut-off: its touches before it (and at most ``days`` before)."""
-        if days is not None:
-            t = t.filter(t.ts >= literal(min(cutoffs) - timedelta(days=days)))
-        t = at_cutoffs(t)
-        t = t.filter(t.ts < t.cutoff)
-        return t if days is None else t.filter(since(t, days))
-
-    # ~95 counts per contact. The windowed ones read only the touches of the longest
-    # window (a fraction of all touches), in one aggregation; the lifetime ones are a
-    # second, narrow aggregation over every touch.
-    recent = crossed(mine, RECENT_DAYS)
-    mine = crossed(mine)
+    recent = cuts.crossed(mine, RECENT_DAYS)
+    mine = cuts.crossed(mine)
     ever: dict[str, ir.Value] = {
         "touches_ever": mine.count(),
         "_last_touch": mine.ts.max(),
@@ -280,46 +313,75 @@ def features(
     }
     windowed: dict[str, ir.Value] = {}
     for w in TOUCH_WINDOWS:
-        windowed[f"touches_{w}d"] = count_if(since(recent, w))
-    windowed["inbound_30d"] = count_if(since(recent, 30) & (recent.direction == "inbound"))
-    windowed["outbound_30d"] = count_if(since(recent, 30) & (recent.direction == "outbound"))
+        windowed[f"touches_{w}d"] = count_if(_since(recent, w))
+    windowed["inbound_30d"] = count_if(_since(recent, 30) & (recent.direction == "inbound"))
+    windowed["outbound_30d"] = count_if(_since(recent, 30) & (recent.direction == "outbound"))
     dims = {dim: vocab.columns(dim) for dim in WINDOWS}
     if columns is not None:
         dims = {dim: [c for c in cols if c[2] in columns] for dim, cols in dims.items()}
     for dim, cols in dims.items():
         for value, w, name in cols:
             if w:
-                windowed[name] = count_if((recent[dim] == value) & since(recent, w))
+                windowed[name] = count_if((recent[dim] == value) & _since(recent, w))
             else:
                 ever[name] = count_if(mine[dim] == value)
+    names = [f"touches_{w}d" for w in TOUCH_WINDOWS]
+    names += ["touches_ever", "inbound_30d", "outbound_30d"]
+    names += [name for cols in dims.values() for _, _, name in cols]
     by_contact = ["contact_id", "cutoff"]
-    per_contact = mine.group_by(by_contact).aggregate(**ever)
-    in_windows = recent.group_by(by_contact).aggregate(**windowed)
+    return _TouchCounts(
+        mine.group_by(by_contact).aggregate(**ever),
+        recent.group_by(by_contact).aggregate(**windowed),
+        names,
+    )
 
-    # --- account aggregates (contacts created and touches made before the cut-off) ---
+
+def _account_counts(
+    wh: Warehouse, tp: ir.Table, contacts: ir.Table, cuts: _Cutoffs, *, narrowed: bool
+) -> tuple[ir.Table, ir.Table]:
+    """Per account and cut-off: its contacts created by then, and its touches and
+    active contacts in the account window (only the accounts asked for when
+    ``narrowed``)."""
     all_contacts = wh.table("contacts")
     all_contacts = all_contacts.filter(all_contacts.account_id.notnull())
-    if contact_ids is not None or within is not None:
-        # only the accounts of the contacts asked for
+    if narrowed:
         all_contacts = all_contacts.semi_join(contacts.select("account_id"), "account_id")
     by_account = ["account_id", "cutoff"]
     born = all_contacts.select("account_id", "created_at")
-    if not single:
+    if not cuts.single:
         # counted per account and time before they are crossed with the cut-offs: DuckDB
         # would cross every contact first and narrow them to the sample's accounts after
         born = born.group_by("account_id", "created_at").aggregate(n=born.count())
-    born = at_cutoffs(born)
+    born = cuts.at(born)
     born = born.filter(born.created_at <= born.cutoff)
-    size = born.count() if single else born.n.sum()
+    size = born.count() if cuts.single else born.n.sum()
     acc_size = born.group_by(by_account).aggregate(account_contacts=size)
     # both account counts read only the account window's touches: filtered before grouping
     acc = tp.filter(tp.account_id.notnull()).select("account_id", "contact_id", "ts")
-    acc = crossed(acc, ACCOUNT_DAYS)
+    acc = cuts.crossed(acc, ACCOUNT_DAYS)
     acc_tp = acc.group_by(by_account).aggregate(
         account_touches_30d=acc.count(),
         account_active_contacts_30d=acc.contact_id.nunique(),
     )
+    return acc_size, acc_tp
 
+
+def _joined(
+    wh: Warehouse,
+    contacts: ir.Table,
+    tl: ir.Table,
+    vocab: Vocabulary,
+    counts: _TouchCounts,
+    acc_size: ir.Table,
+    acc_tp: ir.Table,
+) -> ir.Table:
+    """The open contacts at each cut-off with their firmographics, counts and titles."""
+    accounts = wh.table("accounts").select(
+        "account_id",
+        acc_industry="industry",
+        acc_employees="employees",
+        acc_country="country",
+    )
     c = contacts.left_join(accounts, "account_id")
     c = c.select(
         "contact_id",
@@ -338,10 +400,10 @@ def features(
     # the windowed counts (only recently active contacts have them) joined on their own:
     # joined to the lifetime counts first, they would put a row of every count for
     # every contact into the engine's hash table
-    j = j.left_join(per_contact, by_contact)
-    j = j.left_join(in_windows, by_contact)
-    j = j.left_join(acc_size, by_account)
-    j = j.left_join(acc_tp, by_account)
+    j = j.left_join(counts.ever, ["contact_id", "cutoff"])
+    j = j.left_join(counts.windowed, ["contact_id", "cutoff"])
+    j = j.left_join(acc_size, ["account_id", "cutoff"])
+    j = j.left_join(acc_tp, ["account_id", "cutoff"])
     # the title patterns are matched once per distinct title, not once per contact
     titles = contacts.select("title").distinct()
     titles = titles.filter(titles.title.notnull()).select(
@@ -349,12 +411,14 @@ def features(
         _title_level=_title_level(titles.title).cast("float64"),
         _title_function=_title_function(titles.title),
     )
-    j = j.left_join(titles, j.title == titles._title)
+    return j.left_join(titles, j.title == titles._title)
 
+
+def _feature_columns(
+    j: ir.Table, config: Config, target: str, vocab: Vocabulary, counts: list[str]
+) -> ir.Table:
+    """The features, each as the model reads it (floats, counts with 0 for none)."""
     at = j.cutoff
-    counts = [f"touches_{w}d" for w in TOUCH_WINDOWS]
-    counts += ["touches_ever", "inbound_30d", "outbound_30d"]
-    counts += [name for cols in dims.values() for _, _, name in cols]
     out: dict[str, ir.Value] = {
         "contact_id": j.contact_id,
         "cutoff": at,
@@ -370,7 +434,7 @@ def features(
         "days_in_stage": j.days_in_stage,
         "recycled_count": j.recycled_count.cast("float64"),
     }
-    for s in before_target[1:]:
+    for s in config.stage_names[1 : config.index(target)]:
         out[f"days_since_{s}"] = days_between(j[reached(s)], at)
         out[f"entries_{s}"] = j[f"entries_{s}"].cast("float64")
     for name in counts:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from fullfunnel.analytics.metrics import bookings, period_target
+from fullfunnel.analytics.bookings import bookings, period_target
 from fullfunnel.analytics.targets import import_targets, list_targets, parse_amount, set_target
 from fullfunnel.errors import InputError
 

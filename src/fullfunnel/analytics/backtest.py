@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from fullfunnel.analytics.bookings import booked_by
 from fullfunnel.analytics.forecast import forecasts
-from fullfunnel.analytics.metrics import booked_by, quarter_start
+from fullfunnel.analytics.metrics import quarter_start
 from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.vantage import Vantage
 from fullfunnel.config import Config, default_config

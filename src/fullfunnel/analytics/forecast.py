@@ -26,14 +26,9 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import DAYS_PER_QUARTER, at_each, days_between
+from fullfunnel.analytics.bookings import booked_by, bookings, bookings_by_week, period_target
 from fullfunnel.analytics.deals import open_deals, open_or_known
-from fullfunnel.analytics.metrics import (
-    booked_by,
-    bookings,
-    bookings_by_week,
-    deal_kpis,
-    period_target,
-)
+from fullfunnel.analytics.metrics import deal_kpis
 from fullfunnel.analytics.period import current_quarter, resolve_as_of
 from fullfunnel.analytics.targets import parse_amount, period_bounds
 from fullfunnel.analytics.vantage import Vantage, by_vantage

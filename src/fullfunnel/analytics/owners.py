@@ -16,8 +16,9 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
+from fullfunnel.analytics.bookings import open_opportunities
 from fullfunnel.analytics.groups import NO_OWNER, check_by, grouped
-from fullfunnel.analytics.metrics import Window, open_opportunities
+from fullfunnel.analytics.metrics import Window
 from fullfunnel.analytics.period import created_by
 from fullfunnel.analytics.stats import wilson
 from fullfunnel.config import Config, default_config

@@ -1,6 +1,6 @@
 """The opportunity side: open pipeline by stage, and the shared deal KPIs.
 
-Open pipeline and the overdue deals come from :func:`metrics.open_pipeline`; win
+Open pipeline and the overdue deals come from :func:`bookings.open_pipeline`; win
 rate, average deal and sales cycle from :func:`metrics.deal_kpis`, over the KPI
 window (a past ``period`` itself, else the trailing quarters), or over the range
 ``since``..``until`` when one is given.
@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from fullfunnel._dates import to_datetime
-from fullfunnel.analytics.metrics import DealKPIs, Window, deal_kpis, open_pipeline
+from fullfunnel.analytics.bookings import open_pipeline
+from fullfunnel.analytics.metrics import DealKPIs, Window, deal_kpis
 from fullfunnel.analytics.owners import scorecard
 from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.targets import period_bounds

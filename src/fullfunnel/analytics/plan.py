@@ -20,8 +20,9 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from fullfunnel.analytics.bookings import bookings, period_target
 from fullfunnel.analytics.forecast import ForecastResult, forecast
-from fullfunnel.analytics.metrics import DealKPIs, bookings, deal_kpis, period_target
+from fullfunnel.analytics.metrics import DealKPIs, deal_kpis
 from fullfunnel.analytics.period import current_quarter, resolve_as_of
 from fullfunnel.analytics.rates import stage_rates
 from fullfunnel.analytics.targets import parse_amount, period_bounds

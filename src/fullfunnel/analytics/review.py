@@ -1,6 +1,6 @@
 """The review of a period that has ended: target against actual, and why.
 
-* Target (:func:`metrics.period_target`) against what the period booked, week by
+* Target (:func:`bookings.period_target`) against what the period booked, week by
   week, with the pace the target needed.
 * The forecast made on the period's first day (only data known then) against what
   happened: inside its P10–P90 or not, and how far the P50 was off.
@@ -19,18 +19,15 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from fullfunnel.analytics.forecast import ForecastResult, forecast
-from fullfunnel.analytics.metrics import (
+from fullfunnel.analytics.bookings import (
     Booked,
-    DealKPIs,
     PeriodTarget,
     bookings,
     bookings_by_week,
-    deal_kpis,
     period_target,
-    quarter_start,
-    stage_conversion,
 )
+from fullfunnel.analytics.forecast import ForecastResult, forecast
+from fullfunnel.analytics.metrics import DealKPIs, deal_kpis, quarter_start, stage_conversion
 from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.stats import TOO_CLOSE
 from fullfunnel.analytics.targets import period_bounds

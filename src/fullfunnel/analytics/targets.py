@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from fullfunnel._dates import parse_period, to_datetime
-from fullfunnel.analytics.metrics import bookings
+from fullfunnel.analytics.bookings import bookings
 from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result

@@ -39,7 +39,7 @@ import pandas as pd
 
 from fullfunnel._dates import DAYS_PER_QUARTER, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
-from fullfunnel.analytics.metrics import period_target
+from fullfunnel.analytics.bookings import period_target
 from fullfunnel.analytics.period import current_quarter, resolve_as_of
 from fullfunnel.analytics.stats import TOO_CLOSE, against
 from fullfunnel.analytics.targets import period_bounds

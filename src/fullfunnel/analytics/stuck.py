@@ -30,7 +30,7 @@ a lot right now, with their age-aware value.
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import ibis
 import ibis.expr.types as ir
@@ -39,14 +39,20 @@ import pandas as pd
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal
 from fullfunnel.analytics._economics import Economics, stage_economics
+from fullfunnel.analytics.activity import (
+    _owner_touch,
+    contact_activity,
+    stage_limits,
+)
 from fullfunnel.analytics.evidence import touch_evidence
 from fullfunnel.analytics.groups import by_group, check_by
+from fullfunnel.analytics.hidden_demand import hidden_demand
 from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.survival import stage_survival
 from fullfunnel.analytics.value import chance_table, open_values, value_total
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError, did_you_mean
-from fullfunnel.lifecycle import reached, timeline
+from fullfunnel.lifecycle import timeline
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -263,7 +269,7 @@ def find_stuck(
         "stale_days": stale,
         "as_of": as_of_dt,
     }
-    hidden = _hidden_demand(valued, per_contact, config, limit)
+    hidden = hidden_demand(valued, per_contact, config, limit)
     base["by"] = by
     if not limited:  # no stage in scope has a limit: nothing can be stuck
         result = _empty(base, *hidden)
@@ -410,75 +416,6 @@ def _num(value: float | None) -> float:
     return 0.0 if value is None or pd.isna(value) else float(value)
 
 
-def stage_limits(tl: ir.Table, config: Config, rule: str) -> dict[str, float | None]:
-    """Days a contact may stay in each stage: the SLA, or the historical p90 dwell."""
-    if rule == "sla":
-        return {s.name: s.sla_days for s in config.stages}
-    steps = config.steps()
-    aggs = {
-        s: days_between(tl[reached(s)], tl[reached(t)]).quantile(
-            0.9, where=tl[reached(t)].notnull()
-        )
-        for s, t in steps
-    }
-    row = tl.aggregate(**aggs).execute().iloc[0]
-    return {s: (float(row[s]) if pd.notna(row[s]) else None) for s, _ in steps}
-
-
-def contact_activity(wh: Warehouse, config: Config, as_of: datetime) -> ir.Table:
-    """Per contact: last touch (when, by which team), last touch per team, engagement.
-
-    Engagement counts inbound touches (``direction`` not outbound) in the short and
-    long windows of ``[diagnose]``. One pass over every touchpoint: materialised once
-    per warehouse, date and settings and shared (stuck, hidden demand and diagnose
-    all read it).
-    """
-    settings = config["diagnose"]
-    key = (
-        "contact_activity",
-        as_of,
-        config.teams,
-        settings["engagement_short_days"],
-        settings["engagement_long_days"],
-    )
-    build = lambda: _activity_expr(wh, config, as_of)  # noqa: E731
-    return wh.shared(key, build, reads=("touchpoints",))
-
-
-def _activity_expr(wh: Warehouse, config: Config, as_of: datetime) -> ir.Table:
-    """The expression behind :func:`contact_activity`, not materialised."""
-    settings = config["diagnose"]
-    tp = wh.table("touchpoints")
-    tp = tp.filter(tp.ts <= literal(as_of))
-    inbound = tp.direction.isnull() | (tp.direction != "outbound")
-    short = literal(as_of - timedelta(days=settings["engagement_short_days"]))
-    long_ = literal(as_of - timedelta(days=settings["engagement_long_days"]))
-    aggs: dict[str, ir.Value] = {
-        "last_touch_at": tp.ts.max(),
-        "last_touch_team": wh.arg_max(tp.team, tp.ts),
-        "engagement_short": (inbound & (tp.ts > short)).sum(),
-        "engagement_long": (inbound & (tp.ts > long_)).sum(),
-    }
-    for team in config.teams:
-        aggs[f"last_{team}_at"] = tp.ts.max(where=tp.team == team)
-    return tp.group_by("contact_id").aggregate(**aggs)
-
-
-def _owner_touch(j: ir.Table, config: Config, mode: str) -> ir.TimestampValue:
-    """The latest touch by a team that works the contact's current stage."""
-    old = literal(datetime(1900, 1, 1))
-    branches = []
-    for s in config.stages:
-        teams = (s.owner,) if mode == "owner" else s.teams
-        latest = j[f"last_{teams[0]}_at"].fill_null(old)
-        for team in teams[1:]:
-            other = j[f"last_{team}_at"].fill_null(old)
-            latest = ibis.ifelse(other > latest, other, latest)
-        branches.append((s.name, latest))
-    value = j.current_stage.cases(*branches, else_=old)
-    return ibis.ifelse(value == old, ibis.null("timestamp"), value)
-
-
 def _by_stage(counts, in_stage, config, limits, limited) -> pd.DataFrame:
     counts = counts.set_index("stage") if not counts.empty else counts
     here = in_stage.set_index("stage")["in_stage"] if not in_stage.empty else pd.Series()
@@ -520,45 +457,3 @@ def _contacts_frame(top: pd.DataFrame) -> pd.DataFrame:
     for col in ("engagement_short", "engagement_long"):
         out[col] = out[col].fillna(0).astype(int)
     return out[CONTACT_COLUMNS].reset_index(drop=True)
-
-
-def _hidden_demand(
-    valued: ir.Table, activity: ir.Table, config: Config, limit: int
-) -> tuple[pd.DataFrame, int]:
-    """Contacts at the top past their stage's SLA, never at a sales-owned stage, that
-    engage a lot right now; with their age-aware chance and value."""
-    settings = config["diagnose"]
-    tl = valued
-    tofu = [s.name for s in config.stages if s.segment == "tofu"]
-    sales = [s.name for s in config.stages if s.owner == "sales"]
-    first_sales = min((config.index(s) for s in sales), default=len(config.stages))
-    limits = {s.name: s.sla_days for s in config.stages}
-    past_limit = ibis.literal(False)
-    for s in tofu:
-        if config.index(s) >= first_sales:
-            continue
-        days = limits.get(s) or settings["engagement_short_days"]
-        past_limit |= (tl.current_stage == s) & (tl.days_in_stage > days)
-    top = tl.filter(past_limit)
-    j = top.select(
-        "contact_id", "current_stage", "days_in_stage", "p_next", "value", "reached_sales"
-    ).join(activity, "contact_id")
-    j = j.filter(j.engagement_short >= settings["hidden_demand_touches"], ~j.reached_sales)
-    total = int(j.count().execute())
-    frame = (
-        j.order_by([ibis.desc(j.engagement_short), ibis.desc(j.engagement_long), j.contact_id])
-        .limit(limit)
-        .select(
-            "contact_id",
-            stage=j.current_stage,
-            days_in_stage=j.days_in_stage.round(1),
-            chance_to_move_on=j.p_next,
-            value=j.value,
-            engagement_short=j.engagement_short,
-            engagement_long=j.engagement_long,
-            last_touch_at=j.last_touch_at,
-            last_touch_team=j.last_touch_team,
-        )
-        .execute()
-    )
-    return frame, total

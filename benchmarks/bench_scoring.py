@@ -18,8 +18,9 @@ import joblib
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import score
-from fullfunnel.analytics.scoring.features import feature_frame, features, vocabulary
+from fullfunnel.analytics.scoring.features import feature_frame, features
 from fullfunnel.analytics.scoring.reasons import contributions, feature_groups, top_reasons
+from fullfunnel.analytics.scoring.vocabulary import vocabulary
 from fullfunnel.config import config_from_dict
 
 AS_OF = datetime(2026, 11, 23)

@@ -14,9 +14,10 @@ import pytest
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import explain, latest_scores, parse_horizon, score
-from fullfunnel.analytics.scoring.features import feature_frame, features, vocabulary
+from fullfunnel.analytics.scoring.features import feature_frame, features
 from fullfunnel.analytics.scoring.reasons import contributions, feature_groups
 from fullfunnel.analytics.scoring.tiers import tiers_of as _tiers
+from fullfunnel.analytics.scoring.vocabulary import vocabulary
 from fullfunnel.config import config_from_dict, default_config
 from fullfunnel.errors import InputError
 

@@ -14,12 +14,7 @@ import pytest
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import explain, latest_scores, score
-from fullfunnel.analytics.scoring.features import (
-    feature_frame,
-    features,
-    sample_touches,
-    vocabulary,
-)
+from fullfunnel.analytics.scoring.features import feature_frame, features, sample_touches
 from fullfunnel.analytics.scoring.fit import examples, sample_contacts
 from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
@@ -31,6 +26,7 @@ from fullfunnel.analytics.scoring.reasons import (
     top_reasons,
 )
 from fullfunnel.analytics.scoring.run import _best
+from fullfunnel.analytics.scoring.vocabulary import vocabulary
 from fullfunnel.config import default_config
 from test_scoring import fast_config, lead_list, small_tables
 

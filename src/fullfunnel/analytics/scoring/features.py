@@ -23,30 +23,29 @@ owner as the data was exported, which reveals how far the contact went.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import at_each, days_between, literal
+from fullfunnel.analytics.scoring.titles import (
+    title_function,
+    title_level,
+)
+from fullfunnel.analytics.scoring.vocabulary import (
+    WINDOWS,
+    Vocabulary,
+    vocabulary,
+)
 from fullfunnel.config import Config
 from fullfunnel.lifecycle import reached, timeline, timeline_expr
-from fullfunnel.schema import TABLES
 from fullfunnel.warehouse import Warehouse
 
-# Touch dimensions and the windows (days) counted for each; 0 means "ever".
-WINDOWS: dict[str, tuple[int, ...]] = {
-    "kind": (7, 30, 90),
-    "channel": (90,),
-    "team": (7, 30),
-    "tactic": (30, 0),
-}
 # Windows (days) of the all-touch counts; 30 is also the inbound/outbound window.
 TOUCH_WINDOWS = (7, 30, 90)
 # The window (days) of the account aggregates: touches on a contact's account.
@@ -55,101 +54,6 @@ ACCOUNT_DAYS = 30
 RECENT_DAYS = max(*TOUCH_WINDOWS, *(w for windows in WINDOWS.values() for w in windows))
 # The touchpoint columns that the features read.
 TOUCH_COLUMNS = ("contact_id", "account_id", "ts", "direction", *WINDOWS)
-# Values per dimension that get their own columns (the most frequent ones).
-VOCAB_SIZE = {"kind": 12, "channel": 12, "team": 6, "tactic": 15}
-
-# Whole words by a boundary every engine reads alike (Postgres has no \b): the title
-# is lowercased, so a word is bounded by the text's ends or by anything but a-z, 0-9, _.
-_START, _END = r"(^|[^a-z0-9_])", r"([^a-z0-9_]|$)"
-
-
-def _words(alternatives: str) -> str:
-    return f"{_START}({alternatives}){_END}"
-
-
-SENIORITY = (  # level, label, pattern (first match wins)
-    (5, "C-level", _words("chief|ceo|cfo|cmo|cro|cto|coo|cio|president|founder|owner")),
-    (4, "VP", _words("vp|svp|evp|vice president")),
-    (3, "director", _words("director|head")),
-    (2, "manager", _words("manager|lead|principal")),
-    (0, "student", _words("student|intern|trainee")),
-    (
-        1,
-        "individual-contributor",
-        f"{_START}(analyst|specialist|associate|coordinator|engineer|consultant|rep)",
-    ),
-)
-FUNCTION = (
-    ("sales", f"(sales|revenue|business development|account exec|{_words('bdr|sdr')})"),
-    ("marketing", f"(marketing|growth|demand|brand|content|{_words('cmo')})"),
-    ("operations", f"(operations|{_words('ops|coo')})"),
-    ("technology", f"(engineer|developer|technology|data|{_words('it|cto|cio')})"),
-    ("finance", f"(finance|accounting|{_words('cfo')})"),
-    ("executive", f"(founder|president|owner|{_words('ceo')})"),
-)
-SENIORITY_LABELS = {level: label for level, label, _ in SENIORITY}
-
-
-@dataclasses.dataclass(frozen=True)
-class Vocabulary:
-    """The touch values that get their own columns, and the extra contact columns."""
-
-    touches: dict[str, tuple[str, ...]]
-    extra_categorical: tuple[str, ...] = ()
-    extra_numeric: tuple[str, ...] = ()
-
-    def columns(self, dim: str) -> list[tuple[str, int, str]]:
-        """(value, window, column name) for every count column of ``dim``."""
-        return [
-            (value, w, touch_column(dim, value, w))
-            for value in self.touches.get(dim, ())
-            for w in WINDOWS[dim]
-        ]
-
-
-def slug(value: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_") or "blank"
-
-
-def touch_column(dim: str, value: str, window: int) -> str:
-    return f"{dim}__{slug(value)}__{f'{window}d' if window else 'ever'}"
-
-
-def vocabulary(
-    wh: Warehouse, *, before: datetime, exclude_columns: tuple[str, ...] = ()
-) -> Vocabulary:
-    """The most frequent kinds, channels, teams and tactics before ``before``, and the
-    extra contact columns by type (small queries; values sorted for stable columns)."""
-    tp = wh.table("touchpoints")
-    tp = tp.filter(tp.ts < literal(before))
-    touches = {}
-    for dim, size in VOCAB_SIZE.items():
-        col = tp[dim]
-        top = (
-            tp.filter(col.notnull())
-            .group_by(dim)
-            .aggregate(n=col.count())
-            .order_by([ibis.desc("n"), dim])
-            .limit(size)
-            .execute()
-        )
-        values = sorted(str(v) for v in top[dim])
-        # distinct values may share a slug; keep the first
-        seen: dict[str, str] = {}
-        for v in values:
-            seen.setdefault(slug(v), v)
-        touches[dim] = tuple(seen.values())
-    schema = wh.table("contacts").schema()
-    canonical = set(TABLES["contacts"].columns)
-    cats, nums = [], []
-    for name, dtype in schema.items():
-        if name in canonical or name in exclude_columns:
-            continue
-        if dtype.is_string():
-            cats.append(name)
-        elif dtype.is_numeric() or dtype.is_boolean():
-            nums.append(name)
-    return Vocabulary(touches, tuple(cats), tuple(nums))
 
 
 def sample_touches(wh: Warehouse, within: ir.Table, *, cutoffs: Sequence[datetime]) -> ir.Table:
@@ -169,16 +73,6 @@ def sample_touches(wh: Warehouse, within: ir.Table, *, cutoffs: Sequence[datetim
 def open_contacts(tl: ir.Table, config: Config, target: str) -> ir.BooleanValue:
     """Contacts not yet at ``target`` and not exited, per a timeline row."""
     return tl[reached(target)].isnull() & tl.exit.isnull()
-
-
-def _title_level(title: ir.StringValue) -> ir.IntegerValue:
-    t = title.lower()
-    return ibis.cases(*[(t.re_search(p), level) for level, _, p in SENIORITY], else_=None)
-
-
-def _title_function(title: ir.StringValue) -> ir.StringValue:
-    t = title.lower()
-    return ibis.cases(*[(t.re_search(p), name) for name, p in FUNCTION], else_="other")
 
 
 def features(
@@ -408,8 +302,8 @@ def _joined(
     titles = contacts.select("title").distinct()
     titles = titles.filter(titles.title.notnull()).select(
         _title=titles.title,
-        _title_level=_title_level(titles.title).cast("float64"),
-        _title_function=_title_function(titles.title),
+        title_level=title_level(titles.title).cast("float64"),
+        title_function=title_function(titles.title),
     )
     return j.left_join(titles, j.title == titles._title)
 
@@ -423,8 +317,8 @@ def _feature_columns(
         "contact_id": j.contact_id,
         "cutoff": at,
         "title": j.title,
-        "title_level": j._title_level,
-        "title_function": j._title_function,
+        "title_level": j.title_level,
+        "title_function": j.title_function,
         "industry": j.industry,
         "employees": j.employees.cast("float64"),
         "country": j.country,
@@ -554,9 +448,3 @@ def label(
     hit = at.notnull() & (at > cut) & (at <= cut + ibis.interval(days=horizon_days))
     # a CASE, not a cast: Postgres casts no boolean to a small integer
     return j.select(*rows.columns, label=ibis.ifelse(hit, 1, 0).cast("int8"))
-
-
-def seniority_label(level: float) -> str | None:
-    if level is None or (isinstance(level, float) and np.isnan(level)):
-        return None
-    return SENIORITY_LABELS.get(int(level))

@@ -18,13 +18,7 @@ import pandas as pd
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import literal
 from fullfunnel.analytics.scoring import baseline
-from fullfunnel.analytics.scoring.features import (
-    Vocabulary,
-    feature_frame,
-    features,
-    label,
-    sample_touches,
-)
+from fullfunnel.analytics.scoring.features import feature_frame, features, label, sample_touches
 from fullfunnel.analytics.scoring.model import (
     LeadModel,
     calibration_table,
@@ -33,6 +27,7 @@ from fullfunnel.analytics.scoring.model import (
 )
 from fullfunnel.analytics.scoring.reasons import feature_groups
 from fullfunnel.analytics.scoring.store import version
+from fullfunnel.analytics.scoring.vocabulary import Vocabulary
 from fullfunnel.config import Config
 from fullfunnel.errors import InputError
 from fullfunnel.lifecycle import reached, timeline

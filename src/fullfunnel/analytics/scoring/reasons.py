@@ -17,8 +17,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from fullfunnel.analytics.scoring.features import WINDOWS, seniority_label
 from fullfunnel.analytics.scoring.model import LeadModel
+from fullfunnel.analytics.scoring.titles import seniority_label
+from fullfunnel.analytics.scoring.vocabulary import WINDOWS
 
 ENGAGEMENT = (
     "touches_7d",

@@ -18,13 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel.analytics.period import resolve_as_of
-from fullfunnel.analytics.scoring.features import (
-    Vocabulary,
-    feature_batches,
-    feature_frame,
-    features,
-    vocabulary,
-)
+from fullfunnel.analytics.scoring.features import feature_batches, feature_frame, features
 from fullfunnel.analytics.scoring.fit import Fitted, TooFewExamples, fit_and_validate
 from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
@@ -38,6 +32,7 @@ from fullfunnel.analytics.scoring.reasons import (
 from fullfunnel.analytics.scoring.store import model_dir as model_dir_of
 from fullfunnel.analytics.scoring.store import run_key, save_model, store_run, stored_run
 from fullfunnel.analytics.scoring.tiers import TIERS, tiers_of
+from fullfunnel.analytics.scoring.vocabulary import Vocabulary, vocabulary
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError
 from fullfunnel.result import Result

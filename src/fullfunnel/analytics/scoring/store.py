@@ -22,8 +22,8 @@ from fullfunnel.config import Config
 from fullfunnel.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from fullfunnel.analytics.scoring.features import Vocabulary
     from fullfunnel.analytics.scoring.model import LeadModel
+    from fullfunnel.analytics.scoring.vocabulary import Vocabulary
     from fullfunnel.result import Result
 
 RUNS = "runs"

@@ -225,7 +225,7 @@ def child_analyse(spec: dict[str, Any]) -> dict[str, Any]:
     with steps.step("export journeys for ChannelAttribution"):
         # the Markov journeys of the attribution analysis (every contact's channel path
         # to an opportunity), for the reference package to model in its own process
-        from fullfunnel.analytics.attribution.paths import journey_paths
+        from fullfunnel.analytics.attribution.journeys import journey_paths
 
         paths = journey_paths(
             wh,

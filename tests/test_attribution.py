@@ -18,7 +18,8 @@ from fullfunnel.analytics.attribution import (
     paths_from_frame,
     read_paths_file,
 )
-from fullfunnel.analytics.attribution.paths import Paths, journey_paths
+from fullfunnel.analytics.attribution.journeys import journey_paths
+from fullfunnel.analytics.attribution.paths import Paths
 from fullfunnel.cli import app
 from fullfunnel.config import config_from_dict, default_config
 from fullfunnel.errors import ConfigError, InputError

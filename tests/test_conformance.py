@@ -525,7 +525,7 @@ PATHS = {"conversion": "customer", "value": "bookings", "lookback_days": 365.0}
 
 
 def _paths(wh: Warehouse):
-    from fullfunnel.analytics.attribution.paths import journey_paths
+    from fullfunnel.analytics.attribution.journeys import journey_paths
 
     return journey_paths(wh, _config(), as_of=DEMO_AS_OF, with_days=True, **PATHS)
 

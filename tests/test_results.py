@@ -48,3 +48,14 @@ def test_a_result_gives_pandas_and_arrow():
     frame = result.to_pandas()
     table = result.to_arrow()
     assert list(frame.columns) == table.column_names and len(frame) == table.num_rows > 0
+
+
+def test_type_checkers_see_every_exported_class():
+    """The lazy exports are also imported under TYPE_CHECKING (as re-exports), so an
+    editor or mypy resolves ``fullfunnel.results.FunnelResult``."""
+    tree = ast.parse((SRC / "results.py").read_text(encoding="utf-8"))
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)
+    )
+    seen = {a.asname for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert seen == set(results.__all__) - {"Result"}

@@ -17,8 +17,36 @@ from typing import TYPE_CHECKING, Any
 
 from fullfunnel.result import Result
 
-if TYPE_CHECKING:
-    pass
+if TYPE_CHECKING:  # the classes as type checkers see them (re-exported)
+    from fullfunnel.analytics.attribution.attribute import AttributionResult as AttributionResult
+    from fullfunnel.analytics.attribution.attribute import CompareResult as CompareResult
+    from fullfunnel.analytics.backtest import BacktestResult as BacktestResult
+    from fullfunnel.analytics.diagnose import DiagnoseResult as DiagnoseResult
+    from fullfunnel.analytics.forecast import ForecastResult as ForecastResult
+    from fullfunnel.analytics.funnel import FunnelResult as FunnelResult
+    from fullfunnel.analytics.handoffs import HandoffsResult as HandoffsResult
+    from fullfunnel.analytics.leakage import LeakageResult as LeakageResult
+    from fullfunnel.analytics.owners import ScorecardResult as ScorecardResult
+    from fullfunnel.analytics.pipeline import PipelineResult as PipelineResult
+    from fullfunnel.analytics.plan import PlanResult as PlanResult
+    from fullfunnel.analytics.quality import DataQualityResult as DataQualityResult
+    from fullfunnel.analytics.review import ReviewResult as ReviewResult
+    from fullfunnel.analytics.scoring.leadlist import LeadListScoreResult as LeadListScoreResult
+    from fullfunnel.analytics.scoring.results import ExplainResult as ExplainResult
+    from fullfunnel.analytics.scoring.results import ScoreResult as ScoreResult
+    from fullfunnel.analytics.stuck import StuckResult as StuckResult
+    from fullfunnel.analytics.targets import TargetsResult as TargetsResult
+    from fullfunnel.analytics.velocity import VelocityResult as VelocityResult
+    from fullfunnel.analytics.weight import WeightResult as WeightResult
+    from fullfunnel.ingest.loads import IngestResult as IngestResult
+    from fullfunnel.ingest.loads import LoadsResult as LoadsResult
+    from fullfunnel.ingest.loads import RejectsResult as RejectsResult
+    from fullfunnel.ingest.unload import UnloadResult as UnloadResult
+    from fullfunnel.playbook.recommend import PlaybookResult as PlaybookResult
+    from fullfunnel.server.events import EventsResult as EventsResult
+    from fullfunnel.server.keys import ApiKeysResult as ApiKeysResult
+    from fullfunnel.server.keys import NewKeyResult as NewKeyResult
+    from fullfunnel.sync import SyncResult as SyncResult
 
 # class name → the module that defines it
 _WHERE = {
@@ -29,7 +57,7 @@ _WHERE = {
     "DataQualityResult": "fullfunnel.analytics.quality",
     "DiagnoseResult": "fullfunnel.analytics.diagnose",
     "EventsResult": "fullfunnel.server.events",
-    "ExplainResult": "fullfunnel.analytics.scoring.run",
+    "ExplainResult": "fullfunnel.analytics.scoring.results",
     "ForecastResult": "fullfunnel.analytics.forecast",
     "FunnelResult": "fullfunnel.analytics.funnel",
     "HandoffsResult": "fullfunnel.analytics.handoffs",
@@ -43,7 +71,7 @@ _WHERE = {
     "PlaybookResult": "fullfunnel.playbook.recommend",
     "RejectsResult": "fullfunnel.ingest.loads",
     "ReviewResult": "fullfunnel.analytics.review",
-    "ScoreResult": "fullfunnel.analytics.scoring.run",
+    "ScoreResult": "fullfunnel.analytics.scoring.results",
     "ScorecardResult": "fullfunnel.analytics.owners",
     "StuckResult": "fullfunnel.analytics.stuck",
     "SyncResult": "fullfunnel.sync",

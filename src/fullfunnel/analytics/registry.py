@@ -382,7 +382,7 @@ _ENTRIES = (
     Analysis(
         "scoring",
         "fullfunnel.analytics.scoring:score",
-        "fullfunnel.analytics.scoring.run:ScoreResult",
+        "fullfunnel.analytics.scoring.results:ScoreResult",
         "Train the lead-scoring model, score every open contact and write the scores table.",
         section="scores",
         command="score",

@@ -18,8 +18,9 @@ import pandas as pd
 
 from fullfunnel._dates import to_datetime
 from fullfunnel.analytics.attribution.intervals import credit_intervals
+from fullfunnel.analytics.attribution.journeys import journey_paths
 from fullfunnel.analytics.attribution.models import get_model, model_names
-from fullfunnel.analytics.attribution.paths import Paths, check_options, journey_paths
+from fullfunnel.analytics.attribution.paths import Paths, check_options
 from fullfunnel.analytics.attribution.roi import costs, with_roi
 from fullfunnel.analytics.attribution.touches import exposure, touches
 from fullfunnel.analytics.period import resolve_as_of

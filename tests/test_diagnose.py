@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 import fullfunnel as ff
 from fullfunnel.analytics._economics import Economics
+from fullfunnel.analytics.effort import effort_by_segment
 from fullfunnel.analytics.leakage import leak
-from fullfunnel.analytics.weight import effort_by_segment, weight
+from fullfunnel.analytics.weight import weight
 from fullfunnel.cli import app
 from fullfunnel.config import default_config
 from fullfunnel.errors import InputError

@@ -10,9 +10,9 @@ import pandas as pd
 from fullfunnel._dates import literal
 from fullfunnel.analytics.activity import contact_activity
 from fullfunnel.analytics.diagnose import diagnose
+from fullfunnel.analytics.effort import effort_by_segment
 from fullfunnel.analytics.handoffs import handoffs, touch_segments
 from fullfunnel.analytics.stuck import stuck
-from fullfunnel.analytics.weight import effort_by_segment
 from fullfunnel.config import default_config
 from fullfunnel.lifecycle import timeline
 

@@ -171,7 +171,7 @@ def _vendor_rank(shape) -> int:
 
 
 def _save_mappings(found: dict, target: Path) -> None:
-    from fullfunnel.ingest import shapes
+    from fullfunnel.ingest.shape import mapping_toml
 
     generic = {p: s for p, s in found.items() if s.mapping is not None}
     if not generic:
@@ -181,11 +181,11 @@ def _save_mappings(found: dict, target: Path) -> None:
         )
     if len(found) == 1:
         ((path, shape),) = generic.items()
-        target.write_text(shapes.mapping_toml(shape), encoding="utf-8")
+        target.write_text(mapping_toml(shape), encoding="utf-8")
         return
     target.mkdir(parents=True, exist_ok=True)
     for path, shape in generic.items():
-        (target / f"{path.stem}.mapping.toml").write_text(shapes.mapping_toml(shape), "utf-8")
+        (target / f"{path.stem}.mapping.toml").write_text(mapping_toml(shape), "utf-8")
 
 
 def ingest_files(

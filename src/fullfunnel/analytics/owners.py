@@ -119,6 +119,15 @@ class ScorecardResult(Result):
             )
         return lines
 
+    def display_columns(self) -> dict[str, list[str]]:
+        """A terminal shows who wins how often and how much, and what is open or stuck;
+        the interval's ends, the cycle and the overdue deals are in JSON and CSV."""
+        shown = "won lost win_rate won_amount open_deals open_amount stuck_contacts stuck_value"
+        return {name: ["owner", *shown.split()] for name in ("by_owner",)} | {
+            name: [name.removeprefix("by_"), *shown.split()[:6]]
+            for name in ("by_office", "by_manager")
+        }
+
     def tables(self) -> dict[str, pd.DataFrame]:
         out = {"by_owner": self.by_owner}
         for name in ("by_office", "by_manager"):

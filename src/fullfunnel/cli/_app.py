@@ -29,6 +29,7 @@ class State:
     db: str | None = None
     config_path: Path | None = None
     format: Format = Format.table
+    wide: bool = False  # tables at full width, every column (the terminal wraps)
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the command's own
 
     def warehouse(self, *, create: bool = False) -> Any:
@@ -151,8 +152,11 @@ def _global(
         None, "--config", envvar="FULLFUNNEL_CONFIG", help="fullfunnel.toml to use."
     ),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    wide: bool = typer.Option(
+        False, "--wide", help="Tables with every column at full width, not cut to the terminal."
+    ),
 ) -> None:
-    ctx.obj = State(db=db, config_path=config, format=fmt)
+    ctx.obj = State(db=db, config_path=config, format=fmt, wide=wide)
 
 
 FORMAT_OPTION = typer.Option(

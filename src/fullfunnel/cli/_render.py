@@ -17,9 +17,12 @@ if TYPE_CHECKING:  # pandas and rich load when something is rendered, not for --
 
 
 def render(result: Result, fmt: Format, *, console: Console | None = None) -> None:
+    """Print ``result``: its headline and tables (as wide as the terminal, or every
+    column at full width with ``--wide``), or JSON, or the main table as CSV."""
     from rich.console import Console
 
-    console = console or Console()
+    wide = _wide()
+    console = console or Console(width=WIDE if wide else None)
     if fmt is Format.json:
         print(json.dumps(result.to_dict(), indent=2))
         return
@@ -36,12 +39,24 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
         shown = [c for c in result.display_columns().get(name, []) if c in frame.columns]
         frame, fewer = result.display_rows(name, frame)
         title = name.replace("_", " ")
-        narrowed = bool(shown) and len(shown) < len(frame.columns)
+        narrowed = not wide and bool(shown) and len(shown) < len(frame.columns)
         if narrowed:
             frame = frame[shown]
         if fewer or narrowed:
-            title += f" (all {'rows and ' if fewer else ''}columns: --format csv or json{fewer})"
+            every = "rows and columns: --format csv or json" if fewer else "columns: --wide"
+            title += f" (all {every}{fewer})"
         console.print(frame_table(frame, title=title, width=console.width))
+
+
+WIDE = 10_000  # the console width of --wide: no table is cut or wrapped to fit
+
+
+def _wide() -> bool:
+    """Whether the command was given the global ``--wide``."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return bool(getattr(ctx.find_root().obj if ctx else None, "wide", False))
 
 
 _ID_WIDTH = 24  # characters of an id a narrow terminal shows on one line

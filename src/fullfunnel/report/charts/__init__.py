@@ -10,16 +10,18 @@ Two kinds of maker:
   ``funnel_chart``, ``dropoff_chart``, ``weight_chart`` in :mod:`.first_screen`),
   which may combine several results.
 
-Makers only read result objects, through the defensive helpers of
-:mod:`._common`. This package re-exports the makers and helpers the report view
-uses, so ``from fullfunnel.report import charts; charts.funnel_chart(...)`` works;
-a new chart is one function in its area's module plus one entry in :func:`makers`.
+Makers only read result objects, each its own result type's fields by their names
+(an empty table is no figure). This package re-exports the makers and helpers the
+report view uses, so ``from fullfunnel.report import charts; charts.funnel_chart(...)``
+works; a new chart is one function in its area's module plus one entry in
+:func:`makers`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -32,12 +34,8 @@ from fullfunnel.report.charts._common import (
     ORANGE,
     RED,
     SEGMENT_LABELS,
-    attr,
-    column,
-    find_table,
     money,
     new_figure,
-    number,
     of_type,
     pct,
     period_label,
@@ -47,7 +45,7 @@ from fullfunnel.report.charts._common import (
     weakest_step,
 )
 from fullfunnel.report.charts._finish import MONEY, data_table, describe, finish, stage_order
-from fullfunnel.report.charts.attribution import MODEL_NAMES, attribution_chart
+from fullfunnel.report.charts.attribution import attribution_chart
 from fullfunnel.report.charts.backtest import backtest_chart
 from fullfunnel.report.charts.bookings import bookings_chart
 from fullfunnel.report.charts.diagnosis import (
@@ -77,24 +75,20 @@ __all__ = [
     "GREEN",
     "GREY",
     "LIGHT",
-    "MODEL_NAMES",
     "MONEY",
     "ORANGE",
     "RED",
     "SEGMENT_LABELS",
     "Maker",
-    "attr",
     "attribution_chart",
     "backtest_chart",
     "bookings_chart",
     "breakdown_chart",
     "chance_chart",
     "cohort_chart",
-    "column",
     "data_table",
     "describe",
     "dropoff_chart",
-    "find_table",
     "finish",
     "for_result",
     "funnel_chart",
@@ -103,7 +97,6 @@ __all__ = [
     "leak_table",
     "money",
     "new_figure",
-    "number",
     "of_type",
     "ownership_chart",
     "pct",
@@ -121,7 +114,8 @@ __all__ = [
     "weight_chart",
 ]
 
-Maker = Callable[[Result, Config], "go.Figure | None"]
+# a figure maker: a result of the type it is listed under in makers(), and the config
+Maker = Callable[[Any, Config], "go.Figure | None"]
 
 
 @functools.cache
@@ -138,7 +132,7 @@ def makers() -> dict[type, tuple[Maker, ...]]:
     from fullfunnel.analytics.handoffs import HandoffsResult
     from fullfunnel.analytics.pipeline import PipelineResult
     from fullfunnel.analytics.review import ReviewResult
-    from fullfunnel.analytics.scoring.run import ScoreResult
+    from fullfunnel.analytics.scoring.results import ScoreResult
     from fullfunnel.analytics.stuck import StuckResult
     from fullfunnel.analytics.velocity import VelocityResult
 

@@ -1,24 +1,25 @@
-"""What every figure maker shares: colours, the Plotly template, defensive reading.
+"""What every figure maker shares: colours, the Plotly template, label formatting.
 
-Makers only read result objects, and results of analyses still taking shape are
-read defensively: :func:`attr`, :func:`number` and :func:`find_table` return None
-for a field or table that is missing, which means no figure (the report then falls
-back to the result's headline and tables). The formatting helpers (:func:`money`,
-:func:`pct`, :func:`stage_label`, :func:`period_label`) keep titles and labels
-worded alike across charts. A maker is only handed results of the types it draws
-(:func:`fullfunnel.report.charts.makers`), and nothing here swallows an error: a
-maker that fails on its own type fails the report, and the tests. Kept apart so
-each chart module holds only its own figures.
+Makers only read result objects, and each reads its own result type's fields by
+their names: a maker is only handed results of the types it draws
+(:func:`fullfunnel.report.charts.makers`), so a renamed field fails the report and
+the tests instead of making a chart vanish. An empty table is no figure (the
+report then shows the result's headline and tables). The formatting helpers
+(:func:`money`, :func:`pct`, :func:`stage_label`, :func:`period_label`) keep titles
+and labels worded alike across charts. Kept apart so each chart module holds only
+its own figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from fullfunnel.analytics.forecast import ForecastResult
+from fullfunnel.analytics.plan import PlanResult
 from fullfunnel.config import Config
 from fullfunnel.result import Result
 
@@ -50,60 +51,6 @@ _TEMPLATE = go.layout.Template(
         "hoverlabel": {"font": {"size": 12}},
     }
 )
-
-
-def attr(result: Any, *names: str, default: Any = None) -> Any:
-    """The first of ``names`` that ``result`` has and is not None/NaN."""
-    for name in names:
-        value = getattr(result, name, None)
-        if value is None:
-            continue
-        if isinstance(value, float) and value != value:
-            continue
-        return value
-    return default
-
-
-def number(result: Any, *names: str) -> float | None:
-    value = attr(result, *names)
-    try:
-        return None if value is None or isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def find_table(
-    result: Any,
-    *,
-    names: Iterable[str] = (),
-    all_of: Iterable[str] = (),
-    any_of: Iterable[str] = (),
-) -> pd.DataFrame | None:
-    """A non-empty table of ``result``: by field name first, else by its columns."""
-    tables = result.tables() if isinstance(result, Result) else {}
-    all_of, any_of = list(all_of), list(any_of)
-    for name in names:
-        frame = tables.get(name)
-        if frame is not None and not frame.empty and set(all_of) <= set(map(str, frame.columns)):
-            return frame
-    if not all_of and not any_of:
-        return None
-    for frame in tables.values():
-        cols = set(map(str, frame.columns))
-        if frame.empty or not set(all_of) <= cols:
-            continue
-        if any_of and not cols & set(any_of):
-            continue
-        return frame
-    return None
-
-
-def column(frame: pd.DataFrame, *names: str) -> str | None:
-    """The first of ``names`` that is a column of ``frame``."""
-    for name in names:
-        if name in frame.columns:
-            return name
-    return None
 
 
 def money(value: float | None) -> str:
@@ -146,11 +93,9 @@ def stage_segment(config: Config, stage: str) -> str | None:
 
 
 def weakest_step(rows: pd.DataFrame):
-    if "benchmark" not in rows or "conversion" not in rows:
-        return None
+    """The mature step of a funnel stage table lowest against its benchmark (None: none)."""
     scored = rows.dropna(subset=["conversion", "benchmark"])
-    if "immature" in scored:
-        scored = scored[~scored["immature"].astype(bool)]
+    scored = scored[~scored["immature"].astype(bool)]
     if scored.empty:
         return None
     gap = scored["conversion"].astype(float) / scored["benchmark"].astype(float)
@@ -162,17 +107,11 @@ def of_type(results: Mapping[str, Result], kind: type[R]) -> R | None:
     return next((r for r in results.values() if isinstance(r, kind)), None)
 
 
-def period_label(result: Result | None) -> str:
-    """'2026-Q4' for a calendar quarter, else 'start..end', from a result's period fields."""
+def period_label(result: ForecastResult | PlanResult | None) -> str:
+    """'2026-Q4' for a calendar quarter, else 'start..end', from a result's period."""
     if result is None:
         return ""
-    period = attr(result, "period")
-    if period:
-        return _period_text(period)
-    start, end = attr(result, "period_start"), attr(result, "period_end")
-    if start is None or end is None:
-        return ""
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    start, end = pd.Timestamp(result.period_start), pd.Timestamp(result.period_end)
     months = (end.year - start.year) * 12 + end.month - start.month
     if start.day == 1 and end.day == 1 and start == start.normalize():
         if months == 3 and start.month % 3 == 1:
@@ -182,11 +121,3 @@ def period_label(result: Result | None) -> str:
         if months == 1:
             return f"{start:%Y-%m}"
     return f"{start:%Y-%m-%d}..{end - pd.Timedelta(days=1):%Y-%m-%d}"
-
-
-def _period_text(period: Any) -> str:
-    if isinstance(period, str):
-        return period
-    if isinstance(period, list | tuple) and len(period) == 2:
-        return f"{period[0]}..{period[1]}"
-    return str(period)

@@ -1,9 +1,9 @@
 """The attribution figure: credit by channel under each model, side by side.
 
-Attribution results come in several shapes (one model or many, wide or long
-tables); :func:`attribution_chart` reads any of them and shows a heatmap of the
-share of credit when three or more models are compared, grouped bars otherwise,
-so the reader sees how much the answer depends on the model.
+:func:`attribution_chart` draws one model's credits (an attribution) or every
+model's (a comparison of models): a heatmap of the share of credit when three or
+more models are compared, grouped bars otherwise, so the reader sees how much the
+answer depends on the model.
 """
 
 from __future__ import annotations
@@ -11,54 +11,27 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from fullfunnel.analytics.attribution import AttributionResult, CompareResult
 from fullfunnel.config import Config
-from fullfunnel.report.charts._common import attr, column, find_table, new_figure
-from fullfunnel.result import Result
-
-MODEL_NAMES = (
-    "first_touch",
-    "last_touch",
-    "linear",
-    "time_decay",
-    "u_shaped",
-    "w_shaped",
-    "full_path",
-    "markov",
-    "shapley",
-)
+from fullfunnel.report.charts._common import new_figure
 
 
-def attribution_chart(result: Result, config: Config) -> go.Figure | None:
+def attribution_chart(
+    result: AttributionResult | CompareResult, config: Config
+) -> go.Figure | None:
     """Credit by channel under each model, side by side."""
-    frame = find_table(result, names=("compare", "comparison", "models", "credits"))
-    key = (
-        column(frame, "channel", "campaign", "tactic", "key", "group")
-        if frame is not None
-        else None
-    )
-    if frame is not None and key and sum(m in frame for m in MODEL_NAMES) >= 2:
-        models = [m for m in MODEL_NAMES if m in frame]
-        long = frame.melt(id_vars=[key], value_vars=models, var_name="model", value_name="credit")
+    if result.credits.empty:
+        return None
+    key = result.by
+    what = f" for {result.conversion} conversions"
+    if isinstance(result, CompareResult):
+        long = result.credits.melt(
+            id_vars=[key], value_vars=list(result.models), var_name="model", value_name="credit"
+        )
     else:
-        long = None
-        frame = find_table(result, names=("credits", "credit"), all_of=("model",))
-        if frame is None:
-            frame = find_table(result, all_of=("model",), any_of=("credit", "conversions"))
-        if frame is not None:
-            key = column(frame, "channel", "campaign", "tactic", "key", "group")
-            value = column(frame, "credit", "conversions", "credit_conversions", "value")
-            if key and value:
-                long = frame[[key, "model", value]].rename(columns={value: "credit"})
-        if long is None:
-            frame = find_table(result, names=("credits",), any_of=("channel", "campaign", "tactic"))
-            if frame is None:
-                return None
-            key = column(frame, "channel", "campaign", "tactic")
-            value = column(frame, "credit", "conversions", "credit_conversions", "value")
-            if key is None or value is None:
-                return None
-            long = frame[[key, value]].rename(columns={value: "credit"})
-            long["model"] = str(attr(result, "model", default="model"))
+        long = result.credits[[key, "conversions"]].rename(columns={"conversions": "credit"})
+        long["model"] = result.model
+        what += f" ({result.model.replace('_', ' ')} model)"
     long = long.copy()
     long["credit"] = pd.to_numeric(long["credit"], errors="coerce").fillna(0)
     totals = long.groupby("model")["credit"].transform("sum").replace(0, float("nan"))
@@ -69,11 +42,6 @@ def attribution_chart(result: Result, config: Config) -> go.Figure | None:
         long.loc[long.groupby("model")["share"].idxmax().dropna().astype(int), key] == top
     ).sum()
     n_models = long["model"].nunique()
-    conv = attr(result, "conversion")
-    model = attr(result, "model")
-    what = f" for {conv} conversions" if conv else ""
-    if model and n_models == 1:
-        what += f" ({str(model).replace('_', ' ')} model)"
     title = (
         f"{top} earns the most credit{what} in {wins} of {n_models} models "
         f"({order.iloc[0]:.0%} on average)"

@@ -3,8 +3,8 @@
 :func:`funnel_chart` shows contacts reaching each stage with the weakest step
 against its benchmark, :func:`dropoff_chart` what became of those who reached each
 stage (and the money lost there), :func:`weight_chart` effort share against the
-share of lost revenue by funnel segment. :func:`leak_table` finds the diagnosis'
-table of leaks in money, which the drop-off, weight and leak charts all read.
+share of lost revenue by funnel segment. :func:`leak_table` is the diagnosis'
+table of its biggest leaks in money, which the drop-off and leak charts read.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from fullfunnel.analytics.diagnose import DiagnoseResult
+from fullfunnel.analytics.funnel import FunnelResult
 from fullfunnel.config import SEGMENTS, Config
 from fullfunnel.report.charts._common import (
     BLUE,
@@ -19,9 +21,6 @@ from fullfunnel.report.charts._common import (
     ORANGE,
     RED,
     SEGMENT_LABELS,
-    attr,
-    column,
-    find_table,
     money,
     new_figure,
     share_text,
@@ -29,15 +28,22 @@ from fullfunnel.report.charts._common import (
     stage_segment,
     weakest_step,
 )
-from fullfunnel.result import Result
+
+# what became of those who reached a stage: stage-table column → (legend name, colour)
+_OUTCOMES = {
+    "converted": ("moved on", BLUE),
+    "exited": ("lost or disqualified", RED),
+    "recycled": ("recycled to nurture", ORANGE),
+    "stalled": ("stalled past SLA", "#c9a227"),
+    "in_flight": ("still in progress", GREY),
+}
 
 
-def funnel_chart(result: Result, config: Config) -> go.Figure | None:
+def funnel_chart(result: FunnelResult, config: Config) -> go.Figure | None:
     """Contacts reaching each stage, with step conversion; the weakest step in the title."""
-    stages = find_table(result, names=("stages",), all_of=("stage", "reached"))
-    if stages is None or attr(result, "by") is not None:
+    if result.by is not None or result.stages.empty:
         return None
-    rows = stages[stages["reached"] > 0]
+    rows = result.stages[result.stages["reached"] > 0]
     if rows.empty:
         return None
     weakest = weakest_step(rows)
@@ -58,7 +64,7 @@ def funnel_chart(result: Result, config: Config) -> go.Figure | None:
     fig = new_figure(title, height=360)
     text = []
     for r in rows.itertuples():
-        conv = getattr(r, "conversion", None)
+        conv = r.conversion
         step = f" · {conv:.0%} go on" if conv is not None and conv == conv else ""
         text.append(f"{int(r.reached):,}{step}")
     colours = [RED if weakest is not None and s == weakest.stage else BLUE for s in rows["stage"]]
@@ -84,37 +90,31 @@ def funnel_chart(result: Result, config: Config) -> go.Figure | None:
 
 
 def dropoff_chart(
-    result: Result, config: Config, leaks: pd.DataFrame | None = None
+    result: FunnelResult, config: Config, leaks: pd.DataFrame | None = None
 ) -> go.Figure | None:
-    """What became of the contacts that reached each stage, as shares (and value lost)."""
-    stages = find_table(result, names=("stages",), all_of=("stage", "reached"))
-    if stages is None or attr(result, "by") is not None:
+    """What became of the contacts that reached each stage, as shares (and value lost).
+
+    ``leaks`` is the diagnosis' table of leaks in money (:func:`leak_table`), if any.
+    """
+    if result.by is not None or result.stages.empty:
         return None
-    parts = [c for c in ("converted", "exited", "recycled", "stalled", "in_flight") if c in stages]
-    rows = stages.dropna(subset=["next_stage"]) if "next_stage" in stages else stages
+    rows = result.stages.dropna(subset=["next_stage"])
     rows = rows[rows["reached"] > 0]
-    if rows.empty or len(parts) < 2:
+    if rows.empty:
         return None
-    names = {
-        "converted": ("moved on", BLUE),
-        "exited": ("lost or disqualified", RED),
-        "recycled": ("recycled to nurture", ORANGE),
-        "stalled": ("stalled past SLA", "#c9a227"),
-        "in_flight": ("still in progress", GREY),
-    }
     labels = [f"{stage_label(config, a)} → {stage_label(config, b)}" for a, b in zip(
         rows["stage"], rows["next_stage"], strict=True)]  # fmt: skip
     reached = rows["reached"].astype(float).to_numpy()
     share = {
         c: pd.to_numeric(rows[c], errors="coerce").fillna(0).clip(lower=0).to_numpy() / reached
-        for c in parts
+        for c in _OUTCOMES
     }
     fig = new_figure("", height=360)
-    for col in parts:
+    for col, (name, colour) in _OUTCOMES.items():
         fig.add_bar(
-            y=labels, x=share[col], name=names[col][0], orientation="h",
-            marker_color=names[col][1], customdata=rows[col],
-            hovertemplate="%{y}: %{x:.0%} (%{customdata:,} contacts)<extra>" + names[col][0]
+            y=labels, x=share[col], name=name, orientation="h",
+            marker_color=colour, customdata=rows[col],
+            hovertemplate="%{y}: %{x:.0%} (%{customdata:,} contacts)<extra>" + name
             + "</extra>",
         )  # fmt: skip
     value_by_stage = _leak_value(leaks)
@@ -134,7 +134,7 @@ def dropoff_chart(
             hoverinfo="skip",
         )
     else:
-        lost = sum(share[c] for c in parts if c in ("exited", "stalled"))
+        lost = share["exited"] + share["stalled"]
         i = int(lost.argmax())
         title = (
             f"{labels[i]} leaks most: {lost[i]:.0%} of the {int(reached[i]):,} who reached it "
@@ -150,60 +150,37 @@ def dropoff_chart(
 
 
 def _leak_value(leaks: pd.DataFrame | None) -> dict[str, float]:
+    """Money lost per stage, from a table of leaks (stage, lost_revenue)."""
     if leaks is None or leaks.empty:
         return {}
-    stage = column(leaks, "stage", "from_stage")
-    value = column(
-        leaks, "expected_lost", "revenue_lost", "lost_revenue", "lost_value", "value_lost",
-        "expected_revenue_lost", "value", "amount",
-    )  # fmt: skip
-    if not stage or not value:
-        return {}
-    grouped = leaks.groupby(stage)[value].sum()
+    grouped = leaks.groupby("stage")["lost_revenue"].sum()
     return {str(k): float(v) for k, v in grouped.items() if pd.notna(v) and v > 0}
 
 
-def leak_table(diagnosis: Result | None) -> pd.DataFrame | None:
-    """The diagnosis table of leaks in money by stage, if the diagnosis has one."""
-    if diagnosis is None:
+def leak_table(diagnosis: DiagnoseResult | None) -> pd.DataFrame | None:
+    """The diagnosis' table of the biggest leaks in money by stage (None: no leaks)."""
+    if diagnosis is None or diagnosis.leaks.empty:
         return None
-    frame = find_table(diagnosis, names=("leaks", "leak"))
-    if frame is not None and column(frame, "stage", "from_stage"):
-        return frame
-    return find_table(
-        diagnosis,
-        all_of=("stage",),
-        any_of=("expected_lost", "revenue_lost", "lost_revenue", "lost_value", "value_lost"),
-    )
+    return diagnosis.leaks
 
 
-def weight_chart(diagnosis: Result, config: Config) -> go.Figure | None:
+def weight_chart(diagnosis: DiagnoseResult, config: Config) -> go.Figure | None:
     """Effort share against leakage share by funnel segment, with the verdict as title."""
-    weight = attr(diagnosis, "weight")
-    sources = [r for r in (weight, diagnosis) if isinstance(r, Result)]
-    frame = None
-    for src in sources:
-        frame = find_table(src, names=("effort", "segments", "by_segment"), all_of=("segment",))
-        if frame is None:
-            frame = find_table(src, all_of=("segment",), any_of=("effort_share", "spend_share"))
-        if frame is not None:
-            break
-    if frame is None:
-        return None
-    effort = column(frame, "effort_share", "spend_share", "touch_share", "share_effort")
-    if effort is None:
+    frame = diagnosis.weight.effort
+    if frame.empty:
         return None
     frame = frame[frame["segment"].isin(SEGMENTS)]
     if frame.empty:
         return None
     leak_share = _leak_share_by_segment(diagnosis, config)
     segs = [SEGMENT_LABELS.get(s, s) for s in frame["segment"]]
-    verdict = str(attr(diagnosis, "verdict", default="") or "").replace("_", "-")
-    area = str(attr(diagnosis, "problem_area", "problem", default="") or "").replace("_", " ")
+    verdict = diagnosis.verdict.replace("_", "-")
+    area = diagnosis.problem_area.replace("_", " ")
+    effort = frame["effort_share"]
     fig = new_figure("", height=320)
-    fig.add_bar(x=segs, y=frame[effort], name="share of effort (spend)", marker_color=BLUE)
-    i = int(pd.to_numeric(frame[effort], errors="coerce").fillna(0).to_numpy().argmax())
-    detail = [f"{share_text(frame[effort].iloc[i])} of effort goes to the {segs[i]}"]
+    fig.add_bar(x=segs, y=effort, name="share of effort (spend)", marker_color=BLUE)
+    i = int(pd.to_numeric(effort, errors="coerce").fillna(0).to_numpy().argmax())
+    detail = [f"{share_text(effort.iloc[i])} of effort goes to the {segs[i]}"]
     if leak_share:
         leaks = [leak_share.get(s, 0.0) for s in frame["segment"]]
         fig.add_bar(x=segs, y=leaks, name="share of revenue lost", marker_color=RED)
@@ -220,16 +197,9 @@ def weight_chart(diagnosis: Result, config: Config) -> go.Figure | None:
     return fig
 
 
-def _leak_share_by_segment(diagnosis: Result, config: Config) -> dict[str, float]:
-    """Share of the money lost per funnel segment, from the diagnosis' leak table."""
-    leakage = attr(diagnosis, "leakage")
-    frame = None
-    for src in (leakage, diagnosis):
-        if isinstance(src, Result):
-            frame = leak_table(src)
-            if frame is not None:
-                break
-    value = _leak_value(frame)
+def _leak_share_by_segment(diagnosis: DiagnoseResult, config: Config) -> dict[str, float]:
+    """Share of the money lost per funnel segment, from every leak of the diagnosis."""
+    value = _leak_value(diagnosis.leakage.leaks)
     total = sum(value.values())
     if not total:
         return {}

@@ -11,26 +11,25 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from fullfunnel.analytics.funnel import FunnelResult
+from fullfunnel.analytics.pipeline import PipelineResult
+from fullfunnel.analytics.velocity import VelocityResult
 from fullfunnel.config import Config
 from fullfunnel.report.charts._common import (
     BLUE,
     GREY,
-    attr,
-    column,
-    find_table,
     money,
     new_figure,
     stage_label,
     stage_segment,
 )
 from fullfunnel.report.charts._finish import MONEY, stage_order
-from fullfunnel.result import Result
 
 
-def cohort_chart(result: Result, config: Config) -> go.Figure | None:
+def cohort_chart(result: FunnelResult, config: Config) -> go.Figure | None:
     """Conversion of each step by cohort; immature cohorts dashed (rate so far)."""
-    cohorts = find_table(result, names=("cohorts",), all_of=("cohort_start", "rate_so_far"))
-    if cohorts is None or attr(result, "by") is not None:
+    cohorts = result.cohorts
+    if cohorts.empty or result.by is not None:
         return None
     fig = new_figure("", height=360)
     moves = []
@@ -73,13 +72,12 @@ def cohort_chart(result: Result, config: Config) -> go.Figure | None:
     return fig
 
 
-def breakdown_chart(result: Result, config: Config) -> go.Figure | None:
+def breakdown_chart(result: FunnelResult, config: Config) -> go.Figure | None:
     """With a breakdown: step conversion per group, as a heatmap."""
-    by = attr(result, "by")
-    stages = find_table(result, names=("stages",), all_of=("stage", "conversion"))
-    if by is None or stages is None or by not in stages:
+    by = result.by
+    if by is None or result.stages.empty:
         return None
-    rows = stages.dropna(subset=["conversion"])
+    rows = result.stages.dropna(subset=["conversion"])
     if rows.empty:
         return None
     first = rows.groupby(by)["reached"].max().sort_values(ascending=False).head(15)
@@ -108,11 +106,11 @@ def breakdown_chart(result: Result, config: Config) -> go.Figure | None:
     return fig
 
 
-def velocity_chart(result: Result, config: Config) -> go.Figure | None:
-    steps = find_table(result, names=("steps",), all_of=("from_stage", "to_stage", "median_days"))
-    if steps is None or "group" in steps:
+def velocity_chart(result: VelocityResult, config: Config) -> go.Figure | None:
+    """Median and p90 days of each step; the slowest step in the title."""
+    if result.by is not None:
         return None
-    steps = steps[steps["contacts"] > 0] if "contacts" in steps else steps
+    steps = result.steps[result.steps["contacts"] > 0]
     if steps.empty:
         return None
     labels = [
@@ -132,29 +130,28 @@ def velocity_chart(result: Result, config: Config) -> go.Figure | None:
         f" median {slowest.median_days:.0f} days (p90 {slowest.p90_days:.0f})"
     )
     fig.add_bar(name="median", x=labels, y=steps["median_days"], marker_color=BLUE)
-    if "p90_days" in steps:
-        fig.add_bar(name="p90", x=labels, y=steps["p90_days"], marker_color=GREY)
+    fig.add_bar(name="p90", x=labels, y=steps["p90_days"], marker_color=GREY)
     fig.update_layout(barmode="group", yaxis={"title": "days"})
     return fig
 
 
-def pipeline_chart(result: Result, config: Config) -> go.Figure | None:
-    frame = find_table(result, names=("open_by_stage",), all_of=("stage",))
-    amount = column(frame, "amount", "value") if frame is not None else None
-    if frame is None or amount is None:
+def pipeline_chart(result: PipelineResult, config: Config) -> go.Figure | None:
+    """Open pipeline amount by stage, in the config's pipeline order."""
+    frame = result.open_by_stage
+    if frame.empty:
         return None
     # the config's pipeline order; stages it does not list follow, in the data's order
     rank = {s: i for i, s in enumerate(stage_order(config))}
     frame = frame.assign(_rank=frame["stage"].astype(str).map(rank).fillna(len(rank)))
     frame = frame.sort_values("_rank", kind="stable").drop(columns="_rank")
-    top = frame.sort_values(amount, ascending=False).iloc[0]
-    total = float(frame[amount].sum())
+    top = frame.sort_values("amount", ascending=False).iloc[0]
+    total = float(frame["amount"].sum())
     fig = new_figure(
-        f"Open pipeline {money(total)}; {money(top[amount])} "
-        f"({top[amount] / total:.0%}) sits in {top['stage']}"
+        f"Open pipeline {money(total)}; {money(top['amount'])} "
+        f"({top['amount'] / total:.0%}) sits in {top['stage']}"
         if total
         else "No open pipeline"
     )
-    fig.add_bar(x=frame["stage"].astype(str), y=frame[amount], marker_color=BLUE, name="amount")
+    fig.add_bar(x=frame["stage"].astype(str), y=frame["amount"], marker_color=BLUE, name="amount")
     fig.update_layout(yaxis={"tickformat": MONEY, "rangemode": "tozero", "title": "open amount"})
     return fig

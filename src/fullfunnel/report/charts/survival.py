@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from fullfunnel.analytics.review import ReviewResult
+from fullfunnel.analytics.stuck import StuckResult
 from fullfunnel.config import Config, stage_plural
-from fullfunnel.report.charts._common import BLUE, GREY, find_table, money, new_figure, stage_label
+from fullfunnel.report.charts._common import BLUE, GREY, money, new_figure, stage_label
 from fullfunnel.report.charts._finish import MONEY
-from fullfunnel.result import Result
 
 
-def chance_chart(result: Result, config: Config) -> go.Figure | None:
+def chance_chart(result: StuckResult, config: Config) -> go.Figure | None:
     """The chance to move on by days already spent in a stage, per stage."""
-    frame = find_table(result, names=("chances",), all_of=("stage", "day", "chance_to_move_on"))
-    if frame is None or frame.empty:
+    frame = result.chances
+    if frame.empty:
         return None
     floor = float(config["funnel"]["dormant_floor"])
     fig = new_figure("")
@@ -47,12 +48,12 @@ def chance_chart(result: Result, config: Config) -> go.Figure | None:
     return fig
 
 
-def review_chart(result: Result, config: Config) -> go.Figure | None:
+def review_chart(result: ReviewResult, config: Config) -> go.Figure | None:
     """A past period's cumulative bookings, week by week, against the target's pace."""
-    weeks = find_table(result, names=("by_week",), all_of=("week", "cumulative"))
-    if weeks is None or len(weeks) < 3:
+    weeks = result.by_week
+    if len(weeks) < 3:
         return None
-    target = getattr(getattr(result, "target", None), "amount", None)
+    target = result.target.amount
     actual = weeks["cumulative"].iloc[-1]
     fig = new_figure("")
     fig.add_bar(

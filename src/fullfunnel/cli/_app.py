@@ -174,6 +174,7 @@ def spinner(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True, quiet=quiet)
+    console.quiet = quiet or not console.is_terminal  # a log file gets no blank lines
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=transient) as bar:
         task = bar.add_task(text, total=None)

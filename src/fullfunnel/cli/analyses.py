@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from fullfunnel.analytics.registry import KINDS, Analysis, Option, command_analyses
-from fullfunnel.cli._app import FORMAT_OPTION, Format, State, app, state
+from fullfunnel.cli._app import FORMAT_OPTION, Format, State, app, spinner, state
 from fullfunnel.cli._render import render
 from fullfunnel.errors import InputError, did_you_mean
 
@@ -31,8 +31,11 @@ CUSTOM = ("score", "attribute")
 
 
 def run_analysis(st: State, analysis: Analysis, options: dict[str, Any], _: dict) -> Result:
-    """The plain body: run the analysis on the warehouse with the given options."""
-    return analysis.run(st.warehouse(), st.config(), **options)
+    """The plain body: run the analysis on the warehouse with the given options, a
+    spinner on stderr meanwhile (gone when it is done; none for JSON or CSV)."""
+    wh, config = st.warehouse(), st.config()
+    with spinner(analysis.summary.split(":")[0].split(";")[0], quiet=st.format is not Format.table):
+        return analysis.run(wh, config, **options)
 
 
 def add_command(

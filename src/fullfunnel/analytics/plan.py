@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -208,58 +209,21 @@ def waterfall(
     rows, months = [], []
     owners = list(rates["owner"])
     for i, r in enumerate(rates.itertuples()):
-        deadline = None
-        if not math.isnan(r.days_to_won_median):  # the day before which S must be entered
-            deadline = (end - timedelta(days=r.days_to_won_median)).replace(
-                hour=0, minute=0, second=0, microsecond=0
-            )
-        reliable = bool(r.enough) and r.to_won > 0 and deadline is not None
-        in_time = reliable and deadline > as_of
-        status = "in time" if in_time else "too late" if reliable else "not enough data"
-        # a step that can no longer help gets no number and no date (never one in the past)
-        more = short_wins / r.to_won if in_time else float("nan")
-        days_left = max(0.0, (deadline - as_of).total_seconds() / 86400) if deadline else 0.0
-        rows.append(
-            {
-                "stage": r.stage,
-                "owner": r.owner,
-                # who makes more contacts enter S: the team working the stage before it
-                "created_by": owners[i - 1] if i else r.owner,
-                "rate": r.rate,
-                "rate_low": r.rate_low,
-                "rate_high": r.rate_high,
-                "to_won_rate": r.to_won,
-                "days_to_won_median": r.days_to_won_median,
-                "more_needed": more,
-                "more_needed_low": short_wins / r.to_won_high if in_time else float("nan"),
-                "more_needed_high": (
-                    short_wins / r.to_won_low if in_time and r.to_won_low > 0 else float("nan")
-                ),
-                "enter_by": pd.Timestamp(deadline) if in_time else pd.NaT,
-                "in_time": in_time,
-                "status": status,
-                "at_current_pace": r.pace_per_day * days_left,
-                "reliable": reliable,
-                "observations": int(r.entered),
-            }
-        )
-        if not reliable:
+        # who makes more contacts enter S: the team working the stage before it
+        row = _step(r, owners[i - 1] if i else r.owner, short_wins, end=end, as_of=as_of)
+        rows.append(row)
+        if not row["reliable"]:
             warnings.append(
                 f"{r.stage}: not enough data ({r.entered} mature contacts, {r.won_observed} won "
                 f"in the window; need {config['metrics']['min_observations']}) — no number"
             )
-        elif in_time and more > 0:
-            months.extend(_split_by_month(r.stage, rows[-1]["created_by"], more, as_of, deadline))
-    table = pd.DataFrame(rows)
+        elif row["in_time"] and row["more_needed"] > 0:
+            months.extend(
+                _split_by_month(r.stage, row["created_by"], row["more_needed"], as_of, row["_by"])
+            )
+    table = pd.DataFrame(rows).drop(columns="_by", errors="ignore")
     by_month = pd.DataFrame(months, columns=["stage", "owner", "month", "needed"])
-    steps = table[table["in_time"]] if not table.empty else table
-    by_team = (
-        steps.groupby("created_by", as_index=False)
-        .agg(stages=("stage", ", ".join))
-        .rename(columns={"created_by": "team"})
-        if not steps.empty
-        else pd.DataFrame(columns=["team", "stages"])
-    )
+    by_team = _by_team(table)
     open_amount = fc.open_amount
     in_period_rate = fc.expected_open / open_amount if open_amount else 0.0
     return PlanResult(
@@ -292,6 +256,53 @@ def waterfall(
         forecast_p50=fc.p50,
         forecast_p90=fc.p90,
         actual=actual,
+    )
+
+
+def _step(r: Any, created_by: str, short_wins: float, *, end: datetime, as_of: datetime) -> dict:
+    """One stage of the waterfall: how many more must enter it, and by when, to close
+    the shortfall; no number and no date for a step that can no longer help (never
+    one in the past) or that has too little data."""
+    deadline = None
+    if not math.isnan(r.days_to_won_median):  # the day before which S must be entered
+        deadline = (end - timedelta(days=r.days_to_won_median)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+    reliable = bool(r.enough) and r.to_won > 0 and deadline is not None
+    in_time = reliable and deadline > as_of
+    days_left = max(0.0, (deadline - as_of).total_seconds() / 86400) if deadline else 0.0
+    nan = float("nan")
+    return {
+        "stage": r.stage,
+        "owner": r.owner,
+        "created_by": created_by,
+        "rate": r.rate,
+        "rate_low": r.rate_low,
+        "rate_high": r.rate_high,
+        "to_won_rate": r.to_won,
+        "days_to_won_median": r.days_to_won_median,
+        "more_needed": short_wins / r.to_won if in_time else nan,
+        "more_needed_low": short_wins / r.to_won_high if in_time else nan,
+        "more_needed_high": short_wins / r.to_won_low if in_time and r.to_won_low > 0 else nan,
+        "enter_by": pd.Timestamp(deadline) if in_time else pd.NaT,
+        "in_time": in_time,
+        "status": "in time" if in_time else "too late" if reliable else "not enough data",
+        "at_current_pace": r.pace_per_day * days_left,
+        "reliable": reliable,
+        "observations": int(r.entered),
+        "_by": deadline,
+    }
+
+
+def _by_team(table: pd.DataFrame) -> pd.DataFrame:
+    """The stages each team must fill in time."""
+    steps = table[table["in_time"]] if not table.empty else table
+    if steps.empty:
+        return pd.DataFrame(columns=["team", "stages"])
+    return (
+        steps.groupby("created_by", as_index=False)
+        .agg(stages=("stage", ", ".join))
+        .rename(columns={"created_by": "team"})
     )
 
 

@@ -267,7 +267,7 @@ def test_fatal_problems_name_the_file_and_the_fix(wh, tmp_path):
         ingest_files(wh, [tmp_path / "nope.csv"], table="accounts")
     with pytest.raises(InputError, match=r"unknown table 'acounts'.*Did you mean 'accounts'"):
         ingest_files(wh, [MALFORMED / "bom.csv"], table="acounts")
-    with pytest.raises(InputError, match=r"--table TABLE"):
+    with pytest.raises(InputError, match=r"^table: say which table to load"):
         ingest_files(wh, [MALFORMED / "bom.csv"])
     bad = tmp_path / "m.toml"
     bad.write_text('tabel = "accounts"\n')

@@ -158,23 +158,70 @@ def plan_from_mapping(
     """A :class:`Plan` for a generic file under ``mapping``."""
     name = table or mapping.table
     if not name:
-        raise InputError('say which table to load: --table TABLE or table = "…" in the mapping')
+        raise InputError(
+            'table: say which table to load (or table = "…" in the mapping)', option="table"
+        )
     spec = table_spec(name)
     if name in ("loads", "rejects"):
         raise InputError(f"table {name} is written by the loader itself; load another table")
     dtypes = {n: str(t) for n, t in zip(spec.schema.names, spec.schema.types, strict=True)}
     dtypes = {**EXTRAS.get(name, {}), **dtypes}
     by_lower = {c.lower(): c for c in columns}
-    exprs: dict[str, v.Expr] = {}
     wanted = dict(mapping.columns)
     for col in spec.columns:
         if col not in wanted and col not in mapping.constants and col.lower() in by_lower:
             wanted[col] = by_lower[col.lower()]
+    exprs, sources = _read_columns(mapping, wanted, dtypes, spec, config, checks)
+    for col, value in mapping.constants.items():
+        if col not in dtypes and not spec.extensible:
+            raise InputError(f"{mapping.path}: [constants] {col} is not a column of {name}")
+        exprs[col] = v.Expr(
+            sql.lit(str(value)) if not isinstance(value, int | float) else str(value)
+        )
+    _map_values(mapping, exprs, sources, dtypes, name, config, checks)
+    for col in (*spec.required, *NEEDED.get(name, ())):
+        if col not in exprs:
+            raise InputError(
+                f"{path or mapping.path}: table {name} needs column '{col}' but the file has "
+                f'no column of that name; add  {col} = "<source column>"  under [columns] '
+                f"(file columns: {sql.listed(columns)})"
+            )
+        if col in spec.required:
+            exprs[col] = v.required(col, exprs[col])
+    if name == "opportunities":
+        _opportunity_rules(exprs)
+    derived = {}
+    if mapping.stages:
+        if name != "contacts":
+            raise InputError(f'{mapping.path}: [stages] needs table = "contacts"')
+        derived["stage_events"] = wide_stage_events(
+            exprs, mapping.stages, config, checks, source=f"file:{name}", where=mapping.path
+        )
+    return Plan(
+        source=f"file:{name}",
+        table=name,
+        columns=exprs,
+        derived=derived,
+        orphans=ORPHANS.get(name, {}),
+    )
+
+
+def _read_columns(
+    mapping: Mapping_,
+    wanted: dict[str, Any],
+    dtypes: dict[str, str],
+    spec: Any,
+    config: Config,
+    checks: v.Checks,
+) -> tuple[dict[str, v.Expr], dict[str, dict[str, Any]]]:
+    """Each mapped column read as its type (personal data refused, or an email kept
+    as its SHA-256), and the source options of each."""
+    exprs: dict[str, v.Expr] = {}
     sources: dict[str, dict[str, Any]] = {}
     for col, src in wanted.items():
         if col not in dtypes and not spec.extensible:
             raise InputError(
-                f"{mapping.path}: [columns] {col} is not a column of {name} "
+                f"{mapping.path}: [columns] {col} is not a column of {spec.name} "
                 f"({', '.join(spec.columns)})." + did_you_mean(col, list(spec.columns))
             )
         opts = src if isinstance(src, dict) else {"from": src}
@@ -195,12 +242,20 @@ def plan_from_mapping(
             tz=opts.get("timezone"),
             name=col,
         )
-    for col, value in mapping.constants.items():
-        if col not in dtypes and not spec.extensible:
-            raise InputError(f"{mapping.path}: [constants] {col} is not a column of {name}")
-        exprs[col] = v.Expr(
-            sql.lit(str(value)) if not isinstance(value, int | float) else str(value)
-        )
+    return exprs, sources
+
+
+def _map_values(
+    mapping: Mapping_,
+    exprs: dict[str, v.Expr],
+    sources: dict[str, dict[str, Any]],
+    dtypes: dict[str, str],
+    name: str,
+    config: Config,
+    checks: v.Checks,
+) -> None:
+    """The ``[values]`` of the mapping applied (text mapped, then read as its type),
+    and the stage and status vocabularies checked."""
     for col, values in mapping.values.items():
         if col not in exprs:
             raise InputError(f"{mapping.path}: [values.{col}] maps a column that is not loaded")
@@ -223,40 +278,20 @@ def plan_from_mapping(
     for col in ("stage", "status"):
         if col in exprs and col not in mapping.values:
             exprs[col] = vocabulary(name, col, exprs[col], {}, config)
-    for col in (*spec.required, *NEEDED.get(name, ())):
-        if col not in exprs:
-            raise InputError(
-                f"{path or mapping.path}: table {name} needs column '{col}' but the file has "
-                f'no column of that name; add  {col} = "<source column>"  under [columns] '
-                f"(file columns: {sql.listed(columns)})"
-            )
-        if col in spec.required:
-            exprs[col] = v.required(col, exprs[col])
-    if name == "opportunities":
-        exprs["amount"] = closed_need_amount(exprs["amount"], exprs["status"])
-        if "probability" in exprs:  # 0–100 in most CRMs
-            p = exprs["probability"]
-            exprs["probability"] = v.Expr(
-                f"CASE WHEN {p.sql} > 1 THEN {p.sql} / 100.0 ELSE {p.sql} END",
-                p.errors,
-                p.sources,
-                p.dates,
-                p.kind,
-            )
-    derived = {}
-    if mapping.stages:
-        if name != "contacts":
-            raise InputError(f'{mapping.path}: [stages] needs table = "contacts"')
-        derived["stage_events"] = wide_stage_events(
-            exprs, mapping.stages, config, checks, source=f"file:{name}", where=mapping.path
+
+
+def _opportunity_rules(exprs: dict[str, v.Expr]) -> None:
+    """A closed deal needs its amount; a probability of 0–100 (most CRMs) is a share."""
+    exprs["amount"] = closed_need_amount(exprs["amount"], exprs["status"])
+    if "probability" in exprs:
+        p = exprs["probability"]
+        exprs["probability"] = v.Expr(
+            f"CASE WHEN {p.sql} > 1 THEN {p.sql} / 100.0 ELSE {p.sql} END",
+            p.errors,
+            p.sources,
+            p.dates,
+            p.kind,
         )
-    return Plan(
-        source=f"file:{name}",
-        table=name,
-        columns=exprs,
-        derived=derived,
-        orphans=ORPHANS.get(name, {}),
-    )
 
 
 def closed_need_amount(amount: v.Expr, status: v.Expr) -> v.Expr:

@@ -152,18 +152,7 @@ def conditional_yield(
         ages["_until"] = days_between(e, table[valid[1]])
     keep = {"_v": table._v} if several else {}
     t = table.select(_group=table[group], _entered=e, **keep, **ages)
-    # each vantage's cohort bounds (dates) and win bounds (days) per bucket, as columns
-    bounds = []
-    for k, v in enumerate(vantages):
-        row: dict[str, datetime | float] = {"_v": k}
-        for i, a in enumerate(edges):
-            offset = a + v.horizon_days
-            row[f"_lo_{i}"] = v.as_of - timedelta(days=window_days + offset)
-            row[f"_hi_{i}"] = v.as_of - timedelta(days=offset)
-            row[f"_after_{i}"] = a + v.skip_days
-            row[f"_by_{i}"] = offset
-        bounds.append(row)
-    t = at_each(t, bounds, on="_v" if several else None)
+    t = at_each(t, _bounds(vantages, edges, window_days), on="_v" if several else None)
     aggs: dict[str, ir.Value] = {}
     for i, a in enumerate(edges):
         cohort = (
@@ -179,6 +168,26 @@ def conditional_yield(
     if groups is not None:  # a group with no row in any cohort still has its zero rows
         missing = pd.DataFrame({"_group": groups[~groups.isin(raw["_group"])]})
         raw = pd.concat([raw, missing], ignore_index=True) if len(missing) else raw
+    return _by_bucket(raw, edges, several)
+
+
+def _bounds(vantages: list[Vantage], edges: list[float], window_days: float) -> list[dict]:
+    """Each vantage's cohort bounds (dates) and win bounds (days) per age bucket."""
+    bounds = []
+    for k, v in enumerate(vantages):
+        row: dict[str, datetime | float] = {"_v": k}
+        for i, a in enumerate(edges):
+            offset = a + v.horizon_days
+            row[f"_lo_{i}"] = v.as_of - timedelta(days=window_days + offset)
+            row[f"_hi_{i}"] = v.as_of - timedelta(days=offset)
+            row[f"_after_{i}"] = a + v.skip_days
+            row[f"_by_{i}"] = offset
+        bounds.append(row)
+    return bounds
+
+
+def _by_bucket(raw: pd.DataFrame, edges: list[float], several: bool) -> pd.DataFrame:
+    """The engine's one row per group (and vantage) as one row per age bucket."""
     columns = ["group", "bucket", "age_from", "at_risk", "won"]
     rows = [
         {

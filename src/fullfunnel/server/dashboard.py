@@ -37,36 +37,7 @@ def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> N
         html = render_content(results, config=config, period=period, notes=notes)
         return {"html": html, "filters": given, "analyses": list(results), "notes": notes}
 
-    @app.get(
-        "/report.html",
-        tags=["dashboard"],
-        summary="The executive report as one self-contained HTML file",
-        response_class=HTMLResponse,
-    )
-    def report_file(
-        period: str | None = Query(None, description="2026-Q4, 2026-11, 2026, or START..END"),
-        _: None = Depends(read_access),
-    ) -> Response:
-        from fullfunnel.report.html import render_report
-
-        given = checked(svc, {"period": period})
-        results, _notes = svc.results(given, None)
-        page = render_report(results, config=config, title="fullfunnel report", period=period)
-        return Response(
-            page,
-            media_type="text/html; charset=utf-8",
-            headers={"Content-Disposition": 'inline; filename="fullfunnel-report.html"'},
-        )
-
-    @app.get("/assets/plotly.min.js", include_in_schema=False)
-    def plotly_asset(request: Request) -> Response:
-        from fullfunnel.report.html import plotly_gzip, plotly_js
-
-        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            return Response(plotly_gzip(), media_type="application/javascript", headers=headers)
-        return Response(plotly_js(), media_type="application/javascript", headers=headers)
+    _add_files(app, svc, read_access)
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def dashboard(
@@ -102,6 +73,42 @@ def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> N
             plotly_src="assets/plotly.min.js",
         )
         return HTMLResponse(page)
+
+
+def _add_files(app: FastAPI, svc: Service, read_access: Callable) -> None:
+    """``/report.html`` (the report as a file) and the Plotly bundle the pages load."""
+    config = svc.config
+
+    @app.get(
+        "/report.html",
+        tags=["dashboard"],
+        summary="The executive report as one self-contained HTML file",
+        response_class=HTMLResponse,
+    )
+    def report_file(
+        period: str | None = Query(None, description="2026-Q4, 2026-11, 2026, or START..END"),
+        _: None = Depends(read_access),
+    ) -> Response:
+        from fullfunnel.report.html import render_report
+
+        given = checked(svc, {"period": period})
+        results, _notes = svc.results(given, None)
+        page = render_report(results, config=config, title="fullfunnel report", period=period)
+        return Response(
+            page,
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Disposition": 'inline; filename="fullfunnel-report.html"'},
+        )
+
+    @app.get("/assets/plotly.min.js", include_in_schema=False)
+    def plotly_asset(request: Request) -> Response:
+        from fullfunnel.report.html import plotly_gzip, plotly_js
+
+        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(plotly_gzip(), media_type="application/javascript", headers=headers)
+        return Response(plotly_js(), media_type="application/javascript", headers=headers)
 
 
 def _recent_periods(when: datetime) -> list[str]:

@@ -92,7 +92,7 @@ def score_lead_list(
 ) -> LeadListScoreResult:
     """Cross-validate the lead model on the ``leads`` table and score its unconverted
     leads (written to ``scores`` under their lead id when ``write``)."""
-    from fullfunnel.analytics.scoring.model import LeadModel, calibration_table, metrics
+    from fullfunnel.analytics.scoring.model import calibration_table, metrics
     from fullfunnel.analytics.scoring.tiers import TIERS, tiers_of
 
     sc = config["scoring"]
@@ -112,23 +112,7 @@ def score_lead_list(
             "no column of the lead list can score a lead: "
             + "; ".join(f"{r.column} ({r.why})" for r in excluded.itertuples())
         )
-    oof = np.empty(n)
-    importance = []
-    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
-    for i, (train, test) in enumerate(folds.split(features, y)):
-        model = LeadModel.fit(
-            features.iloc[train],
-            y[train],
-            groups=np.arange(len(train)),
-            params=sc,
-            seed=seed,
-            folds=int(sc["calibration_folds"]),
-            threads=int(sc["threads"]),
-            calibration=sc["calibration"],
-        )
-        oof[test] = model.predict(features.iloc[test])
-        if i == 0:  # on the fifth this model did not see
-            importance = _importance(model, features.iloc[test], y[test], seed)
+    oof, importance = _out_of_fold(features, y, sc, seed)
     confidence = float(config["metrics"]["confidence"])
     rows = []
     for name, column, p in (
@@ -171,6 +155,33 @@ def score_lead_list(
         confidence=confidence,
         as_of=now(),
     )
+
+
+def _out_of_fold(
+    features: pd.DataFrame, y: np.ndarray, sc: Any, seed: int
+) -> tuple[np.ndarray, list]:
+    """Each lead's probability from the model of the folds that did not see it, and
+    the factor importance on the first held-out fold."""
+    from fullfunnel.analytics.scoring.model import LeadModel
+
+    oof = np.empty(len(y))
+    importance: list = []
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    for i, (train, test) in enumerate(folds.split(features, y)):
+        model = LeadModel.fit(
+            features.iloc[train],
+            y[train],
+            groups=np.arange(len(train)),
+            params=sc,
+            seed=seed,
+            folds=int(sc["calibration_folds"]),
+            threads=int(sc["threads"]),
+            calibration=sc["calibration"],
+        )
+        oof[test] = model.predict(features.iloc[test])
+        if i == 0:  # on the fifth this model did not see
+            importance = _importance(model, features.iloc[test], y[test], seed)
+    return oof, importance
 
 
 def auc_interval(auc: float, positives: int, negatives: int, confidence: float) -> tuple:

@@ -18,7 +18,8 @@ import joblib
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import score
-from fullfunnel.analytics.scoring.features import feature_frame, features
+from fullfunnel.analytics.scoring.features import features
+from fullfunnel.analytics.scoring.frames import feature_frame
 from fullfunnel.analytics.scoring.reasons import contributions, feature_groups, top_reasons
 from fullfunnel.analytics.scoring.vocabulary import vocabulary
 from fullfunnel.config import config_from_dict

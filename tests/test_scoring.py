@@ -14,7 +14,8 @@ import pytest
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import explain, latest_scores, parse_horizon, score
-from fullfunnel.analytics.scoring.features import feature_frame, features
+from fullfunnel.analytics.scoring.features import features
+from fullfunnel.analytics.scoring.frames import feature_frame
 from fullfunnel.analytics.scoring.reasons import contributions, feature_groups
 from fullfunnel.analytics.scoring.tiers import tiers_of as _tiers
 from fullfunnel.analytics.scoring.vocabulary import vocabulary

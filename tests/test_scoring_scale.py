@@ -14,8 +14,9 @@ import pytest
 
 import fullfunnel as ff
 from fullfunnel.analytics.scoring import explain, latest_scores, score
-from fullfunnel.analytics.scoring.features import feature_frame, features, sample_touches
+from fullfunnel.analytics.scoring.features import features, sample_touches
 from fullfunnel.analytics.scoring.fit import examples, sample_contacts
+from fullfunnel.analytics.scoring.frames import feature_frame
 from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
     MIN_EFFECT,

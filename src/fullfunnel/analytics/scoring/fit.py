@@ -18,7 +18,8 @@ import pandas as pd
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import literal
 from fullfunnel.analytics.scoring import baseline
-from fullfunnel.analytics.scoring.features import feature_frame, features, label, sample_touches
+from fullfunnel.analytics.scoring.features import features, label, sample_touches
+from fullfunnel.analytics.scoring.frames import feature_frame
 from fullfunnel.analytics.scoring.model import (
     LeadModel,
     calibration_table,

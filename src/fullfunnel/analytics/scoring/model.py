@@ -26,7 +26,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
-from fullfunnel.analytics.scoring.features import DISPLAY_ONLY, categorical_columns
+from fullfunnel.analytics.scoring.frames import DISPLAY_ONLY, categorical_columns
 from fullfunnel.analytics.scoring.trees import Forest
 from fullfunnel.errors import ConfigError
 

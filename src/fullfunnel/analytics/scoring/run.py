@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from fullfunnel.analytics.period import resolve_as_of
-from fullfunnel.analytics.scoring.features import feature_batches, feature_frame, features
+from fullfunnel.analytics.scoring.features import features
 from fullfunnel.analytics.scoring.fit import Fitted, TooFewExamples, fit_and_validate
+from fullfunnel.analytics.scoring.frames import feature_batches, feature_frame
 from fullfunnel.analytics.scoring.model import LeadModel
 from fullfunnel.analytics.scoring.reasons import (
     contributions,

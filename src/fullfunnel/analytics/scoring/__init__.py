@@ -8,8 +8,9 @@ runs it all and writes the ``scores`` table.
 
 from __future__ import annotations
 
+from fullfunnel.analytics.scoring.explain import explain, latest_scores
 from fullfunnel.analytics.scoring.results import ExplainResult, ScoreResult
-from fullfunnel.analytics.scoring.run import explain, latest_scores, parse_horizon, score
+from fullfunnel.analytics.scoring.run import parse_horizon, score
 
 explain_score = explain  # the name exported at the top level
 

@@ -265,7 +265,10 @@ def test_the_default_as_of_of_a_historical_export_is_its_last_day(tmp_path):
         as_of, note = default_as_of(wh)
         assert as_of == datetime(2024, 3, 14, 23, 59, 59)
         assert note.startswith("the newest event in the warehouse is from 2024-03-14")
-        assert "--as-of" in note
+        assert "`as_of`" in note  # the library's name; the CLI says its flag
+        from fullfunnel.cli._app import as_flags
+
+        assert "pass --as-of DATE" in as_flags(note)
         # so a lead of two months is two months old, not three years
         assert ff.funnel(wh).as_of == as_of
     runner = CliRunner()

@@ -319,7 +319,7 @@ def test_salesforce_refused_login_is_one_clear_error(wh, salesforce):
 
 
 def test_salesforce_needs_credentials(wh):
-    with pytest.raises(InputError, match="pass --username, --password and --security-token"):
+    with pytest.raises(InputError, match="pass `username`, `password` and `security_token`"):
         sync_salesforce(wh, login={})
 
 

@@ -32,7 +32,8 @@ def to_datetime(value: str | date | datetime | None, *, name: str = "date") -> d
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InputError(
-            f"--{name} {value!r} is not a date; write it as YYYY-MM-DD (e.g. 2026-10-01)"
+            f"{name} {value!r} is not a date; write it as YYYY-MM-DD (e.g. 2026-10-01)",
+            option=name,
         ) from None
     return to_datetime(parsed)
 

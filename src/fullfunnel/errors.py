@@ -32,6 +32,8 @@ class InputError(FullfunnelError, ValueError):
     An error about one option names it first, as the library spells it
     (``lift_points 120: …``), and says so in ``option``; a face that spells the
     option otherwise (the CLI's ``--lift-points``) rewords it with :meth:`spelt`.
+    An option a message advises is written `name` (in backticks), which the CLI
+    also says as its flag.
     """
 
     def __init__(self, message: str, *, option: str | None = None) -> None:

@@ -68,14 +68,14 @@ def default_as_of(wh: Warehouse) -> tuple[datetime, str | None]:
     note = (
         f"the newest event in the warehouse is from {day:%Y-%m-%d}, "
         f"{(today - newest).days} days ago: the analyses are as of that day "
-        "(pass --as-of DATE to choose another)"
+        "(pass `as_of` DATE to choose another)"
     )
     return as_of, note
 
 
 def resolve_as_of(wh: Warehouse, as_of: str | datetime | None) -> datetime:
     """``as_of`` when given, else :func:`default_as_of`."""
-    given = to_datetime(as_of, name="as-of")
+    given = to_datetime(as_of, name="as_of")
     return given if given is not None else default_as_of(wh)[0]
 
 

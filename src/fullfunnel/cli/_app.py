@@ -66,9 +66,9 @@ class _Group(TyperGroup):
             _print_notes()
             raise
         except InputError as exc:  # an option named as the library spells it: as a flag
-            _fail(exc.spelt(flag))
+            _fail(as_flags(exc.spelt(flag)))
         except FullfunnelError as exc:
-            _fail(str(exc))
+            _fail(as_flags(str(exc)))
         except Exception as exc:
             duckdb = sys.modules.get("duckdb")
             if duckdb is None or not isinstance(exc, duckdb.IOException):
@@ -95,6 +95,13 @@ def flag(option: str) -> str:
     return "--" + option.replace("_", "-")
 
 
+def as_flags(message: str) -> str:
+    """``message`` with each option the library names as `name` said as its flag."""
+    import re
+
+    return re.sub(r"`([a-z][a-z_]*)`", lambda m: flag(m.group(1)), message)
+
+
 # notes on how a command read the data (e.g. its as-of date), printed when it succeeds
 _NOTES: list[str] = []
 
@@ -111,7 +118,7 @@ def _note(message: str) -> None:
     from rich.markup import escape
 
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[yellow]note:[/] {escape(message)}", markup=True
+        f"[yellow]note:[/] {escape(as_flags(message))}", markup=True
     )
 
 

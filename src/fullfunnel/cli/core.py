@@ -46,7 +46,7 @@ def demo(
             scenario=scenario,
             contacts=contacts,
             seed=seed,
-            as_of=to_datetime(as_of, name="as-of"),
+            as_of=to_datetime(as_of, name="as_of"),
             progress=step,
             force=force,
         )

@@ -68,7 +68,7 @@ def serve(
         raise MissingExtraError("fullfunnel serve", "server", exc.name or "fastapi") from exc
     st = state(ctx)
     app_ = create_app(
-        st.warehouse(create=True), st.config(), as_of=to_datetime(as_of, name="as-of")
+        st.warehouse(create=True), st.config(), as_of=to_datetime(as_of, name="as_of")
     )
     print(f"fullfunnel dashboard on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     log_to_stderr()

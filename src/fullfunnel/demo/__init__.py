@@ -95,5 +95,6 @@ def _refuse_real_data(wh: Warehouse) -> None:
     held += f"{', ' if held else ''}{loads:,} file loads" if loads else ""
     raise InputError(
         f"the warehouse {wh.url} holds data that is not a demo's ({held}); the demo would "
-        "replace it. Use another --db for the demo, or pass --force to replace that data"
+        "replace it. Use another warehouse (`db`) for the demo, or pass `force` to replace "
+        "that data"
     )

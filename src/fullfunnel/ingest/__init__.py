@@ -176,7 +176,7 @@ def _save_mappings(found: dict, target: Path) -> None:
     generic = {p: s for p, s in found.items() if s.mapping is not None}
     if not generic:
         raise InputError(
-            "--save-mapping: no file here is read by a mapping (HubSpot, Salesforce and path "
+            "`save_mapping`: no file here is read by a mapping (HubSpot, Salesforce and path "
             "files have built-in readers, set up in fullfunnel.toml)"
         )
     if len(found) == 1:

@@ -148,13 +148,13 @@ def _order(where: str, col: str, p: dict[str, Any]) -> str:
         raise InputError(
             f"{where}: column '{name}' mixes day-first dates ('{_shown(p['day_first'])}') and "
             f"month-first dates ('{_shown(p['month_first'])}'); export it in one format, or pass "
-            f"--date-format '%d{sep}%m{sep}{year}' (rows in the other format are rejected)"
+            f"`date_format` '%d{sep}%m{sep}{year}' (rows in the other format are rejected)"
         )
     if not day_first and not month_first and p["ambiguous"] is not None:
         raise InputError(
             f"{where}: column '{name}' holds dates like '{_shown(p['ambiguous'])}', which could be "
             "day/month or month/day, and no value in the column tells which (none has a "
-            f"part above 12); pass --date-format '%d{sep}%m{sep}{year}' (or "
+            f"part above 12); pass `date_format` '%d{sep}%m{sep}{year}' (or "
             f"'%m{sep}%d{sep}{year}'), or state it in a mapping file: [columns] ... = "
             f'{{ from = "{name}", format = "%d{sep}%m{sep}{year}" }}'
         )
@@ -180,6 +180,6 @@ def refuse_unreadable(con: Any, where: str, columns: dict[str, tuple[str, str | 
             raise InputError(
                 f"{where}: column '{_shown(col)}': no value is a date {how} "
                 f"(e.g. '{_shown(example)}'); "
-                "pass its format with --date-format (e.g. --date-format '%d-%m-%Y' or "
+                "pass its format as `date_format` (e.g. '%d-%m-%Y' or "
                 "'%b %d, %Y'), or state it in the mapping's [columns]"
             )

@@ -55,7 +55,7 @@ def _lines(near: pd.DataFrame, table: str, what: str, side: str, limit: int) -> 
         )
         out.append(
             f"{table}: {len(close):,} {what} name(s) spelled otherwise in {side}: {pairs}; "
-            "fix the spelling in one file and load it again with --replace"
+            "fix the spelling in one file and load it again with `replace`"
         )
     far = near[near["spelled"].isna()].sort_values("rows", ascending=False)
     if not far.empty:

@@ -75,7 +75,7 @@ def load_mapping(path: str | Path | None) -> Mapping_:
         return Mapping_()
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"mapping file {p} not found; check the --mapping path")
+        raise InputError(f"mapping file {p} not found; check the `mapping` path")
     try:
         raw = tomllib.loads(p.read_text("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

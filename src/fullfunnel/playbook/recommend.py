@@ -73,8 +73,9 @@ def playbook(
     ):
         if value is not None and value not in allowed:
             raise InputError(
-                f"--{name} {value!r}: use one of {', '.join(allowed)}."
-                + did_you_mean(value, list(allowed))
+                f"{name} {value!r}: use one of {', '.join(allowed)}."
+                + did_you_mean(value, list(allowed)),
+                option=name,
             )
     rows = [
         t

@@ -72,7 +72,7 @@ def create_key(
     """
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise InputError("give the key a name of 1 to 100 characters (--name website)")
+        raise InputError("give the key a name of 1 to 100 characters (`name` website)")
     scopes = _scopes(scopes)
     key_id = secrets.token_hex(4)
     key = f"ff_{key_id}_{secrets.token_urlsafe(32)}"

@@ -128,7 +128,7 @@ def _call(what: str, fn, *args, **kwargs):
         status = getattr(exc, "status", None)
         hint = {
             401: "the token was refused; create a private app token with the crm.objects "
-            "read scopes and pass it with --token or HUBSPOT_TOKEN",
+            "read scopes and pass it as `token` or HUBSPOT_TOKEN",
             403: "the token lacks a scope; give the private app the crm.objects.*.read and "
             "crm.objects.owners.read scopes",
         }.get(status, "HubSpot answered with an error; run sync again, or check status.hubspot.com")

@@ -105,13 +105,13 @@ def client(
     except SalesforceAuthenticationFailed as exc:
         raise SourceError(
             f"Salesforce login refused ({exc}); check the username, password and "
-            "security token, and pass --domain test for a sandbox"
+            "security token, and pass `domain` test for a sandbox"
         ) from exc
     except SalesforceError as exc:
         raise SourceError(f"Salesforce login: {exc}") from exc
     raise InputError(
-        "sync salesforce: pass --username, --password and --security-token, or "
-        "--instance-url and --session-id (an OAuth access token)"
+        "sync salesforce: pass `username`, `password` and `security_token`, or "
+        "`instance_url` and `session_id` (an OAuth access token)"
     )
 
 

@@ -269,8 +269,8 @@ def connect(url: str | os.PathLike[str] | Any | None = None, *, create: bool = T
         if not create and path != ":memory:" and not Path(path).expanduser().exists():
             raise WarehouseError(
                 f"no warehouse at {path}: run 'fullfunnel demo' to try the tool on a synthetic "
-                "company, or 'fullfunnel ingest FILE' to load your data (or pass --db with the "
-                "right path)"
+                "company, or 'fullfunnel ingest FILE' to load your data (or give the right "
+                "path as `db`)"
             )
         return Warehouse(_DuckDBEngine.open(rest, query), url)
     if scheme in ("spark", "pyspark"):

@@ -224,7 +224,7 @@ class _Engine:
     def check_unload(self) -> None:
         raise WarehouseError(
             f"removing or replacing a load is not supported on a {self.name} warehouse yet "
-            "(DuckDB only); load the corrected file without --replace (it upserts by key)"
+            "(DuckDB only); load the corrected file without `replace` (it upserts by key)"
         )
 
     def unload(self, load_ids: list[str]) -> dict[str, int]:  # pragma: no cover

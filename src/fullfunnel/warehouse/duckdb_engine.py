@@ -55,7 +55,7 @@ class _DuckDBEngine(_Engine):
         except Exception as exc:
             text = str(exc).splitlines()[0]
             if "lock" in text.lower():
-                hint = "another process has it open; close it or use another --db"
+                hint = "another process has it open; close it or use another warehouse (`db`)"
             elif options and text.startswith("Invalid Input Error"):
                 hint = "check the DuckDB settings after '?' in the URL (docs/engines.md)"
             else:

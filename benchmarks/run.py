@@ -305,6 +305,7 @@ COMMANDS: dict[str, list[str]] = {
     "velocity": ["velocity"],
     "pipeline": ["pipeline"],
     "reps": ["reps"],
+    "movement": ["movement"],
     "data_quality": ["quality"],
     "plan": ["plan", "--period", PERIOD],
     "forecast": ["forecast", "--period", PERIOD],

@@ -54,6 +54,7 @@ _EXPORTS = {
     "sync_hubspot": "fullfunnel.sync",
     "sync_salesforce": "fullfunnel.sync",
     "rep_scorecard": "fullfunnel.analytics.owners",
+    "movement": "fullfunnel.analytics.movement",
     "FullfunnelError": "fullfunnel.errors",
     "Result": "fullfunnel.result",
 }

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the classes as type checkers see them (re-exported)
     from fullfunnel.analytics.funnel import FunnelResult as FunnelResult
     from fullfunnel.analytics.handoffs import HandoffsResult as HandoffsResult
     from fullfunnel.analytics.leakage import LeakageResult as LeakageResult
+    from fullfunnel.analytics.movement import MovementResult as MovementResult
     from fullfunnel.analytics.owners import ScorecardResult as ScorecardResult
     from fullfunnel.analytics.pipeline import PipelineResult as PipelineResult
     from fullfunnel.analytics.plan import PlanResult as PlanResult
@@ -65,6 +66,7 @@ _WHERE = {
     "LeadListScoreResult": "fullfunnel.analytics.scoring.leadlist",
     "LeakageResult": "fullfunnel.analytics.leakage",
     "LoadsResult": "fullfunnel.ingest.loads",
+    "MovementResult": "fullfunnel.analytics.movement",
     "NewKeyResult": "fullfunnel.server.keys",
     "PipelineResult": "fullfunnel.analytics.pipeline",
     "PlanResult": "fullfunnel.analytics.plan",

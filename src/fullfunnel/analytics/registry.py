@@ -248,6 +248,23 @@ _ENTRIES = (
         ),
     ),
     Analysis(
+        "movement",
+        "fullfunnel.analytics.movement:movement",
+        "fullfunnel.analytics.movement:MovementResult",
+        "How the open pipeline moved between two dates: created, amounts up and down, won, lost.",
+        section="pipeline",
+        command="movement",
+        example="fullfunnel movement --since 2026-11-02 --by owner",
+        options=(
+            Option("since", "date", "Start of the movement [default: the Monday of this week]."),
+            Option("until", "date", "End of the movement, that day included [default: --as-of]."),
+            AS_OF,
+            dataclasses.replace(
+                OWNER_GROUP, help="Also per deal owner, or the owner's manager, office or team."
+            ),
+        ),
+    ),
+    Analysis(
         "reps",
         "fullfunnel.analytics.owners:rep_scorecard",
         "fullfunnel.analytics.owners:ScorecardResult",

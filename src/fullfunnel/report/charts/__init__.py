@@ -63,6 +63,7 @@ from fullfunnel.report.charts.first_screen import (
 from fullfunnel.report.charts.funnel import (
     breakdown_chart,
     cohort_chart,
+    movement_chart,
     pipeline_chart,
     velocity_chart,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "leak_chart",
     "leak_table",
     "money",
+    "movement_chart",
     "new_figure",
     "of_type",
     "ownership_chart",
@@ -130,6 +132,7 @@ def makers() -> dict[type, tuple[Maker, ...]]:
     from fullfunnel.analytics.diagnose import DiagnoseResult
     from fullfunnel.analytics.funnel import FunnelResult
     from fullfunnel.analytics.handoffs import HandoffsResult
+    from fullfunnel.analytics.movement import MovementResult
     from fullfunnel.analytics.pipeline import PipelineResult
     from fullfunnel.analytics.review import ReviewResult
     from fullfunnel.analytics.scoring.results import ScoreResult
@@ -140,6 +143,7 @@ def makers() -> dict[type, tuple[Maker, ...]]:
         FunnelResult: (cohort_chart,),
         VelocityResult: (velocity_chart,),
         PipelineResult: (pipeline_chart,),
+        MovementResult: (movement_chart,),
         StuckResult: (stuck_chart, chance_chart),
         ReviewResult: (review_chart,),
         DiagnoseResult: (leak_chart,),

@@ -12,12 +12,15 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from fullfunnel.analytics.funnel import FunnelResult
+from fullfunnel.analytics.movement import MovementResult
 from fullfunnel.analytics.pipeline import PipelineResult
 from fullfunnel.analytics.velocity import VelocityResult
 from fullfunnel.config import Config
 from fullfunnel.report.charts._common import (
     BLUE,
+    GREEN,
     GREY,
+    RED,
     money,
     new_figure,
     stage_label,
@@ -154,4 +157,40 @@ def pipeline_chart(result: PipelineResult, config: Config) -> go.Figure | None:
     )
     fig.add_bar(x=frame["stage"].astype(str), y=frame["amount"], marker_color=BLUE, name="amount")
     fig.update_layout(yaxis={"tickformat": MONEY, "rangemode": "tozero", "title": "open amount"})
+    return fig
+
+
+def movement_chart(result: MovementResult, config: Config) -> go.Figure | None:
+    """The pipeline waterfall: the opening bar, each step floating from where the last
+    left the pipeline, and the closing bar."""
+    steps = result.waterfall
+    if steps["deals"].sum() == 0:
+        return None
+    level, bases, heights, colours = 0.0, [], [], []
+    for r in steps.itertuples():  # seven steps, not rows of data
+        if r.step in ("opening", "closing"):
+            bases.append(0.0)
+            heights.append(r.amount)
+            level = r.amount
+            colours.append(BLUE)
+        else:
+            bases.append(min(level, level + r.amount))
+            heights.append(abs(r.amount))
+            level += r.amount
+            colours.append(GREEN if r.amount > 0 else RED if r.amount < 0 else GREY)
+    opening, closing = steps["amount"].iloc[0], steps["amount"].iloc[-1]
+    fig = new_figure(
+        f"Open pipeline {money(opening)} → {money(closing)} "
+        f"({result.since:%Y-%m-%d} to {result.until:%Y-%m-%d})"
+    )
+    fig.add_bar(
+        x=steps["step"],
+        y=heights,
+        base=bases,
+        marker_color=colours,
+        name="amount",
+        customdata=steps["deals"],
+        hovertemplate="%{x}: %{y:,.0f} (%{customdata} deals)<extra></extra>",
+    )
+    fig.update_layout(yaxis={"tickformat": MONEY, "rangemode": "tozero", "title": "amount"})
     return fig

@@ -102,6 +102,7 @@ def test_on_the_demo_the_steps_add_up_and_the_end_is_pipeline_s_open_pipeline():
     pipe = ff.pipeline(wh, as_of=r.until)
     assert w.loc["closing", "amount"] == pytest.approx(pipe.open_amount + pipe.overdue_amount)
     assert w.loc["closing", "deals"] == pipe.open_count + pipe.overdue_count
+    assert r.overdue_amount_at_close == pytest.approx(pipe.overdue_amount)
     # the won step is the deals closed won in the window, counted straight from the table
     o = wh.table("opportunities").execute()
     won = o[(o.status == "won") & (o.close_date > r.since) & (o.close_date <= r.until)]

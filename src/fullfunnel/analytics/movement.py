@@ -59,6 +59,7 @@ class MovementResult(Result):
     by: str | None
     history: bool  # whether opportunity_history records amounts (else today's)
     overdue_at_close: int  # of the closing deals, those past their close date
+    overdue_amount_at_close: float = 0.0
 
     def _step(self, name: str) -> pd.Series:
         return self.waterfall.set_index("step").loc[name]
@@ -77,8 +78,10 @@ class MovementResult(Result):
         lines.append("moved by: " + ", ".join(parts))
         if self.overdue_at_close:
             lines.append(
-                f"{self.overdue_at_close:,} of the closing deals are past their close date "
-                "(overdue), as in 'pipeline'"
+                f"closing = open pipeline {c.amount - self.overdue_amount_at_close:,.0f} "
+                f"({int(c.deals) - self.overdue_at_close:,} deals) + overdue "
+                f"{self.overdue_amount_at_close:,.0f} ({self.overdue_at_close:,} past their "
+                "close date), as 'pipeline' shows them apart"
             )
         if not self.history:
             lines.append(
@@ -132,6 +135,7 @@ def movement(
         by=by,
         history=history,
         overdue_at_close=count(totals["overdue_n"]),
+        overdue_amount_at_close=_amount(totals["overdue_a"]),
     )
 
 
@@ -205,6 +209,7 @@ def _sums(d: ir.Table) -> dict[str, ir.Value]:
         "closing_n": count_if(d._open_e),
         "closing_a": ibis.ifelse(d._open_e, d._amt_e, 0.0).sum(),
         "overdue_n": count_if(d._open_e & d._overdue),
+        "overdue_a": ibis.ifelse(d._open_e & d._overdue, d._amt_e, 0.0).sum(),
     }
 
 
@@ -215,15 +220,14 @@ def _waterfall(totals: pd.Series) -> pd.DataFrame:
     """The steps as rows: deals, and the amount each adds (negative: takes away)."""
     rows = []
     for (step, _), col in zip(STEPS, _COLUMNS, strict=True):
-        amount = totals[f"{col}_a"]
-        rows.append(
-            {
-                "step": step,
-                "deals": count(totals[f"{col}_n"]),
-                "amount": 0.0 if amount is None or pd.isna(amount) else float(amount),
-            }
-        )
+        deals, amount = count(totals[f"{col}_n"]), _amount(totals[f"{col}_a"])
+        rows.append({"step": step, "deals": deals, "amount": amount})
     return pd.DataFrame(rows)
+
+
+def _amount(value: object) -> float:
+    """An engine sum as a float: a sum over no rows comes back null or NaN."""
+    return 0.0 if value is None or pd.isna(value) else float(value)
 
 
 def _by_group(frame: pd.DataFrame, by: str) -> pd.DataFrame:

@@ -34,15 +34,15 @@ from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
-# the steps of the waterfall, in order, and the sign each adds to the open pipeline
+# the steps of the waterfall, in order, and the prefix of their aggregates (see _sums)
 STEPS = (
-    ("opening", 0),
-    ("created", 1),
-    ("amount up", 1),
-    ("amount down", -1),
-    ("won", -1),
-    ("lost", -1),
-    ("closing", 0),
+    ("opening", "opening"),
+    ("created", "created"),
+    ("amount up", "up"),
+    ("amount down", "down"),
+    ("won", "won"),
+    ("lost", "lost"),
+    ("closing", "closing"),
 )
 
 
@@ -213,13 +213,10 @@ def _sums(d: ir.Table) -> dict[str, ir.Value]:
     }
 
 
-_COLUMNS = ("opening", "created", "up", "down", "won", "lost", "closing")
-
-
 def _waterfall(totals: pd.Series) -> pd.DataFrame:
     """The steps as rows: deals, and the amount each adds (negative: takes away)."""
     rows = []
-    for (step, _), col in zip(STEPS, _COLUMNS, strict=True):
+    for step, col in STEPS:
         deals, amount = count(totals[f"{col}_n"]), _amount(totals[f"{col}_a"])
         rows.append({"step": step, "deals": deals, "amount": amount})
     return pd.DataFrame(rows)
@@ -233,7 +230,7 @@ def _amount(value: object) -> float:
 def _by_group(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     """One row per owner group, the steps' deals and amounts as columns, by closing."""
     out = pd.DataFrame({by: frame["group"]})
-    for (step, _), col in zip(STEPS, _COLUMNS, strict=True):
+    for step, col in STEPS:
         name = step.replace(" ", "_")
         out[f"{name}_deals"] = frame[f"{col}_n"].fillna(0).astype(int)
         out[f"{name}_amount"] = frame[f"{col}_a"].fillna(0.0).astype(float)

@@ -501,11 +501,6 @@ def command_analyses(command: str) -> list[Analysis]:
     return sorted(chosen, key=lambda a: a.switch is not None)
 
 
-def function(name: str) -> Callable[..., Result]:
-    """The public function behind analysis ``name``."""
-    return ANALYSES[name].load()
-
-
 def run(
     name: str,
     wh: Warehouse,

@@ -38,6 +38,7 @@ from fullfunnel.analytics.metrics import conversion_text, stage_conversion
 from fullfunnel.analytics.period import resolve_as_of
 from fullfunnel.analytics.stats import TOO_CLOSE, Proportion, against, wilson
 from fullfunnel.analytics.velocity import quantile_aggregates, spread_quantiles
+from fullfunnel.business_time import clock, sla_age, with_business_age
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.lifecycle import held, reached, timeline
@@ -171,7 +172,9 @@ def funnel(
             cond &= col <= literal(until_dt)
         return cond
 
-    frame = _stage_frame(tl, config, key, in_period, within_days)
+    # past a stage's SLA in working days on the business clock: one join, then only
+    shaped = with_business_age(tl, config, as_of_dt) if clock(config) == "business" else tl
+    frame = _stage_frame(shaped, config, key, in_period, within_days)
     stages = _stage_table(frame, config, key, within_days, until_dt, as_of_dt)
     maturity = _maturity_days(frame, config)
     cohorts = _cohort_table(tl, config, key, cohort, in_period, as_of_dt, maturity)
@@ -254,7 +257,7 @@ def _shapes(tl, config: Config, key, in_period, within_days) -> pd.DataFrame:
     flags["_exited"] = tl.exit.notnull()
     # past the SLA of the stage it is in (stages without one, or the last, never are)
     past = [
-        (s, tl.days_in_stage > config.stage(s).sla_days)
+        (s, sla_age(tl, config) > config.stage(s).sla_days)
         for s in config.stage_names
         if config.stage(s).sla_days and config.next_stage(s) is not None
     ]

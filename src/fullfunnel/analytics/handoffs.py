@@ -34,6 +34,7 @@ from fullfunnel.analytics.evidence import touch_evidence
 from fullfunnel.analytics.groups import check_by, with_group
 from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.stats import wilson
+from fullfunnel.business_time import calendars, clock, working_days
 from fullfunnel.config import SEGMENTS, Config, default_config
 from fullfunnel.lifecycle import reached, stage_index, timeline
 from fullfunnel.result import Result
@@ -43,7 +44,7 @@ _COUNTS = ["entered", "touched", "pending", "dropped", "sla_met", "late"]
 _OUTCOMES = ["accepted", "rejected", "recycled", "open"]
 # the columns a reader needs first
 _FIRST = ["stage", "from_team", "to_team", "sla_days", "entered", "dropped_pct", "sla_met_pct"]
-_FIRST += ["median_days", "p90_days", "accepted_pct"]
+_FIRST += ["median_days", "p90_days", "median_business_days", "accepted_pct"]
 # what the timeline and the touches are read from: a load into any of them is news
 _READS = ("touchpoints", "stage_events", "contacts")
 
@@ -62,6 +63,7 @@ class HandoffsResult(Result):
     as_of: datetime
     by: str | None = None  # owner, manager, office or team: the breakdown asked for
     by_owner: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    clock: str = "calendar"  # what the SLAs count: every hour, or working hours only
 
     def summary(self) -> list[str]:
         """One line for the diagnosis."""
@@ -80,15 +82,17 @@ class HandoffsResult(Result):
                 f"cannot judge handoffs: {self.note}"
                 + (f" (handed over: {handed})" if handed else "")
             ]
+        unit = "working d" if self.clock == "business" else "d"
         for r in self.handoffs.itertuples():
             if not r.entered:
                 continue
             lines.append(
                 f"{r.from_team} → {r.to_team} at {r.stage}: {r.entered:,} handed over, "
                 f"{_pct(r.dropped_pct)} dropped ({_interval(r.dropped_low, r.dropped_high)}), "
-                f"SLA ({r.sla_days:g} d) met {_pct(r.sla_met_pct)} "
+                f"SLA ({r.sla_days:g} {unit}) met {_pct(r.sla_met_pct)} "
                 f"({_interval(r.sla_met_low, r.sla_met_high)}), median "
-                f"{_days(r.median_days)} to first touch"
+                f"{_days(r.median_days)} to first touch "
+                f"({_days(r.median_business_days, 'working d')})"
             )
         for r in self.flags.itertuples():
             lines.append(f"{r.team} × {r.segment}: {r.flag} ({r.share:.0%} of its touches)")
@@ -137,7 +141,8 @@ def measure_handoffs(
         check_by(by, wh)
     rows = handoff_rows(wh, tl, config, as_of_dt)
     if rows is not None:  # summarised twice here, and again by every diagnose
-        key = ("handoff_rows", tl.op(), as_of_dt, config.stages)
+        key = ("handoff_rows", tl.op(), as_of_dt, config.stages, clock(config))
+        key += tuple(calendars(config).values())
         rows = wh.shared(key, lambda: rows, reads=_READS)
     per_handoff = _summarise(rows, ["stage", "from_team", "to_team", "sla_days"])
     order = {s: i for i, s in enumerate(config.stage_names)}
@@ -166,7 +171,7 @@ def measure_handoffs(
     if note is not None:  # without touches by team, no handoff can be called dropped or late
         unknown = ["touched", "pending", "dropped", "sla_met", "late", "dropped_pct"]
         unknown += ["sla_met_pct", "median_days", "p90_days", "dropped_low", "dropped_high"]
-        unknown += ["sla_met_low", "sla_met_high"]
+        unknown += ["sla_met_low", "sla_met_high", "median_business_days", "p90_business_days"]
         per_handoff[unknown] = None
         by_team[unknown] = None
         if by:
@@ -182,6 +187,7 @@ def measure_handoffs(
         as_of=as_of_dt,
         by=by,
         by_owner=by_owner,
+        clock=clock(config),
     )
 
 
@@ -205,6 +211,7 @@ def _by_owner(wh: Warehouse, rows: ir.Table | None, by: str, config: Config) -> 
 def handoff_rows(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -> ir.Table | None:
     """One row per contact and handoff it went through, with its first-touch facts."""
     cutoff = literal(as_of)
+    business = clock(config) == "business"
     tp = wh.table("touchpoints")
     tp = tp.filter(tp.ts <= cutoff, tp.team.notnull())
     parts = []
@@ -226,8 +233,13 @@ def handoff_rows(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -
         j = j.filter(j.ts >= j.entered_at)
         first = j.group_by(j.contact_id).aggregate(first_touch_at=j.ts.min())
         b = base.left_join(first, "contact_id").drop("contact_id_right")
-        days = days_between(b.entered_at, b.first_touch_at)
-        age = days_between(b.entered_at, cutoff)
+        b = working_days(b, "entered_at", "first_touch_at", h.to_team, config, as_of, name="_wd")
+        calendar_days = days_between(b.entered_at, b.first_touch_at)
+        if business:  # the SLA counts the receiving team's working days
+            b = working_days(b, "entered_at", cutoff, h.to_team, config, as_of, name="_age")
+            days, age = b._wd, b._age
+        else:
+            days, age = calendar_days, days_between(b.entered_at, cutoff)
         sla = float(h.sla_days) if h.sla_days else None
         touched = b.first_touch_at.notnull()
         pending = ~touched & (age <= sla) if sla else ibis.literal(False)
@@ -243,7 +255,8 @@ def handoff_rows(wh: Warehouse, tl: ir.Table, config: Config, as_of: datetime) -
                 dropped=~touched & ~pending,
                 sla_met=(touched & (days <= sla)) if sla else touched,
                 late=(touched & (days > sla)) if sla else ibis.literal(False),
-                days_to_touch=days,
+                days_to_touch=calendar_days,
+                business_days_to_touch=b._wd,
                 accepted=b.accepted,
                 rejected=b.rejected,
                 recycled=b.recycled,
@@ -264,6 +277,8 @@ def _summarise(rows: ir.Table | None, keys: list[str]) -> pd.DataFrame:
         "late": rows.late.sum(),
         "median_days": rows.days_to_touch.median(),
         "p90_days": rows.days_to_touch.quantile(0.9),
+        "median_business_days": rows.business_days_to_touch.median(),
+        "p90_business_days": rows.business_days_to_touch.quantile(0.9),
         "accepted": rows.accepted.sum(),
         "rejected": rows.rejected.sum(),
         "recycled": rows.recycled.sum(),
@@ -285,7 +300,7 @@ def _finish(frame: pd.DataFrame, confidence: float) -> pd.DataFrame:
         lo, hi = wilson(frame[col], due, confidence=confidence)
         frame[f"{col}_low"], frame[f"{col}_high"] = lo, hi
     frame["accepted_pct"] = (frame["accepted"] / frame["entered"]).where(frame["entered"] > 0)
-    for col in ("median_days", "p90_days"):
+    for col in ("median_days", "p90_days", "median_business_days", "p90_business_days"):
         if col not in frame:
             frame[col] = float("nan")
         frame[col] = frame[col].astype(float).round(2)
@@ -401,5 +416,5 @@ def _interval(low: float | None, high: float | None) -> str:
     return f"{low:.0%}–{high:.0%}"
 
 
-def _days(value: float | None) -> str:
-    return "n/a" if value is None or pd.isna(value) else f"{value:.1f} d"
+def _days(value: float | None, unit: str = "d") -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:.1f} {unit}"

@@ -7,6 +7,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from fullfunnel.business_time import sla_age
 from fullfunnel.config import Config
 
 
@@ -21,12 +22,13 @@ def hidden_demand(
     sales = [s.name for s in config.stages if s.owner == "sales"]
     first_sales = min((config.index(s) for s in sales), default=len(config.stages))
     limits = {s.name: s.sla_days for s in config.stages}
+    age = sla_age(tl, config)
     past_limit = ibis.literal(False)
     for s in tofu:
         if config.index(s) >= first_sales:
             continue
         days = limits.get(s) or settings["engagement_short_days"]
-        past_limit |= (tl.current_stage == s) & (tl.days_in_stage > days)
+        past_limit |= (tl.current_stage == s) & (age > days)
     top = tl.filter(past_limit)
     j = top.select(
         "contact_id", "current_stage", "days_in_stage", "p_next", "value", "reached_sales"

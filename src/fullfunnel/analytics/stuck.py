@@ -50,6 +50,7 @@ from fullfunnel.analytics.hidden_demand import hidden_demand
 from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.survival import stage_survival
 from fullfunnel.analytics.value import chance_table, open_values, value_total
+from fullfunnel.business_time import clock, sla_age, with_business_age
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError, did_you_mean
 from fullfunnel.lifecycle import timeline
@@ -63,6 +64,7 @@ CONTACT_COLUMNS = [
     "stage",
     "owner",
     "days_in_stage",
+    "business_days_in_stage",
     "limit_days",
     "chance_to_move_on",
     "value",
@@ -107,6 +109,7 @@ class StuckResult(Result):
     as_of: datetime
     by: str | None = None  # owner, manager, office or team: the breakdown asked for
     by_owner: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    clock: str = "calendar"  # what an SLA limit counts: every day, or working days
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out = super().tables()
@@ -130,8 +133,11 @@ class StuckResult(Result):
         if not self.judged:
             lines.append(f"cannot judge stuck contacts: {self.note}")
         else:
+            limit = f"{self.rule} limit" + (
+                " in working days" if self.clock == "business" and self.rule == "sla" else ""
+            )
             lines.append(
-                f"{self.total:,} stuck contacts (over the {self.rule} limit, no owner touch in "
+                f"{self.total:,} stuck contacts (over the {limit}, no owner touch in "
                 f"{self.stale_days:g} days, still likely to move on), {self.value_at_risk:,.0f} "
                 "expected value at risk"
                 + (
@@ -247,6 +253,7 @@ def find_stuck(
     per_contact = contact_activity(wh, config, as_of_dt)
     survival = stage_survival(wh, tl, as_of=as_of_dt, config=config)
     valued = open_values(wh, tl, survival, as_of_dt, econ.average_deal, config)
+    valued = with_business_age(valued, config, as_of_dt)
     open_contacts, open_value = value_total(valued)
 
     before_won = config.stage_names[: config.index(config.won_stage)]
@@ -268,15 +275,17 @@ def find_stuck(
         "rule": rule,
         "stale_days": stale,
         "as_of": as_of_dt,
+        "clock": clock(config),
     }
     hidden = hidden_demand(valued, per_contact, config, limit)
     base["by"] = by
     if not limited:  # no stage in scope has a limit: nothing can be stuck
         result = _empty(base, *hidden)
         return dataclasses.replace(result, by_owner=_by_owner(wh, None, by)) if by else result
+    age = sla_age(valued, config) if rule == "sla" else valued.days_in_stage
     over = ibis.literal(False)
     for s in limited:
-        over |= (valued.current_stage == s) & (valued.days_in_stage > limits[s])
+        over |= (valued.current_stage == s) & (age > limits[s])
     cand = valued.filter(over)
     j = cand.left_join(per_contact, "contact_id").drop("contact_id_right")
     j = j.mutate(last_owner_touch_at=_owner_touch(j, config, mode))
@@ -450,7 +459,8 @@ def _contacts_frame(top: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=CONTACT_COLUMNS)
     out = top.rename(columns={"current_stage": "stage", "p_next": "chance_to_move_on"})
     out.insert(0, "rank", range(1, len(out) + 1))
-    out["days_in_stage"] = out["days_in_stage"].round(1)
+    for col in ("days_in_stage", "business_days_in_stage"):
+        out[col] = out[col].astype(float).round(1)
     # Spark types a CASE of float literals as DECIMAL: Decimal values, not JSON-safe
     out["limit_days"] = out["limit_days"].astype(float)
     out["value"] = out["value"].astype(float).round(0)

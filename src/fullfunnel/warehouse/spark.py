@@ -117,6 +117,12 @@ class _SparkEngine(_Engine):
             self._pending[spec.name] = merged
         return arrow.num_rows
 
+    def cache(self, expr: ir.Table) -> ir.Table:
+        # ibis' Spark backend caches without registering the expression's in-memory
+        # tables (a calendar, a lookup) first: the cached query would not find them
+        self.con._run_pre_execute_hooks(expr)
+        return expr.cache()
+
     def close(self) -> None:  # the session is shared; leave it running
         pass
 

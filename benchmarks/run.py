@@ -306,6 +306,7 @@ COMMANDS: dict[str, list[str]] = {
     "pipeline": ["pipeline"],
     "reps": ["reps"],
     "movement": ["movement"],
+    "steps": ["funnel", "--steps", "stage:lead,stage:mql,stage:sql,stage:opportunity"],
     "data_quality": ["quality"],
     "plan": ["plan", "--period", PERIOD],
     "forecast": ["forecast", "--period", PERIOD],

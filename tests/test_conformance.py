@@ -335,7 +335,10 @@ FAST = {
         "threads": 1,
     },
     "forecast": {"sims": 2000, "backtest_periods": 1},
+    "funnel": {"steps": "touch:webinar,stage:mql,touch:email,stage:opportunity,stage:customer"},
 }
+# the step funnel with each of its options at work
+STEP_OPTIONS = {"within_days": 120.0, "exclude": "stage:disqualified", "by": "source_channel"}
 TOLERANCE = 1e-9
 
 
@@ -453,7 +456,8 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
     gave back: every feature frame (training and held-out with their labels, then the
     contacts scored) and every prediction."""
     if name != "scoring":
-        return run(name, wh, _config(), DEMO_AS_OF), {}
+        options = STEP_OPTIONS if name == "steps" else None
+        return run(name, wh, _config(), DEMO_AS_OF, options), {}
     from fullfunnel.analytics.scoring import fit
     from fullfunnel.analytics.scoring import run as scoring
     from fullfunnel.analytics.scoring.model import LeadModel

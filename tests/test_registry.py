@@ -76,6 +76,7 @@ def test_a_command_runs_its_analysis_and_a_switch_the_other(demo_db):
     for analysis in cheap:
         args = ["--db", str(demo_db), "-f", "json", *analysis.command.split()]
         args += [f"--{analysis.switch}"] if analysis.switch else []
+        args += ["stage:lead,stage:mql"] if analysis.valued_switch else []
         out = runner.invoke(app, [*args, "--as-of", AS_OF])
         assert out.exit_code == 0, (analysis.name, out.output)
         assert json.loads(out.stdout)["kind"] == analysis.result_type().title

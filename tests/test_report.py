@@ -32,7 +32,9 @@ CONFIG = ff.default_config()
 def results():
     wh = ff.connect("duckdb://:memory:")
     ff.generate_demo(wh, scenario="balanced", contacts=3000, seed=11, as_of=AS_OF)
-    out = run_all(wh, ff.default_config(), AS_OF)
+    # an ad-hoc step funnel set in the config: the report shows it (none by default)
+    steps = "touch:webinar,stage:mql,stage:opportunity,stage:customer"
+    out = run_all(wh, config_from_dict({"funnel": {"steps": steps}}), AS_OF)
     wh.close()
     return out
 
@@ -278,6 +280,13 @@ def test_report_command(tmp_path, monkeypatch):
 
 def test_every_registered_analysis_ran(results):
     assert set(results) == set(ANALYSES)
+    assert results["steps"].n > 0 and results["steps"].steps.reached.iloc[-1] > 0
+
+
+def test_an_analysis_needing_a_setting_runs_only_with_it():
+    steps = ANALYSES["steps"]
+    assert not steps.configured(CONFIG)
+    assert steps.configured(config_from_dict({"funnel": {"steps": "stage:lead,stage:mql"}}))
 
 
 # --- rules every chart keeps ------------------------------------------------------------

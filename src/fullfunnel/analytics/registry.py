@@ -61,8 +61,11 @@ class Analysis:
     """One analysis: what it is called, what it runs, what it takes and where it shows.
 
     ``command`` is the CLI command that runs it; ``switch`` the flag of that command
-    that chooses it over the command's main analysis (``forecast --backtest``).
-    ``report`` holds the options the report and the dashboard run it with.
+    that chooses it over the command's main analysis: a flag of its own
+    (``forecast --backtest``), or one of its options, chosen when given a value
+    (``funnel --steps …``). ``report`` holds the options the report and the
+    dashboard run it with; ``setting`` (``section.key``), a setting without which
+    they leave it out.
     """
 
     name: str
@@ -76,6 +79,7 @@ class Analysis:
     switch_help: str = ""
     example: str = ""
     report: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    setting: str | None = None
 
     def load(self) -> Callable[..., Result]:
         """The function behind the analysis (imported on first use: --help stays fast)."""
@@ -99,6 +103,18 @@ class Analysis:
         if "config" in inspect.signature(fn).parameters:
             given["config"] = config
         return fn(wh, **given)
+
+    @property
+    def valued_switch(self) -> bool:
+        """Whether the switch is one of its options (given a value, not a flag)."""
+        return self.switch is not None and self.option(self.switch) is not None
+
+    def configured(self, config: Config) -> bool:
+        """Whether the report and the dashboard run it: its setting, if any, is set."""
+        if self.setting is None:
+            return True
+        section, _, key = self.setting.partition(".")
+        return bool(config[section][key])
 
     def takes(self) -> set[str]:
         """The keyword options it can be run with: its own and the report's."""
@@ -127,6 +143,14 @@ OWNER_GROUP = Option(
 )
 SINCE = Option("since", "date", "First day of the period (YYYY-MM-DD).")
 UNTIL = Option("until", "date", "Last day of the period (YYYY-MM-DD).")
+WITHIN = Option(
+    "within_days",
+    "float",
+    "A conversion window in days: funnel also reports the share converted within it; "
+    "--steps counts only the steps within it of the first.",
+    flag="--within",
+    minimum=0,
+)
 SIMS = Option("sims", "int", "Simulations [default: forecast.simulations].", minimum=1)
 SEED = Option("seed", "int", "Random seed [default: from the config].")
 TARGET = Option("target", help="Bookings target (2.5M, 250k) [default: the period's stored one].")
@@ -195,15 +219,46 @@ _ENTRIES = (
             Option("cohort", help="Cohort period.", default="month", choices=("month", "quarter")),
             SINCE,
             UNTIL,
-            Option(
-                "within_days",
-                "float",
-                "Also report the share that converted within this many days.",
-                flag="--within",
-                minimum=0,
-            ),
+            WITHIN,
             AS_OF,
         ),
+    ),
+    Analysis(
+        "steps",
+        "fullfunnel.analytics.steps:step_funnel",
+        "fullfunnel.analytics.steps:StepsResult",
+        "Contacts through ordered steps of touches and stages, with a window, an order "
+        "and exclusions.",
+        section="trends",
+        command="funnel",
+        switch="steps",
+        example='fullfunnel funnel --steps "touch:webinar,stage:mql,stage:customer" --within 30',
+        options=(
+            Option(
+                "steps",
+                help="Ordered steps, comma-separated kind:value: stage:<stage>, "
+                "touch:<channel, tactic, campaign or kind>, or channel:, tactic:, "
+                "campaign:, kind: [default: funnel.steps].",
+            ),
+            WITHIN,
+            Option(
+                "order",
+                help="strict: each step after the one before; any: steps 2.. in any order.",
+                default="strict",
+                choices=("strict", "any"),
+            ),
+            Option("exclude", help="Steps that end a contact's progress (e.g. touch:unsubscribe)."),
+            Option(
+                "by",
+                help="Break down by a contacts column (e.g. source_channel), or by owner, "
+                "manager, office or team (from a sales-team file).",
+                check="breakdown",
+            ),
+            SINCE,
+            UNTIL,
+            AS_OF,
+        ),
+        setting="funnel.steps",
     ),
     Analysis(
         "velocity",
@@ -527,7 +582,9 @@ def run_all(
     ``params`` (e.g. ``period``, ``since``) go to each analysis that takes them.
     """
     results = {}
-    for name in ANALYSES:
+    for name, analysis in ANALYSES.items():
+        if not analysis.configured(config):
+            continue
         if progress:
             progress(name)
         results[name] = run(name, wh, config, as_of, params)

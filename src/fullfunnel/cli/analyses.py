@@ -55,9 +55,10 @@ def add_command(
 
     def callback(ctx: typer.Context, fmt: Format | None = None, **values: Any) -> None:
         st = state(ctx, fmt)
-        chosen = next((a for a in switched if values.pop(a.switch)), main)
+        chosen = next((a for a in switched if _switched(a, values)), main)
         for a in switched:
-            values.pop(a.switch, None)
+            if not a.valued_switch:
+                values.pop(a.switch, None)
         _check_choices(options, values)
         taken = {o.name for o in chosen.options}
         stray = [
@@ -86,6 +87,7 @@ def add_command(
                 annotation=bool,
             )
             for a in switched
+            if not a.valued_switch
         ),
     ]
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -94,6 +96,13 @@ def add_command(
     callback.__name__ = name.replace("-", "_")
     callback.__doc__ = main.summary
     (target or app).command(name, help=main.summary)(callback)
+
+
+def _switched(analysis: Analysis, values: dict[str, Any]) -> bool:
+    """Whether ``values`` choose ``analysis``: its flag is on, or its option given."""
+    if analysis.valued_switch:
+        return values.get(analysis.switch) is not None
+    return bool(values.get(analysis.switch))
 
 
 def _merged(analyses: list[Analysis]) -> dict[str, Option]:

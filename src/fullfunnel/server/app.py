@@ -218,7 +218,8 @@ def _add_analysis_route(app: FastAPI, svc: Service, name: str, read_access: Call
         tags=["analyses"],
         summary=f"{name}: {analysis.summary}",
         description=f"The API form of `fullfunnel {analysis.command}"
-        + (f" --{analysis.switch}`" if analysis.switch else "`")
+        + (f" --{analysis.switch}" if analysis.switch else "")
+        + (" …`" if analysis.valued_switch else "`")
         + f"; it returns a {analysis.result.rpartition(':')[2]} as JSON.",
     )
 

@@ -39,7 +39,9 @@ class Service:
                 f"the analyses are {', '.join(ANALYSES)}."
                 + did_you_mean(unknown[0], list(ANALYSES))
             )
-        self.dashboard = [n for n in ANALYSES if not chosen or n in chosen]
+        self.dashboard = [
+            n for n, a in ANALYSES.items() if (not chosen or n in chosen) and a.configured(config)
+        ]
 
     def result(self, name: str, options: dict[str, Any], as_of: datetime | None) -> Result:
         """Analysis ``name`` as of ``as_of`` (None: now, or the server's pinned date)."""

@@ -65,6 +65,7 @@ from fullfunnel.report.charts.funnel import (
     cohort_chart,
     movement_chart,
     pipeline_chart,
+    steps_chart,
     velocity_chart,
 )
 from fullfunnel.report.charts.scoring import score_chart
@@ -110,6 +111,7 @@ __all__ = [
     "stage_label",
     "stage_order",
     "stage_segment",
+    "steps_chart",
     "stuck_chart",
     "velocity_chart",
     "weakest_step",
@@ -136,6 +138,7 @@ def makers() -> dict[type, tuple[Maker, ...]]:
     from fullfunnel.analytics.pipeline import PipelineResult
     from fullfunnel.analytics.review import ReviewResult
     from fullfunnel.analytics.scoring.results import ScoreResult
+    from fullfunnel.analytics.steps import StepsResult
     from fullfunnel.analytics.stuck import StuckResult
     from fullfunnel.analytics.velocity import VelocityResult
 
@@ -144,6 +147,7 @@ def makers() -> dict[type, tuple[Maker, ...]]:
         VelocityResult: (velocity_chart,),
         PipelineResult: (pipeline_chart,),
         MovementResult: (movement_chart,),
+        StepsResult: (steps_chart,),
         StuckResult: (stuck_chart, chance_chart),
         ReviewResult: (review_chart,),
         DiagnoseResult: (leak_chart,),

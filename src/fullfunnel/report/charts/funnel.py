@@ -2,8 +2,8 @@
 
 One maker per analysis view: conversion of each step by cohort (immature cohorts
 dashed), step conversion per group when the funnel is broken down, the slowest
-step in days, and open pipeline by stage. They follow the first screen in the
-report's trends and pipeline sections.
+step in days, open pipeline by stage, its movement, and an ad-hoc step funnel.
+They follow the first screen in the report's trends and pipeline sections.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from fullfunnel.analytics.funnel import FunnelResult
 from fullfunnel.analytics.movement import MovementResult
 from fullfunnel.analytics.pipeline import PipelineResult
+from fullfunnel.analytics.steps import StepsResult
 from fullfunnel.analytics.velocity import VelocityResult
 from fullfunnel.config import Config
 from fullfunnel.report.charts._common import (
@@ -193,4 +194,29 @@ def movement_chart(result: MovementResult, config: Config) -> go.Figure | None:
         hovertemplate="%{x}: %{y:,.0f} (%{customdata} deals)<extra></extra>",
     )
     fig.update_layout(yaxis={"tickformat": MONEY, "rangemode": "tozero", "title": "amount"})
+    return fig
+
+
+def steps_chart(result: StepsResult, config: Config) -> go.Figure | None:
+    """The ad-hoc funnel: contacts at each step, first at the top, with the share of
+    the entrants that got there."""
+    steps = result.steps
+    if not result.n:
+        return None
+    labels = [f"{r.step}. {r.label}" for r in steps.itertuples()]
+    fig = new_figure(f"{result.n:,} contacts through {len(steps)} steps", height=320)
+    fig.add_bar(
+        y=labels,
+        x=steps["reached"],
+        orientation="h",
+        name="contacts",
+        marker_color=BLUE,
+        text=[f"{v:.0%}" for v in steps["share_of_first"]],
+        textposition="auto",
+        hovertemplate="%{y}: %{x:,} contacts (%{text} of step 1)<extra></extra>",
+    )
+    fig.update_layout(
+        yaxis={"autorange": "reversed", "title": ""},
+        xaxis={"tickformat": ",d", "rangemode": "tozero", "title": "contacts"},
+    )
     return fig

@@ -95,7 +95,8 @@ def test_on_the_demo_the_steps_add_up_and_the_end_is_pipeline_s_open_pipeline():
     ff.generate_demo(wh, contacts=4000, seed=5, as_of=E)
     r = ff.movement(wh, since=datetime(2026, 8, 1), as_of=E)
     w = r.waterfall.set_index("step")
-    moved = w.loc[["opening", "created", "amount up", "amount down", "won", "lost"]]
+    steps = ["opening", "created", "pulled in", "pushed out", "amount up", "amount down"]
+    moved = w.loc[[*steps, "won", "lost"]]
     assert moved["amount"].sum() == pytest.approx(w.loc["closing", "amount"])
     deals = w.loc["opening", "deals"] + w.loc["created", "deals"]
     assert deals - w.loc["won", "deals"] - w.loc["lost", "deals"] == w.loc["closing", "deals"]
@@ -132,3 +133,110 @@ def test_by_default_it_runs_from_this_week_s_monday(small):
     assert r.since == datetime(2026, 11, 23)
     r = ff.movement(small, as_of=datetime(2026, 11, 23))  # Monday at midnight: last week
     assert r.since == datetime(2026, 11, 16)
+
+
+@pytest.fixture
+def dated():
+    """Deals whose close dates moved between S and E (the scope: 2026-Q4)."""
+    d, q1 = timedelta(days=1), datetime(2027, 1, 15)
+    wh = ff.connect("duckdb://:memory:")
+    wh.load(
+        "opportunities",
+        _opps(
+            [
+                ("P1", S - 30 * d, "open", 100.0, datetime(2026, 12, 13), "ann"),  # pulled in
+                ("P2", S - 30 * d, "open", 70.0, datetime(2027, 2, 1), "ann"),  # pushed out
+                ("P3", S - 30 * d, "open", 50.0, datetime(2026, 12, 20), "bob"),  # stays
+                ("P4", S - 30 * d, "won", 80.0, S + 6 * d, "bob"),  # pulled in, then won
+                ("P5", S - 30 * d, "open", 30.0, q1, "bob"),  # in Q1 throughout
+                ("P6", S + 1 * d, "open", 40.0, datetime(2026, 12, 30), "ann"),  # created
+            ]
+        ),
+    )
+    wh.load(
+        "opportunity_history",
+        pd.DataFrame(
+            [
+                ("P1", "discovery", S - 30 * d, 100.0, datetime(2027, 1, 20)),
+                ("P1", "proposal", S + 3 * d, 100.0, datetime(2026, 12, 13)),
+                ("P2", "discovery", S - 30 * d, 70.0, datetime(2026, 12, 1)),
+                ("P2", "proposal", S + 4 * d, 70.0, datetime(2027, 2, 1)),
+                ("P4", "discovery", S - 20 * d, 80.0, q1),
+                ("P4", "closed_won", S + 6 * d, 80.0, S + 6 * d),
+            ],
+            columns=["opportunity_id", "stage", "ts", "amount", "close_date"],
+        ),
+    )
+    return wh
+
+
+def test_deals_pulled_into_and_pushed_out_of_a_quarter_by_hand(dated):
+    r = ff.movement(dated, since=S, until=E, closing="2026-Q4")
+    got = r.waterfall.set_index("step")
+    expected = {
+        "opening": (2, 120.0),  # P2 70 (then due in Q4), P3 50
+        "created": (1, 40.0),  # P6
+        "pulled in": (2, 180.0),  # P1 100, P4 80
+        "pushed out": (1, -70.0),  # P2
+        "amount up": (0, 0.0),
+        "amount down": (0, 0.0),
+        "won": (1, -80.0),  # P4
+        "lost": (0, 0.0),
+        "closing": (3, 190.0),  # P1, P3, P6
+    }
+    for step, (deals, amount) in expected.items():
+        assert (got.loc[step, "deals"], got.loc[step, "amount"]) == (deals, amount), step
+    assert (r.slipped, r.advanced, r.advanced_amount) == (0, 1, 100.0)  # P1 came forward
+    assert "pipeline closing in 2026-Q4" in r.headline()[0]
+    assert "pulled in 180 (2), pushed out 70 (1)" in r.headline()[1]
+
+
+def test_without_a_scope_nothing_is_pulled_in_but_moved_dates_are_counted(dated):
+    r = ff.movement(dated, since=S, until=E)
+    got = r.waterfall.set_index("step")
+    assert (got.loc["opening", "deals"], got.loc["opening", "amount"]) == (5, 330.0)
+    assert (got.loc["pulled in", "deals"], got.loc["pushed out", "deals"]) == (0, 0)
+    assert (got.loc["closing", "deals"], got.loc["closing", "amount"]) == (5, 290.0)
+    assert (r.slipped, r.slipped_amount, r.advanced) == (1, 70.0, 1)  # P2 later, P1 earlier
+    assert "give `closing` (e.g. a quarter)" in "\n".join(r.headline())
+
+
+def test_each_load_snapshots_what_changed_and_movement_reads_it(monkeypatch):
+    """Without any history export, two loads of the same deals a few days apart are
+    enough to see one pushed out of the quarter; loading the same file again adds
+    nothing."""
+    import fullfunnel._dates as dates
+
+    wh = ff.connect("duckdb://:memory:")
+    before = _opps([("Q1", S - 30 * timedelta(days=1), "open", 90.0, datetime(2026, 12, 1), "ann")])
+    after = before.assign(close_date=datetime(2027, 1, 10), amount=120.0)
+    for moment, frame in ((S + timedelta(days=1), before), (S + timedelta(days=5), after)):
+        monkeypatch.setattr(dates, "now", lambda moment=moment: moment)
+        wh.load("opportunities", frame)
+        wh.load("opportunities", frame)  # the same again: no new snapshot
+    assert wh.count("pipeline_snapshots") == 2
+    r = ff.movement(wh, since=S + timedelta(days=3), until=E, closing="2026-Q4")
+    got = r.waterfall.set_index("step")
+    assert (got.loc["opening", "amount"], got.loc["pushed out", "amount"]) == (90.0, -120.0)
+    assert got.loc["amount up", "amount"] == 30.0 and got.loc["closing", "deals"] == 0
+
+
+def test_the_demo_s_planted_close_date_moves_are_found():
+    """The demo moves some open deals' close dates (recorded in its history, each a
+    planted fact): over the whole history every one is found, later or earlier, and
+    the quarter's waterfall adds up with its deals pulled in and pushed out."""
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, contacts=4000, seed=5, as_of=E)
+    truth = wh.table("demo_truth").execute()
+    moves = truth[truth.fact == "close_date_moved"]
+    assert (moves.value > 0).sum() > 3 and (moves.value < 0).sum() > 0
+    r = ff.movement(wh, since=datetime(2020, 1, 1), as_of=E)
+    assert (r.slipped, r.advanced) == ((moves.value > 0).sum(), (moves.value < 0).sum())
+    # this month's moves: out of Q4 into Q1 (the same deal leaves one and joins the other)
+    q4, q1 = (
+        ff.movement(wh, since=datetime(2026, 11, 1), as_of=E, closing=c).waterfall.set_index("step")
+        for c in ("2026-Q4", "2027-Q1")
+    )
+    assert 0 < q4.loc["pushed out", "deals"] <= q1.loc["pulled in", "deals"]
+    for w in (q4, q1):
+        assert w.amount.iloc[:-1].sum() == pytest.approx(w.loc["closing", "amount"])

@@ -210,22 +210,22 @@ def _worked(start: np.ndarray, end: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _day_frame(cals: tuple[TeamCalendar, ...], first: date, last: date) -> pd.DataFrame:
-    return day_table({c.team: c for c in cals}, first, last)
+def _day_table(cals: tuple[TeamCalendar, ...], first: date, last: date) -> ir.Table:
+    """One memtable per calendar and range, reused: an expression that reads it is the
+    same expression each time (derived tables built from it are shared)."""
+    frame = pa.Table.from_pandas(day_table({c.team: c for c in cals}, first, last))
+    return ibis.memtable(frame.combine_chunks())  # Spark takes single-chunk columns only
 
 
 def calendar_table(config, as_of: datetime) -> tuple[ir.Table, int, int]:
-    """The day table of every team for the ``YEARS_BACK`` years to ``as_of`` (built
-    once per calendar and date), and its first and last second. A new memtable each
-    time: an engine registers a memtable in its own session."""
+    """The day table of every team for the ``YEARS_BACK`` years to ``as_of``, and its
+    first and last second."""
     last = as_of.date() + timedelta(days=1)
     first = date(last.year - YEARS_BACK, 1, 1)
     cals = tuple(calendars(config).values())
     lo = (first - date(1970, 1, 1)).days * SECONDS_PER_DAY
     hi = ((last - date(1970, 1, 1)).days + 1) * SECONDS_PER_DAY - 1
-    frame = pa.Table.from_pandas(_day_frame(cals, first, last), preserve_index=False)
-    frame = frame.combine_chunks()  # Spark takes single-chunk columns only
-    return ibis.memtable(frame), lo, hi
+    return _day_table(cals, first, last), lo, hi
 
 
 def working_days(

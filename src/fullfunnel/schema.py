@@ -148,9 +148,30 @@ TABLES: dict[str, TableSpec] = {
         ),
         _spec(
             "opportunity_history",
-            {"opportunity_id": "string", "stage": "string", "ts": "timestamp", "amount": "float64"},
+            {
+                "opportunity_id": "string",
+                "stage": "string",
+                "ts": "timestamp",
+                "amount": "float64",
+                "close_date": "timestamp",
+            },
             ["opportunity_id", "stage", "ts"],
             ["opportunity_id", "stage", "ts"],
+        ),
+        # what each load of opportunities showed of a deal, when it changed: the
+        # pipeline's own history where the CRM exports none (warehouse.snapshots)
+        _spec(
+            "pipeline_snapshots",
+            {
+                "opportunity_id": "string",
+                "ts": "timestamp",
+                "stage": "string",
+                "status": "string",
+                "amount": "float64",
+                "close_date": "timestamp",
+            },
+            ["opportunity_id", "ts"],
+            ["opportunity_id", "ts"],
         ),
         _spec(
             "spend",

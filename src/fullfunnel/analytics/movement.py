@@ -28,7 +28,7 @@ from fullfunnel._aggregates import count_if
 from fullfunnel._dates import literal, to_datetime
 from fullfunnel.analytics.bookings import open_opportunities
 from fullfunnel.analytics.groups import check_by, grouped
-from fullfunnel.analytics.period import created_by, resolve_as_of
+from fullfunnel.analytics.period import created_by, period_span, resolve_as_of
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
 from fullfunnel.result import Result, count
@@ -38,6 +38,8 @@ from fullfunnel.warehouse import Warehouse
 STEPS = (
     ("opening", "opening"),
     ("created", "created"),
+    ("pulled in", "pulled"),
+    ("pushed out", "pushed"),
     ("amount up", "up"),
     ("amount down", "down"),
     ("won", "won"),
@@ -57,9 +59,15 @@ class MovementResult(Result):
     since: datetime
     until: datetime
     by: str | None
-    history: bool  # whether opportunity_history records amounts (else today's)
+    history: bool  # whether amounts or close dates are recorded (else today's)
     overdue_at_close: int  # of the closing deals, those past their close date
     overdue_amount_at_close: float = 0.0
+    closing: str | None = None  # the close period the pipeline is scoped to
+    slipped: int = 0  # closing deals whose close date moved later between the dates
+    slipped_amount: float = 0.0
+    advanced: int = 0  # … and earlier
+    advanced_amount: float = 0.0
+    records_from: datetime | None = None  # the first recorded amount or close date
 
     def _step(self, name: str) -> pd.Series:
         return self.waterfall.set_index("step").loc[name]
@@ -67,15 +75,36 @@ class MovementResult(Result):
     def headline(self) -> list[str]:
         o, c = self._step("opening"), self._step("closing")
         span = f"{self.since:%Y-%m-%d} → {self.until:%Y-%m-%d}"
+        what = f"pipeline closing in {self.closing}" if self.closing else "open pipeline"
         lines = [
-            f"open pipeline {span}: {o.amount:,.0f} ({int(o.deals):,} deals) → "
+            f"{what} {span}: {o.amount:,.0f} ({int(o.deals):,} deals) → "
             f"{c.amount:,.0f} ({int(c.deals):,} deals), {c.amount - o.amount:+,.0f}"
         ]
+        steps = ["created", "amount up", "amount down", "won", "lost"]
+        if self.closing:
+            steps[1:1] = ["pulled in", "pushed out"]
         parts = [
             f"{name} {abs(self._step(name).amount):,.0f} ({int(self._step(name).deals):,})"
-            for name in ("created", "amount up", "amount down", "won", "lost")
+            for name in steps
         ]
         lines.append("moved by: " + ", ".join(parts))
+        if self.slipped or self.advanced:
+            lines.append(
+                f"close dates moved: {self.slipped:,} of the closing deals later "
+                f"({self.slipped_amount:,.0f}), {self.advanced:,} earlier "
+                f"({self.advanced_amount:,.0f})"
+                + (
+                    ""
+                    if self.closing
+                    else "; give `closing` (e.g. a quarter) to see "
+                    "which left or joined its pipeline"
+                )
+            )
+        if self.records_from is not None and self.records_from > self.since:
+            lines.append(
+                f"amounts and close dates are recorded from {self.records_from:%Y-%m-%d}: "
+                "a change before then shows as today's value"
+            )
         if self.overdue_at_close:
             lines.append(
                 f"closing = open pipeline {c.amount - self.overdue_amount_at_close:,.0f} "
@@ -85,8 +114,8 @@ class MovementResult(Result):
             )
         if not self.history:
             lines.append(
-                "no amount history (opportunity_history): amounts are today's, so raised "
-                "and cut amounts cannot show"
+                "no history (opportunity_history) and no earlier load of these deals: "
+                "amounts and close dates are today's, so their changes cannot show"
             )
         return lines
 
@@ -98,11 +127,13 @@ def movement(
     until: str | datetime | None = None,
     as_of: str | datetime | None = None,
     by: str | None = None,
+    closing: str | None = None,
     config: Config | None = None,
 ) -> MovementResult:
     """The open pipeline's waterfall from ``since`` (default: the Monday of the week of
-    ``until``, or the Monday before when ``until`` is that Monday's start) to ``until``
-    (default: ``as_of``).
+    ``until``, or the Monday before when ``until`` is a Monday) to ``until``
+    (default: ``as_of``); ``closing`` (a period, e.g. 2026-Q4): only the deals whose
+    close date falls in it, with those pulled into it and pushed out of it.
 
     >>> import fullfunnel as ff
     >>> ff.movement(ff.connect("duckdb://:memory:")).waterfall["deals"].sum()
@@ -113,71 +144,130 @@ def movement(
     if until is not None and end == datetime(end.year, end.month, end.day):
         end = end + timedelta(days=1) - timedelta(seconds=1)  # a day: through its end
     start = to_datetime(since, name="since")
-    if start is None:  # the week's Monday; the one before when the week has only begun
+    if start is None:  # the week's Monday; on a Monday, the Monday before: last week too
         start = datetime(end.year, end.month, end.day) - timedelta(days=end.weekday())
-        start -= timedelta(days=7) if start >= end else timedelta(0)
+        start -= timedelta(days=7) if start >= end or end.weekday() == 0 else timedelta(0)
     if start >= end:
         raise InputError("since is not before until; give an earlier since", option="since")
     if by is not None:
         check_by(by, wh)
-    deals = _deals(wh, start, end)
+    scope = period_span(closing)
+    deals = _deals(wh, start, end, scope)
     if by is not None:
         deals = grouped(wh, deals, by)
     keys = ["group"] if by is not None else []
     frame = deals.group_by(keys).aggregate(**_sums(deals)) if keys else None
     totals = deals.aggregate(**_sums(deals)).execute().iloc[0]
-    history = bool(wh.count("opportunity_history"))
+    obs = _observed(wh)
+    recorded = obs.filter(obs.amount.notnull() | obs.close_date.notnull())
+    first = recorded.filter(recorded.ts <= literal(end)).ts.min().execute()
     return MovementResult(
         waterfall=_waterfall(totals),
         by_group=_by_group(frame.execute(), by) if frame is not None else pd.DataFrame(),
         since=start,
         until=end,
         by=by,
-        history=history,
+        history=first is not None and not pd.isna(first),
         overdue_at_close=count(totals["overdue_n"]),
         overdue_amount_at_close=_amount(totals["overdue_a"]),
+        closing=closing,
+        slipped=count(totals["slipped_n"]),
+        slipped_amount=_amount(totals["slipped_a"]),
+        advanced=count(totals["advanced_n"]),
+        advanced_amount=_amount(totals["advanced_a"]),
+        records_from=None
+        if first is None or pd.isna(first)
+        else pd.Timestamp(first).to_pydatetime(),
     )
 
 
-def _deals(wh: Warehouse, start: datetime, end: datetime) -> ir.Table:
-    """Per opportunity: open at the start or at the end, created or closed between,
-    and its amount at each (``_open_s``, ``_amt_s``, ``_open_e``, ``_amt_e``, ``_new``,
-    ``_amt_in``, ``_won``, ``_lost``, ``_amt_out``)."""
+def _observed(wh: Warehouse) -> ir.Table:
+    """Every recorded (deal, moment, amount, close date): the CRM's history and the
+    snapshots the loads took (:mod:`fullfunnel.warehouse.snapshots`)."""
+    hist = wh.table("opportunity_history")
+    close = hist.close_date if "close_date" in hist.columns else ibis.null("timestamp")
+    parts = [hist.select("opportunity_id", "ts", "amount", close_date=close)]
+    snap = wh.table("pipeline_snapshots")
+    parts.append(snap.select("opportunity_id", "ts", "amount", "close_date"))
+    return ibis.union(
+        *[
+            p.select(
+                "opportunity_id",
+                ts=p.ts.cast("timestamp"),
+                amount=p.amount.cast("float64"),
+                close_date=p.close_date.cast("timestamp"),
+            )
+            for p in parts
+        ]
+    )
+
+
+def _as_recorded(
+    wh: Warehouse, j: ir.Table, obs: ir.Table, field: str, moments: dict[str, ir.Value]
+) -> tuple[ir.Table, dict[str, ir.Value], ir.Value]:
+    """``j`` joined with what ``obs`` recorded of ``field``; the value at each moment
+    (today's, unless a change after the moment is recorded: then the latest recorded
+    by it, or before the first record, the first) and the first recorded value."""
+    o = obs.filter(obs[field].notnull())
+    last, first = f"_{field}_last", f"_{field}_first"
+    span = o.group_by("opportunity_id").aggregate(
+        **{last: o.ts.max(), first: o[field].argmin(o.ts)}
+    )
+    j = j.left_join(span, "opportunity_id").drop("opportunity_id_right")
+    for name, when in moments.items():
+        h = o.filter(o.ts <= when)
+        at = h.group_by("opportunity_id").aggregate(
+            **{f"_{field}_{name}": wh.arg_max(h[field], h.ts)}
+        )
+        j = j.left_join(at, "opportunity_id").drop("opportunity_id_right")
+    values = {
+        name: ibis.ifelse(
+            j[last].notnull() & (j[last] > when),
+            j[f"_{field}_{name}"].coalesce(j[first]),
+            j[field],
+        )
+        for name, when in moments.items()
+    }
+    return j, values, j[first]
+
+
+def _deals(
+    wh: Warehouse, start: datetime, end: datetime, scope: tuple[datetime, datetime] | None
+) -> ir.Table:
+    """Per opportunity: in the pipeline at the start or at the end (open, and with
+    ``scope``, closing inside it), created, pulled in, pushed out or closed between,
+    and its amount at each (``_in_s``, ``_amt_s``, ``_in_e``, ``_amt_e``, ``_new``,
+    ``_amt_in``, ``_won``, ``_lost``, ``_amt_out``, ``_close_s``, ``_close_e``)."""
     opp = wh.table("opportunities")
     s, e = literal(start), literal(end)
-    hist = wh.table("opportunity_history")
-    hist = hist.filter(hist.amount.notnull())
-    span = hist.group_by("opportunity_id").aggregate(
-        _last_ts=hist.ts.max(), _first_amt=hist.amount.argmin(hist.ts)
-    )
-    at = {}
-    for name, when in (("s", s), ("e", e)):
-        h = hist.filter(hist.ts <= when)
-        at[name] = h.group_by("opportunity_id").aggregate(
-            **{f"_h_{name}": wh.arg_max(h.amount, h.ts)}
-        )
-    j = opp.left_join(span, "opportunity_id").drop("opportunity_id_right")
-    for name in ("s", "e"):
-        j = j.left_join(at[name], "opportunity_id").drop("opportunity_id_right")
-
-    def amount_at(name: str, when: ir.TimestampValue) -> ir.FloatingValue:
-        changed = j._last_ts.notnull() & (j._last_ts > when)
-        return ibis.ifelse(changed, j[f"_h_{name}"].coalesce(j._first_amt), j.amount)
-
+    moments = {"s": s, "e": e}
+    obs = _observed(wh)
+    j, amount, first_amount = _as_recorded(wh, opp, obs, "amount", moments)
+    j, close, _ = _as_recorded(wh, j, obs, "close_date", moments)
+    j = j.mutate(_amt_s=amount["s"], _amt_e=amount["e"], _amt_first=first_amount)
+    j = j.mutate(_close_s=close["s"], _close_e=close["e"])
     open_s = open_opportunities(j, start).select("opportunity_id", _os=ibis.literal(True))
     open_e = open_opportunities(j, end).select("opportunity_id", "overdue", _oe=ibis.literal(True))
     j = j.left_join(open_s, "opportunity_id").drop("opportunity_id_right")
     j = j.left_join(open_e, "opportunity_id").drop("opportunity_id_right")
+
+    def within(moment: ir.TimestampValue) -> ir.BooleanValue:
+        if scope is None:
+            return ibis.literal(True)
+        return moment.notnull() & (moment >= literal(scope[0])) & (moment < literal(scope[1]))
+
     closed_in = j.close_date.notnull() & (j.close_date > s) & (j.close_date <= e)
     new = created_by(j, e) & ~created_by(j, s)
     return j.mutate(
+        _in_s=(j._os.fill_null(False) & within(j._close_s)).fill_null(False),
+        _in_e=(j._oe.fill_null(False) & within(j._close_e)).fill_null(False),
         _open_s=j._os.fill_null(False),
-        _open_e=j._oe.fill_null(False),
+        _closes_inside=within(j._close_e).fill_null(False),
         _overdue=j.overdue.fill_null(False),
-        _amt_s=amount_at("s", s).fill_null(0.0),
-        _amt_e=amount_at("e", e).fill_null(0.0),
+        _amt_s=j._amt_s.fill_null(0.0),
+        _amt_e=j._amt_e.fill_null(0.0),
         _new=new.fill_null(False),
-        _amt_in=j._first_amt.coalesce(j.amount).fill_null(0.0),
+        _amt_in=j._amt_first.coalesce(j.amount).fill_null(0.0),
         _won=((j.status == "won") & closed_in).fill_null(False),
         _lost=((j.status == "lost") & closed_in).fill_null(False),
         _amt_out=j.amount.fill_null(0.0),
@@ -185,31 +275,52 @@ def _deals(wh: Warehouse, start: datetime, end: datetime) -> ir.Table:
 
 
 def _sums(d: ir.Table) -> dict[str, ir.Value]:
-    """The waterfall's counts and amounts, one aggregate each. A deal in play enters
-    at its opening or created amount and leaves at its closing amount or, won or
-    lost, at its final amount; the difference is its amount up or down."""
-    in_play = (d._open_s | d._new) & (d._open_e | d._won | d._lost)
-    enter = ibis.ifelse(d._open_s, d._amt_s, d._amt_in)
-    leave = ibis.ifelse(d._open_e, d._amt_e, d._amt_out)
+    """The waterfall's counts and amounts, one aggregate each.
+
+    A deal enters the pipeline at its opening amount, or created (at its first
+    recorded amount), or pulled in (open at the start, closing outside the scope
+    then, inside it by the end or when it closed); it leaves at its closing amount,
+    or won or lost (at its final amount), or pushed out (still open, now closing
+    outside the scope). The difference between its entering and leaving amounts
+    is its amount up or down. Without a scope nothing is pulled in or pushed out.
+    """
+    closed = d._won | d._lost
+    enters = ~d._in_s & (d._in_e | (closed & d._closes_inside)) & (d._open_s | d._new)
+    created = enters & d._new
+    pulled = enters & ~d._new
+    in_play = d._in_s | enters
+    pushed = in_play & ~d._in_e & ~closed
+    enter = ibis.ifelse(created, d._amt_in, d._amt_s)
+    leave = ibis.ifelse(d._in_e | pushed, d._amt_e, d._amt_out)
     change = ibis.ifelse(in_play, leave - enter, 0.0)
-    closed = (d._won | d._lost) & (d._open_s | d._new)
+    won, lost = in_play & d._won, in_play & d._lost
+    moved = d._in_e & d._close_s.notnull() & d._close_e.notnull()
     return {
-        "opening_n": count_if(d._open_s),
-        "opening_a": ibis.ifelse(d._open_s, d._amt_s, 0.0).sum(),
-        "created_n": count_if(d._new),
-        "created_a": ibis.ifelse(d._new, d._amt_in, 0.0).sum(),
+        "opening_n": count_if(d._in_s),
+        "opening_a": ibis.ifelse(d._in_s, d._amt_s, 0.0).sum(),
+        "created_n": count_if(created),
+        "created_a": ibis.ifelse(created, d._amt_in, 0.0).sum(),
+        "pulled_n": count_if(pulled),
+        "pulled_a": ibis.ifelse(pulled, d._amt_s, 0.0).sum(),
+        "pushed_n": count_if(pushed),
+        "pushed_a": ibis.ifelse(pushed, -d._amt_e, 0.0).sum(),
         "up_n": count_if(change > 0),
         "up_a": ibis.ifelse(change > 0, change, 0.0).sum(),
         "down_n": count_if(change < 0),
         "down_a": ibis.ifelse(change < 0, change, 0.0).sum(),
-        "won_n": count_if(d._won & closed),
-        "won_a": ibis.ifelse(d._won & closed, -d._amt_out, 0.0).sum(),
-        "lost_n": count_if(d._lost & closed),
-        "lost_a": ibis.ifelse(d._lost & closed, -d._amt_out, 0.0).sum(),
-        "closing_n": count_if(d._open_e),
-        "closing_a": ibis.ifelse(d._open_e, d._amt_e, 0.0).sum(),
-        "overdue_n": count_if(d._open_e & d._overdue),
-        "overdue_a": ibis.ifelse(d._open_e & d._overdue, d._amt_e, 0.0).sum(),
+        "won_n": count_if(won),
+        "won_a": ibis.ifelse(won, -d._amt_out, 0.0).sum(),
+        "lost_n": count_if(lost),
+        "lost_a": ibis.ifelse(lost, -d._amt_out, 0.0).sum(),
+        "closing_n": count_if(d._in_e),
+        "closing_a": ibis.ifelse(d._in_e, d._amt_e, 0.0).sum(),
+        "overdue_n": count_if(d._in_e & d._overdue),
+        "overdue_a": ibis.ifelse(d._in_e & d._overdue, d._amt_e, 0.0).sum(),
+        # of the closing deals, those whose close date moved later or earlier
+        "slipped_n": count_if(moved & (d._close_e > d._close_s)),
+        "slipped_a": ibis.ifelse(moved & (d._close_e > d._close_s), d._amt_e, 0.0).sum(),
+        "advanced_n": count_if(moved & (d._close_e < d._close_s)),
+        "advanced_a": ibis.ifelse(moved & (d._close_e < d._close_s), d._amt_e, 0.0).sum(),
     }
 
 

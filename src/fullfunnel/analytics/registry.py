@@ -306,13 +306,25 @@ _ENTRIES = (
         "movement",
         "fullfunnel.analytics.movement:movement",
         "fullfunnel.analytics.movement:MovementResult",
-        "How the open pipeline moved between two dates: created, amounts up and down, won, lost.",
+        "How the open pipeline moved between two dates: created, pulled in, pushed out, "
+        "amounts up and down, won, lost.",
         section="pipeline",
         command="movement",
-        example="fullfunnel movement --since 2026-11-02 --by owner",
+        example="fullfunnel movement --since 2026-11-02 --closing 2026-Q4 --by owner",
         options=(
-            Option("since", "date", "Start of the movement [default: the Monday of this week]."),
+            Option(
+                "since",
+                "date",
+                "Start of the movement [default: the Monday of this week; on a Monday, "
+                "of last week].",
+            ),
             Option("until", "date", "End of the movement, that day included [default: --as-of]."),
+            Option(
+                "closing",
+                help=f"Only the deals closing in this period ({PERIOD_HELP}), with those "
+                "pulled into it and pushed out of it.",
+                check="period",
+            ),
             AS_OF,
             dataclasses.replace(
                 OWNER_GROUP, help="Also per deal owner, or the owner's manager, office or team."

@@ -78,7 +78,7 @@ def _simulate(sc: Scenario, n: int, seed: int, as_of: datetime) -> dict[str, pa.
     targets, quarter_truth = _targets(
         sc, as_of, co.origin, co.reached[opps.rows[won], 5], opps.amount[won]
     )
-    truth = [*_truth(sc, co, untouched), *quarter_truth]
+    truth = [*_truth(sc, co, untouched), *quarter_truth, *opps.moves]
     return _tables(co, events, touches, opps, spend, targets, truth, untouched, stuck)
 
 
@@ -265,6 +265,13 @@ class _Opportunities:
     status: np.ndarray
     close: np.ndarray
     history: pa.Table
+    moves: list[tuple[str, str, float]]  # each planted close-date move, in days
+
+
+# open deals: their expected close date, days after the as-of date; the share of the
+# open deals past their first stage whose close date moved then (later, earlier)
+OPEN_CLOSE_DAYS = (7.0, 120.0)
+PUSHED_SHARE, PULLED_SHARE = 0.35, 0.10
 
 
 def _opportunities(rng: np.random.Generator, sc: Scenario, co: _Company) -> _Opportunities:
@@ -277,6 +284,11 @@ def _opportunities(rng: np.random.Generator, sc: Scenario, co: _Company) -> _Opp
     lost = co.exit_kind[opp] == "closed_lost"
     status = np.where(won, "won", np.where(lost, "lost", "open"))
     close = np.where(won, reached[opp, 5], np.where(lost, co.exit_at[opp], np.nan))
+    # expected close dates and their moves, from a generator of their own: the rest of
+    # the company stays what the seed made it
+    aux = np.random.default_rng([opp.size, int(amount.sum()) % 2**31])
+    is_open = ~(won | lost)
+    close = np.where(is_open, horizon + aux.uniform(*OPEN_CLOSE_DAYS, opp.size), close)
     age = horizon - reached[opp, 4]
     open_stage = np.where(age > 30, "proposal", np.where(age > 10, "solution", "discovery"))
     opp_stage = np.where(won, "closed_won", np.where(lost, "closed_lost", open_stage))
@@ -288,25 +300,43 @@ def _opportunities(rng: np.random.Generator, sc: Scenario, co: _Company) -> _Opp
         [amount],
     )
     mid = np.flatnonzero(won | lost | (age > 10))
+    # an open deal past its first stage may have had its close date moved then: the
+    # first stage's row holds the first date, the next row today's
+    draw = aux.random(opp.size)
+    shift = np.where(draw < PUSHED_SHARE, -aux.uniform(20, 75, opp.size), 0.0)
+    shift = np.where(draw > 1 - PULLED_SHARE, aux.uniform(20, 60, opp.size), shift)
+    moved = np.zeros(opp.size, dtype=bool)
+    moved[mid] = True
+    shift = np.where(moved & is_open, np.round(shift, 3), 0.0)
+    first_close = np.where(is_open, close + shift, np.nan)
+    hist_close = [first_close]
     hist_ids.append(pc.take(opp_ids, pa.array(mid)))
     hist_stage += ["solution"] * mid.size
     end_t = np.where(np.isnan(close), horizon, close)
     hist_t.append(reached[opp[mid], 4] + np.minimum(10, (end_t[mid] - reached[opp[mid], 4]) / 2))
     hist_amt.append(amount[mid])
+    hist_close.append(np.where(is_open[mid], close[mid], np.nan))
     fin = np.flatnonzero(won | lost)
     hist_ids.append(pc.take(opp_ids, pa.array(fin)))
     hist_stage += list(opp_stage[fin])
     hist_t.append(close[fin])
     hist_amt.append(amount[fin])
+    hist_close.append(close[fin])
     history = pa.table(
         {
             "opportunity_id": pa.concat_arrays(hist_ids),
             "stage": pa.array(hist_stage),
             "ts": _ts(co.origin, np.concatenate(hist_t)),
             "amount": pa.array(np.concatenate(hist_amt)),
+            "close_date": _ts(co.origin, np.concatenate(hist_close)),
         }
     )
-    return _Opportunities(opp, opp_ids, amount, opp_stage, status, close, history)
+    ids = np.asarray(opp_ids.to_pylist(), dtype=object)
+    moves = [
+        ("close_date_moved", i, float(-d))
+        for i, d in zip(ids[shift != 0], shift[shift != 0], strict=True)
+    ]
+    return _Opportunities(opp, opp_ids, amount, opp_stage, status, close, history, moves)
 
 
 def _truth(sc: Scenario, co: _Company, untouched: np.ndarray) -> list[tuple[str, str, float]]:

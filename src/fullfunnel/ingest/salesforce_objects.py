@@ -224,6 +224,8 @@ def _history(kind, columns, path, config, checks, lookups) -> Plan:
     }
     if "Amount" in columns:
         exprs["amount"] = v.number("Amount")
+    if "CloseDate" in columns:
+        exprs["close_date"] = v.timestamp("CloseDate", checks, future_ok=True)
     return Plan(
         source="salesforce:OpportunityHistory",
         table="opportunity_history",

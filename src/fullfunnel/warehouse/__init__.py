@@ -55,6 +55,7 @@ DATA_TABLES = (
     "leads",
     "products",
     "opportunity_history",
+    "pipeline_snapshots",
     "spend",
     "targets",
     "loads",
@@ -159,7 +160,21 @@ class Warehouse:
                 done += data.num_rows
                 if progress:
                     progress(done, total)
+            if "opportunities" in prepared:  # in the same transaction as the load
+                self._snapshot_pipeline()
         return written
+
+    def _snapshot_pipeline(self) -> None:
+        """Record the deals this load changed (:mod:`fullfunnel.warehouse.snapshots`)."""
+        from fullfunnel._dates import now
+        from fullfunnel.warehouse.snapshots import changed_deals
+
+        rows = changed_deals(
+            self.table("opportunities"), self.table("pipeline_snapshots"), now()
+        ).to_pyarrow()
+        if rows.num_rows:
+            spec = table_spec("pipeline_snapshots")
+            self.engine.upsert(spec, _prepare(spec, rows), replace=False)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -117,3 +117,39 @@ def test_open_deals_without_an_amount_count_at_zero_and_are_named():
     assert f.open_amount == pytest.approx(before.open_amount - open_.amount.sum())
     assert f.expected_open < before.expected_open
     assert any(line.startswith("3 open deals have no amount yet") for line in f.headline())
+
+
+def test_the_forecast_rolled_up_by_the_crm_s_categories():
+    """Deals the CRM calls commit or best case (or gives a probability) are rolled up
+    into the calls, each against what the model expects of it and the chance to book
+    at least the call; the deals the CRM says nothing of take the model's chance."""
+    from datetime import datetime
+
+    import fullfunnel as ff
+
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, contacts=2000, seed=5, as_of=datetime(2026, 11, 23))
+    opps = wh.table("opportunities").to_pandas()
+    top = opps[opps.status == "open"].nlargest(5, "amount").copy()
+    top["forecast_category"] = ["Commit", "Commit", "Best Case", "OMIT", None]
+    top["probability"] = [None, None, None, None, 90.0]  # a 0–100 CRM value: commit
+    wh.load("opportunities", top.assign(probability=top.probability / 100))
+    f = forecast(wh, period="2026-Q4", as_of="2026-11-23", sims=4000, seed=1)
+    rows = f.by_category.set_index("category")
+    assert list(rows.index) == ["closed", "commit", "best_case", "pipeline", "omitted"]
+    amounts = top.amount.to_numpy()
+    assert rows.loc["commit", "deals"] == 3  # two called commit, one at 90%
+    assert rows.loc["commit", "amount"] == pytest.approx(amounts[[0, 1, 4]].sum())
+    assert rows.loc["omitted", "deals"] == 1 and np.isnan(rows.loc["omitted", "call"])
+    assert rows.loc["closed", "amount"] == pytest.approx(f.booked)
+    assert rows.loc["best_case", "call"] == pytest.approx(
+        f.booked + rows.loc["commit", "amount"] + rows.loc["best_case", "amount"]
+    )
+    chances = rows["call_probability"].iloc[:4].to_numpy()
+    assert (np.diff(chances) <= 0).all() and chances[0] == 1.0  # the won is booked
+    assert rows["expected"].iloc[1:].sum() == pytest.approx(f.expected_open)
+    assert "the CRM's forecast category for 4" in f.category_source
+    assert "the CRM's probability for 1" in f.category_source
+    assert any(line.startswith("commit call ") for line in f.headline())
+    plain = forecast(ff.connect("duckdb://:memory:"), sims=100)
+    assert not any(line.startswith("commit call ") for line in plain.headline())

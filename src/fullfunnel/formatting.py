@@ -32,8 +32,21 @@ def is_share(column: str) -> bool:
     )
 
 
-def cell(column: str, value: Any) -> str:
-    """``value`` of ``column`` as a table shows it."""
+def plain_columns(frame: Any) -> set[str]:
+    """The columns of ``frame`` whose name reads as a share but whose values do not
+    (a cumulative amount, say): a table shows them as numbers, every row alike."""
+    import pandas as pd
+
+    numeric = [
+        c
+        for c in frame.columns
+        if is_share(c) and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool
+    ]
+    return {str(c) for c in numeric if (frame[c].abs() > 1.5).any()}
+
+
+def cell(column: str, value: Any, *, plain: bool = False) -> str:
+    """``value`` of ``column`` as a table shows it (``plain``: never as a percentage)."""
     import pandas as pd
 
     if value is None or value is pd.NaT or value is pd.NA:
@@ -46,7 +59,7 @@ def cell(column: str, value: Any) -> str:
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)[:16]
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         value = float(value)
-        if is_share(column) and abs(value) <= 1.5:
+        if not plain and is_share(column) and abs(value) <= 1.5:
             return f"{value:.1%}"
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}".rstrip("0").rstrip(".")
     if isinstance(value, numbers.Integral):

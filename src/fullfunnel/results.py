@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the classes as type checkers see them (re-exported)
     from fullfunnel.analytics.scoring.leadlist import LeadListScoreResult as LeadListScoreResult
     from fullfunnel.analytics.scoring.results import ExplainResult as ExplainResult
     from fullfunnel.analytics.scoring.results import ScoreResult as ScoreResult
+    from fullfunnel.analytics.steps import StepsResult as StepsResult
     from fullfunnel.analytics.stuck import StuckResult as StuckResult
     from fullfunnel.analytics.targets import TargetsResult as TargetsResult
     from fullfunnel.analytics.velocity import VelocityResult as VelocityResult
@@ -75,6 +76,7 @@ _WHERE = {
     "ReviewResult": "fullfunnel.analytics.review",
     "ScoreResult": "fullfunnel.analytics.scoring.results",
     "ScorecardResult": "fullfunnel.analytics.owners",
+    "StepsResult": "fullfunnel.analytics.steps",
     "StuckResult": "fullfunnel.analytics.stuck",
     "SyncResult": "fullfunnel.sync",
     "TargetsResult": "fullfunnel.analytics.targets",

@@ -125,6 +125,10 @@ def open_deals(
         cols = {k: open_[v.get_name()] for k, v in cols.items() if k != "age_days"}
         cols["age_days"] = days_between(open_.created_at, open_._as_of)
         cols["segment"] = open_.segment
+    # the CRM's own call, where the export has it (forecast categories)
+    for name, column in (("crm_category", "forecast_category"), ("crm_probability", "probability")):
+        if column in open_.columns:
+            cols[name] = open_[column].cast("string" if name == "crm_category" else "float64")
     deals = open_.select(**cols).execute()
     deals["vantage"] = deals["vantage"].astype(int)
     deals["bucket"] = bucket_of(deals["age_days"].to_numpy(dtype=float), edges)

@@ -129,6 +129,10 @@ class ForecastResult(Result):
     seed: int
     # bookings week by week up to ``as_of`` (the line the report draws to the fan)
     booked_by_week: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    # the call by forecast category (closed, commit, best case, pipeline, omitted), each
+    # with what the model expects of it and the chance to book at least the call
+    by_category: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    category_source: str = ""  # where the deals' categories come from
 
     def headline(self) -> list[str]:
         last = self.period_end - timedelta(days=1)
@@ -159,11 +163,32 @@ class ForecastResult(Result):
                     f"{r.category}: {r.deals:,.0f} open deals, {r.amount:,.0f} in pipeline, "
                     f"expected {r.expected:,.0f}"
                 )
+        lines.extend(self._calls())
         if self.unpriced_count:
             lines.append(
                 f"{self.unpriced_count:,} open deals have no amount yet: counted at 0 "
                 "(give them an amount in the CRM to count them)"
             )
+        return lines
+
+    def _calls(self) -> list[str]:
+        """The commit and best-case calls against the model, when categories exist."""
+        if self.by_category.empty or "the CRM" not in self.category_source:
+            return []  # the model's own chances are in the commit table already
+        rows = self.by_category.set_index("category")
+        lines = []
+        for name in ("commit", "best_case"):
+            if name not in rows.index or not rows.loc[name, "deals"]:
+                continue
+            r = rows.loc[name]
+            lines.append(
+                f"{name.replace('_', ' ')} call {r.call:,.0f} (won + {name.replace('_', ' ')}"
+                f"{' + commit' if name == 'best_case' else ''}): the model expects "
+                f"{r.expected:,.0f} of its {r.deals:,.0f} open {name.replace('_', ' ')} deals' "
+                f"{r.amount:,.0f}; chance to book at least the call: {r.call_probability:.0%}"
+            )
+        if lines:
+            lines.append(f"categories: {self.category_source}")
         return lines
 
 
@@ -261,6 +286,7 @@ def _simulated(
     q = np.quantile(totals, QUANTILES)
     new_expected = new_wins * float(pool.mean()) if pool.size else 0.0
     deals = deals.assign(expected=deals["amount"] * deals["probability"])
+    by_category, source = _categories(deals, booked_amt, booked_n, totals, cfg)
     amounts = deals["amount"]
     late = deals["overdue"].astype(bool)
     return ForecastResult(
@@ -295,6 +321,8 @@ def _simulated(
         actual=None,
         sims=sims,
         seed=seed,
+        by_category=by_category,
+        category_source=source,
     )
 
 
@@ -388,6 +416,48 @@ def _commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg) -> pd.Data
     out = pd.concat([won, parts, new], ignore_index=True)
     out["deals"] = out["deals"].astype(float)
     return out
+
+
+CATEGORIES = ("closed", "commit", "best_case", "pipeline", "omitted")
+# the CRMs' spellings (Salesforce ForecastCategoryName, HubSpot's forecast category)
+_SPELLINGS = {"omit": "omitted", "bestcase": "best_case", "best case": "best_case"}
+
+
+def _categories(
+    deals: pd.DataFrame, booked_amt: float, booked_n: int, totals: np.ndarray, cfg: dict
+) -> tuple[pd.DataFrame, str]:
+    """The forecast rolled up by category: each open deal's CRM forecast category, else
+    its CRM probability, else the model's chance, read against ``likely_probability``
+    (commit) and ``possible_probability`` (best case). The call of a category adds it
+    to the won and to the categories above it; its chance is P(bookings ≥ call)."""
+    p_model = deals["probability"].to_numpy(dtype=float)
+    crm_p = deals.get("crm_probability", pd.Series(np.nan, index=deals.index)).to_numpy(float)
+    by_p = np.where(np.isnan(crm_p), p_model, crm_p)
+    from_p = np.where(
+        by_p >= cfg["likely_probability"],
+        "commit",
+        np.where(by_p >= cfg["possible_probability"], "best_case", "pipeline"),
+    )
+    named = deals.get("crm_category", pd.Series(None, index=deals.index, dtype=object))
+    named = named.astype("string").str.strip().str.lower().replace(_SPELLINGS)
+    category = named.where(named.isin(CATEGORIES), None).fillna(pd.Series(from_p, deals.index))
+    sources = {
+        "the CRM's forecast category": int(named.isin(CATEGORIES).sum()),
+        "the CRM's probability": int((~named.isin(CATEGORIES) & ~np.isnan(crm_p)).sum()),
+        "the model's chance": int((~named.isin(CATEGORIES) & np.isnan(crm_p)).sum()),
+    }
+    source = ", ".join(f"{where} for {n:,}" for where, n in sources.items() if n)
+    g = deals.assign(category=category.to_numpy()).groupby("category")
+    rows = g.agg(deals=("amount", "size"), amount=("amount", "sum"), expected=("expected", "sum"))
+    rows = rows.reindex(list(CATEGORIES), fill_value=0)
+    rows.loc["closed"] += [booked_n, booked_amt, booked_amt]
+    rows["call"] = rows["amount"].cumsum()
+    rows.loc["omitted", "call"] = np.nan  # an omitted deal is in no call
+    rows["call_probability"] = [
+        float((totals >= call).mean()) if not np.isnan(call) else np.nan for call in rows["call"]
+    ]
+    rows["expected_share"] = (rows["expected"] / rows["amount"]).where(rows["amount"] > 0)
+    return rows.reset_index(), source or "no open deals"
 
 
 def _by(deals: pd.DataFrame, column: str, new_expected: float) -> pd.DataFrame:

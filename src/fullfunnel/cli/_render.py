@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from fullfunnel.cli._app import Format
-from fullfunnel.formatting import cell
+from fullfunnel.formatting import cell, plain_columns
 
 if TYPE_CHECKING:  # pandas and rich load when something is rendered, not for --help
     import pandas as pd
@@ -74,8 +74,9 @@ def frame_table(
 
     table = Table(title=title, title_justify="left", header_style="bold")
     headers = [str(c).replace("_", " ") for c in frame.columns]
+    plain = plain_columns(frame)
     rows = [
-        [cell(col, v) for col, v in zip(frame.columns, row, strict=True)]
+        [cell(col, v, plain=str(col) in plain) for col, v in zip(frame.columns, row, strict=True)]
         for row in frame.head(limit).itertuples(index=False)
     ]
     keep = _id_widths(frame.columns, headers, rows, width)

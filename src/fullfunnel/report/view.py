@@ -382,8 +382,9 @@ def _period(results: Mapping[str, Result]) -> str:
 
 def table_html(frame: pd.DataFrame, limit: int = 60) -> str:
     """A compact HTML table of ``frame`` (the first ``limit`` rows), values formatted."""
-    from fullfunnel.formatting import cell
+    from fullfunnel.formatting import cell, plain_columns
 
+    plain = plain_columns(frame)
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) and frame[c].dtype != bool for c in frame]
     head = "".join(
         f'<th class="{"num" if n else ""}">{html.escape(str(c).replace("_", " "))}</th>'
@@ -392,7 +393,8 @@ def table_html(frame: pd.DataFrame, limit: int = 60) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="{"num" if n else ""}">{html.escape(_cell(cell, str(c), v))}</td>'
+            f'<td class="{"num" if n else ""}">'
+            f"{html.escape(_cell(cell, str(c), v, str(c) in plain))}</td>"
             for c, v, n in zip(frame.columns, row, numeric, strict=True)
         )
         + "</tr>"
@@ -402,8 +404,8 @@ def table_html(frame: pd.DataFrame, limit: int = 60) -> str:
     return f"<table>{more}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _cell(cell, column: str, value: Any) -> str:
+def _cell(cell, column: str, value: Any, plain: bool) -> str:
     try:
-        return cell(column, value)
+        return cell(column, value, plain=plain)
     except (TypeError, ValueError):
         return str(value)

@@ -306,6 +306,7 @@ COMMANDS: dict[str, list[str]] = {
     "pipeline": ["pipeline"],
     "reps": ["reps"],
     "movement": ["movement"],
+    "buying_group": ["buying-group"],
     "steps": ["funnel", "--steps", "stage:lead,stage:mql,stage:sql,stage:opportunity"],
     "data_quality": ["quality"],
     "plan": ["plan", "--period", PERIOD],

@@ -55,6 +55,9 @@ _EXPORTS = {
     "sync_salesforce": "fullfunnel.sync",
     "rep_scorecard": "fullfunnel.analytics.owners",
     "movement": "fullfunnel.analytics.movement",
+    "step_funnel": "fullfunnel.analytics.steps",
+    "buying_group": "fullfunnel.analytics.buying_group",
+    "account_level": "fullfunnel.analytics.accounts",
     "FullfunnelError": "fullfunnel.errors",
     "Result": "fullfunnel.result",
 }

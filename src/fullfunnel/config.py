@@ -336,7 +336,76 @@ def _build(raw: Mapping[str, Any], *, path: str | None) -> Config:
     sections["funnel"] = MappingProxyType({**funnel, "exits": tuple(funnel["exits"])})
     sections["ownership"] = MappingProxyType(ownership)
     sections["benchmarks"] = MappingProxyType(benchmarks)
+    sections["buying_group"] = MappingProxyType(_buying_group(where, raw["buying_group"]))
     return Config(stages=tuple(stages), sections=MappingProxyType(sections), path=path)
+
+
+def role_key(text: str) -> str:
+    """A CRM role or role name compared: lower case, runs of other characters as "_"."""
+    kept = "".join(c if c.isascii() and c.isalnum() else " " for c in text.lower())
+    return "_".join(kept.split())
+
+
+def _buying_group(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """[buying_group] checked: required roles among ``roles``, title patterns that
+    compile, CRM roles (the user's added to the defaults) mapped onto ``roles``. A
+    default entry for a role the user left out of ``roles`` is dropped."""
+    import re
+
+    key = f"{where}: buying_group"
+    roles = tuple(role_key(r) for r in raw["roles"])
+    if not roles or len(set(roles)) < len(roles):
+        raise ConfigError(f"{key}.roles must list distinct role names, like {['champion']}")
+    for r in raw["required"]:
+        if role_key(r) not in roles:
+            raise ConfigError(
+                f"{key}.required: '{r}' is not in roles ({', '.join(roles)})."
+                + did_you_mean(role_key(r), roles)
+            )
+    if raw["engaged_days"] < 1:
+        raise ConfigError(f"{key}.engaged_days must be 1 or more, like 90")
+    if raw["engaged_touches"] not in ("any", "inbound"):
+        raise ConfigError(f"{key}.engaged_touches must be 'any' or 'inbound'")
+    defaults = _defaults()["buying_group"]
+    titles: dict[str, list[str]] = {}
+    for role, patterns in raw["titles"].items():
+        if role_key(role) not in roles:
+            if defaults["titles"].get(role) == patterns:
+                continue
+            raise ConfigError(
+                f"{key}.titles.{role} is not in roles ({', '.join(roles)})."
+                + did_you_mean(role_key(role), roles)
+            )
+        if not isinstance(patterns, list) or not all(isinstance(x, str) for x in patterns):
+            raise ConfigError(f'{key}.titles.{role} must list title patterns, like ["cfo"]')
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"{key}.titles.{role}: '{pattern}' is not a regular expression ({exc}); "
+                    "write a plain word or fix the pattern"
+                ) from None
+        titles[role_key(role)] = list(patterns)
+    crm: dict[str, str] = {}
+    for name, role in {**defaults["crm_roles"], **raw["crm_roles"]}.items():
+        if not isinstance(role, str):
+            raise ConfigError(f'{key}.crm_roles.{name} must name a role, like "economic_buyer"')
+        if role and role_key(role) not in roles:
+            if defaults["crm_roles"].get(name) == role:
+                continue
+            raise ConfigError(
+                f"{key}.crm_roles.{name}: '{role}' is not in roles ({', '.join(roles)})."
+                + did_you_mean(role_key(role), roles)
+            )
+        crm[role_key(name)] = role_key(role)
+    return {
+        **raw,
+        "roles": roles,
+        "required": tuple(role_key(r) for r in raw["required"]),
+        "titles": titles,
+        "crm_roles": crm,
+    }
 
 
 def _won_stages(where: str, funnel: Mapping[str, Any], stages: list[Stage]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ class Result:
     """Base class: subclasses are frozen dataclasses whose DataFrame fields are tables."""
 
     title: ClassVar[str] = "result"
+    grain: ClassVar[str] = "contact"  # what a row of the funnel is (see :func:`at_level`)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table of the result, main table first."""
@@ -59,11 +61,39 @@ class Result:
         return []
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.title}
+        out: dict[str, Any] = {"kind": self.title, "grain": self.grain}
         for f in dataclasses.fields(self):
             out[f.name] = jsonable(getattr(self, f.name))
         out["headline"] = self.headline()
         return out
+
+
+_ACCOUNT_WORDS = re.compile(r"\b(C|c)ontact(s?)\b")
+
+
+def at_level(result: Result, level: str) -> Result:
+    """``result`` as computed on :mod:`~fullfunnel.analytics.accounts`' account view:
+    marked so, its headline and summary speaking of accounts where they say contacts
+    (every analysis writes its lines for the contact level)."""
+    if level == "contact":
+        return result
+    object.__setattr__(result, "grain", level)
+    for name in ("headline", "summary"):
+        said = getattr(result, name, None)
+        if said is not None:
+            object.__setattr__(result, name, _reworded(said))
+    return result
+
+
+def _account_word(m: re.Match) -> str:
+    return ("A" if m[1] == "C" else "a") + "ccount" + m[2]
+
+
+def _reworded(said):
+    def lines() -> list[str]:
+        return [_ACCOUNT_WORDS.sub(_account_word, line) for line in said()]
+
+    return lines
 
 
 def count(value: Any) -> int:

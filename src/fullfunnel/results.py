@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the classes as type checkers see them (re-exported)
     from fullfunnel.analytics.attribution.attribute import AttributionResult as AttributionResult
     from fullfunnel.analytics.attribution.attribute import CompareResult as CompareResult
     from fullfunnel.analytics.backtest import BacktestResult as BacktestResult
+    from fullfunnel.analytics.buying_group import BuyingGroupResult as BuyingGroupResult
     from fullfunnel.analytics.diagnose import DiagnoseResult as DiagnoseResult
     from fullfunnel.analytics.forecast import ForecastResult as ForecastResult
     from fullfunnel.analytics.funnel import FunnelResult as FunnelResult
@@ -55,6 +56,7 @@ _WHERE = {
     "ApiKeysResult": "fullfunnel.server.keys",
     "AttributionResult": "fullfunnel.analytics.attribution.attribute",
     "BacktestResult": "fullfunnel.analytics.backtest",
+    "BuyingGroupResult": "fullfunnel.analytics.buying_group",
     "CompareResult": "fullfunnel.analytics.attribution.attribute",
     "DataQualityResult": "fullfunnel.analytics.quality",
     "DiagnoseResult": "fullfunnel.analytics.diagnose",

@@ -158,6 +158,19 @@ TABLES: dict[str, TableSpec] = {
             ["opportunity_id", "stage", "ts"],
             ["opportunity_id", "stage", "ts"],
         ),
+        # the buying group: each contact on a deal and the role it plays there (the
+        # CRM's value, e.g. Salesforce's OpportunityContactRole; [buying_group] maps it)
+        _spec(
+            "opportunity_contacts",
+            {
+                "opportunity_id": "string",
+                "contact_id": "string",
+                "role": "string",
+                "is_primary": "boolean",
+            },
+            ["opportunity_id", "contact_id"],
+            ["opportunity_id", "contact_id"],
+        ),
         # what each load of opportunities showed of a deal, when it changed: the
         # pipeline's own history where the CRM exports none (warehouse.snapshots)
         _spec(

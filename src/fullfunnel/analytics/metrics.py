@@ -140,13 +140,7 @@ def deal_kpis(
 
 def _deal_kpis(wh: Warehouse, as_of: datetime, window: Window, config: Config) -> DealKPIs:
     confidence = config["metrics"]["confidence"]
-    opp = wh.table("opportunities")
-    closed = opp.filter(
-        opp.status.isin(["won", "lost"]),
-        opp.close_date.notnull(),
-        opp.close_date <= literal(as_of),
-        created_by(opp, literal(as_of)),
-    )
+    closed = closed_deals(wh.table("opportunities"), as_of)
     frame = _closed_stats(closed, window)
     if frame["won"] == 0:  # nothing won in the window: every deal closed before as_of
         window = Window(datetime(1900, 1, 1), as_of, "all history", "")
@@ -165,6 +159,23 @@ def _deal_kpis(wh: Warehouse, as_of: datetime, window: Window, config: Config) -
             frame["cycle_days"], frame["cycle_n"], confidence=confidence
         ),
     )
+
+
+def closed_deals(opp: ir.Table, as_of: datetime, window: Window | None = None) -> ir.Table:
+    """The deals the win rate counts: won or lost, closed by ``as_of`` (inside
+    ``window`` when given) and created by then. Any figure that splits the win rate
+    (e.g. by buying-group role) reads these, so that its parts add up to the KPI."""
+    closed = opp.filter(
+        opp.status.isin(["won", "lost"]),
+        opp.close_date.notnull(),
+        opp.close_date <= literal(as_of),
+        created_by(opp, literal(as_of)),
+    )
+    if window is not None:
+        closed = closed.filter(
+            closed.close_date >= literal(window.start), closed.close_date < literal(window.end)
+        )
+    return closed
 
 
 def _closed_stats(closed: ir.Table, window: Window) -> dict:

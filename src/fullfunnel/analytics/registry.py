@@ -99,10 +99,17 @@ class Analysis:
         if unknown:
             raise TypeError(f"{self.name} takes no option {', '.join(unknown)}")
         given = {k: v for k, v in options.items() if v is not None}
+        level = given.pop("level", "contact")
+        if level == "account":  # the same analysis on the account view (analytics.accounts)
+            from fullfunnel.analytics.accounts import account_level
+
+            wh, config = account_level(wh, config)
         fn = self.load()
         if "config" in inspect.signature(fn).parameters:
             given["config"] = config
-        return fn(wh, **given)
+        from fullfunnel.result import at_level
+
+        return at_level(fn(wh, **given), level)
 
     @property
     def valued_switch(self) -> bool:
@@ -150,6 +157,14 @@ WITHIN = Option(
     "--steps counts only the steps within it of the first.",
     flag="--within",
     minimum=0,
+)
+# handled by Analysis.run (the analysis runs on the account view), not by the function
+LEVEL = Option(
+    "level",
+    help="contact: the funnel of contacts; account: of accounts, their stages from "
+    "their contacts and deals ([accounts]).",
+    default="contact",
+    choices=("contact", "account"),
 )
 SIMS = Option("sims", "int", "Simulations [default: forecast.simulations].", minimum=1)
 SEED = Option("seed", "int", "Random seed [default: from the config].")
@@ -220,6 +235,7 @@ _ENTRIES = (
             SINCE,
             UNTIL,
             WITHIN,
+            LEVEL,
             AS_OF,
         ),
     ),
@@ -274,6 +290,7 @@ _ENTRIES = (
                 help="Break down by a contacts column, or by owner, manager, office or team.",
                 check="breakdown",
             ),
+            LEVEL,
             AS_OF,
             PERIOD,
         ),
@@ -329,6 +346,24 @@ _ENTRIES = (
             dataclasses.replace(
                 OWNER_GROUP, help="Also per deal owner, or the owner's manager, office or team."
             ),
+        ),
+    ),
+    Analysis(
+        "buying_group",
+        "fullfunnel.analytics.buying_group:buying_group",
+        "fullfunnel.analytics.buying_group:BuyingGroupResult",
+        "Which buyer roles each deal has engaged; win rate by role; open deals missing one.",
+        section="pipeline",
+        command="buying-group",
+        example="fullfunnel buying-group --by owner",
+        options=(
+            dataclasses.replace(
+                OWNER_GROUP,
+                help="The open deals missing a role per deal owner, or the "
+                "owner's manager, office or team.",
+            ),
+            AS_OF,
+            PERIOD,
         ),
     ),
     Analysis(
@@ -455,6 +490,7 @@ _ENTRIES = (
                 "What-if: conversion points to add [default: diagnose.lift_points].",
             ),
             OWNER_GROUP,
+            LEVEL,
             AS_OF,
             dataclasses.replace(
                 PERIOD,
@@ -502,6 +538,7 @@ _ENTRIES = (
                 minimum=0,
             ),
             OWNER_GROUP,
+            LEVEL,
             AS_OF,
             PERIOD,
         ),
@@ -514,7 +551,7 @@ _ENTRIES = (
         section="team",
         command="handoffs",
         example="fullfunnel handoffs --by office",
-        options=(OWNER_GROUP, AS_OF, PERIOD),
+        options=(OWNER_GROUP, LEVEL, AS_OF, PERIOD),
     ),
     Analysis(
         "attribution",

@@ -39,7 +39,8 @@ def wilson(k: np.ndarray | float, n: np.ndarray | float, *, confidence: float = 
         p = k / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    # exact bounds are 0 and 1 at k = 0 and k = n; rounding must not print "-0%"
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)

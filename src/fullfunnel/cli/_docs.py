@@ -79,9 +79,12 @@ def documented_settings(text: str) -> list[tuple[str, str, str]]:
     """
     out: list[tuple[str, str, str]] = []
     section, pending, group, section_note = "", [], "", ""
+    in_array = False  # inside a list written over several lines (shown in the file)
     for raw in text.splitlines():
         line = raw.strip()
-        if line.startswith("#"):
+        if in_array:
+            in_array = line != "]"
+        elif line.startswith("#"):
             pending.append(line.lstrip("# ").rstrip())
         elif line.startswith("["):
             name = line.strip("[]")
@@ -94,6 +97,8 @@ def documented_settings(text: str) -> list[tuple[str, str, str]]:
             key, _, value = line.partition("=")
             if pending:
                 group, pending = " ".join(pending), []
+            if value.strip() == "[":
+                in_array, value = True, "[…] (the default file below)"
             out.append((f"{section}.{key.strip()}", value.strip(), group or section_note))
     return out
 

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fullfunnel.demo import roles
 from fullfunnel.demo.company import (
     CHANNELS,
     COUNTRIES,
@@ -107,9 +108,12 @@ def _tables(
             }
         ),
         "opportunity_history": opps.history,
+        "opportunity_contacts": roles.opportunity_contacts(co, opps, touches, contact_ids),
         "spend": spend,
         "targets": targets,
-        "demo_truth": _truth_table(truth, contact_ids, untouched, stuck_who, stuck_stage),
+        "demo_truth": _truth_table(
+            [*truth, *roles.TRUTH], contact_ids, untouched, stuck_who, stuck_stage
+        ),
     }
 
 

@@ -292,7 +292,8 @@ def ingest_salesforce(
     replace: bool = False,
 ) -> IngestResult:
     """Load Salesforce object exports (Account, Contact, Lead, Opportunity,
-    OpportunityHistory, Campaign, CampaignMember, Task, Event) in dependency order."""
+    OpportunityHistory, OpportunityContactRole, Campaign, CampaignMember, Task, Event)
+    in dependency order."""
     from fullfunnel.ingest import salesforce
 
     config = config or load_config()
@@ -303,7 +304,8 @@ def ingest_salesforce(
     if unknown:
         raise InputError(
             f"{unknown[0]}: not a Salesforce export this tool knows (Account, Contact, Lead, "
-            "Opportunity, OpportunityHistory, Campaign, CampaignMember, Task, Event, with API "
+            "Opportunity, OpportunityHistory, OpportunityContactRole, Campaign, CampaignMember, "
+            "Task, Event, with API "
             "field names); name the file after its object (e.g. Lead.csv) or use 'ingest csv "
             "--mapping'"
         )

@@ -46,6 +46,7 @@ ORPHANS = {
     "touchpoints": {"contact_id": "contacts"},
     "stage_events": {"contact_id": "contacts"},
     "opportunity_history": {"opportunity_id": "opportunities"},
+    "opportunity_contacts": {"opportunity_id": "opportunities", "contact_id": "contacts"},
 }
 STATUSES = ("open", "won", "lost")
 NEEDED = {"opportunities": ("amount",)}  # columns a file must have, though a row may not

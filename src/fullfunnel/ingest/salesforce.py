@@ -11,6 +11,7 @@ Objects and where they go:
   ``customer`` or ``closed_lost`` (CloseDate) events. The contact is ContactId, or
   the lead converted into the opportunity (ConvertedOpportunityId in Lead.csv).
 - OpportunityHistory → opportunity_history.
+- OpportunityContactRole → opportunity_contacts (the buying group: contact, role, primary).
 - Campaign → spend (ActualCost at StartDate, channel from Type).
 - CampaignMember → touchpoints (marketing, channel from the campaign's Type).
 - Task / Event → touchpoints (calls, emails, meetings), team from the owner.
@@ -32,6 +33,7 @@ from fullfunnel.ingest.salesforce_objects import (
     _activity,
     _campaign,
     _contact,
+    _contact_role,
     _history,
     _key,
     _lead,
@@ -46,6 +48,7 @@ ORDER = (
     "Lead",
     "Opportunity",
     "OpportunityHistory",
+    "OpportunityContactRole",
     "Campaign",
     "CampaignMember",
     "Task",
@@ -130,6 +133,12 @@ def renaming(columns: list[str], kind: str | None) -> dict[str, str]:
         own["OpportunityId"] = ("Opportunity ID", "Opportunity Id")
         own["CreatedDate"] = ("Edit Date", "Last Modified", "Stage Change Date", "Created Date")
         own["Id"] = ("History ID",)
+    if kind == "OpportunityContactRole":
+        own["OpportunityId"] = ("Opportunity ID", "Opportunity Id")
+        own["ContactId"] = ("Contact ID", "Contact Id")
+        own["Role"] = ("Contact Role", "Role")
+        own["IsPrimary"] = ("Primary", "Is Primary", "Primary Contact")
+        own["Id"] = ("Contact Role ID", "Opportunity Contact Role ID")
     return headers.renaming(columns, {**ALIASES, **headers.aliases(own)})
 
 
@@ -152,6 +161,8 @@ def kind_of(columns: list[str], path: Path) -> str | None:
 
 
 def _kind(c: set[str]) -> str | None:
+    if {"OpportunityId", "ContactId", "Role"} <= c:  # a report of contact roles has no Id
+        return "OpportunityContactRole"
     if "Id" not in c and not {"StageName", "CloseDate"} <= c:
         return None
     rules = [
@@ -244,6 +255,7 @@ def plan(
         "Lead": _lead,
         "Opportunity": _opportunity,
         "OpportunityHistory": _history,
+        "OpportunityContactRole": _contact_role,
         "Campaign": _campaign,
         "CampaignMember": _member,
         "Task": _activity,
@@ -254,7 +266,7 @@ def plan(
     notes = []
     if _key(columns, kind) == "Name":
         notes.append(f"no {kind} ID column: each {kind.lower()} is keyed by its name")
-    else:
+    elif kind != "OpportunityContactRole":  # keyed by deal and contact, not its own Id
         _need(columns, path, kind, "Id")
     p = builder(kind, columns, path, config, checks, lookups)
     p.lookups = lookups.tables

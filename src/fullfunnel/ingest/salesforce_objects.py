@@ -1,6 +1,6 @@
 """How each Salesforce object becomes canonical rows: the plan of an Account, Contact,
-Lead, Opportunity, OpportunityHistory, Campaign, CampaignMember, Task or Event
-export."""
+Lead, Opportunity, OpportunityHistory, OpportunityContactRole, Campaign,
+CampaignMember, Task or Event export."""
 
 from __future__ import annotations
 
@@ -231,6 +231,24 @@ def _history(kind, columns, path, config, checks, lookups) -> Plan:
         table="opportunity_history",
         columns=exprs,
         orphans={"opportunity_id": "opportunities"},
+    )
+
+
+def _contact_role(kind, columns, path, config, checks, lookups) -> Plan:
+    """Who plays which role on a deal; a row whose deal or contact is not loaded is
+    rejected (load Opportunity and Contact first)."""
+    _need(columns, path, kind, "OpportunityId", "ContactId")
+    exprs = {
+        "opportunity_id": v.required("OpportunityId", v.text("OpportunityId")),
+        "contact_id": v.required("ContactId", v.text("ContactId")),
+    }
+    _opt(exprs, "role", columns, "Role")
+    _opt(exprs, "is_primary", columns, "IsPrimary", how=v.boolean)
+    return Plan(
+        source="salesforce:OpportunityContactRole",
+        table="opportunity_contacts",
+        columns=exprs,
+        orphans={"opportunity_id": "opportunities", "contact_id": "contacts"},
     )
 
 

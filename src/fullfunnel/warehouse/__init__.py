@@ -55,6 +55,7 @@ DATA_TABLES = (
     "leads",
     "products",
     "opportunity_history",
+    "opportunity_contacts",
     "pipeline_snapshots",
     "spend",
     "targets",

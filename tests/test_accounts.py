@@ -1,0 +1,129 @@
+"""The account level: account stages from contacts and deals, by hand and on the demo,
+and every --level account analysis speaking of accounts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import fullfunnel as ff
+from fullfunnel.analytics.accounts import account_config, account_level
+from fullfunnel.analytics.registry import ANALYSES
+from fullfunnel.cli import app
+from fullfunnel.config import config_from_dict, default_config
+from fullfunnel.errors import ConfigError
+
+AS_OF = datetime(2026, 11, 23)
+
+
+def ago(days: float) -> pd.Timestamp:
+    return pd.Timestamp(AS_OF - timedelta(days=days))
+
+
+def load_accounts_case(wh):
+    """Three accounts (engaged: 2 contacts at lead within 90 days; mqa: 1 at mql).
+
+    A: leads 100 and 80 days ago (20 apart: engaged 80 days ago); one MQL 50 days ago
+    B: leads 300 and 100 days ago (200 apart: not engaged by contacts); an MQL 90 days
+       ago (mqa, and so engaged, implied)
+    C: one lead; deals: created 200 days ago, won 150 and 20 days ago (expansion)
+    """
+    contacts = pd.DataFrame(
+        {
+            "contact_id": ["a1", "a2", "b1", "b2", "c1", "x1"],
+            "account_id": ["A", "A", "B", "B", "C", None],  # x1 has no account
+            "created_at": [ago(100), ago(80), ago(300), ago(100), ago(250), ago(10)],
+        }
+    )
+    events = pd.DataFrame(
+        [("a2", "mql", ago(50)), ("b2", "mql", ago(90))], columns=["contact_id", "stage", "ts"]
+    )
+    opps = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o2"],
+            "contact_id": ["c1", "c1"],
+            "account_id": ["C", "C"],
+            "created_at": [ago(200), ago(60)],
+            "status": ["won", "won"],
+            "amount": [1000.0, 500.0],
+            "close_date": [ago(150), ago(20)],
+        }
+    )
+    wh.load_many({"contacts": contacts, "stage_events": events, "opportunities": opps})
+    return wh
+
+
+def test_account_stages_by_hand(wh):
+    view, config = account_level(load_accounts_case(wh), default_config())
+    got = view.table("stage_events").execute().set_index(["contact_id", "stage"]).ts
+    assert got[("A", "engaged")] == ago(80)
+    assert got[("A", "mqa")] == ago(50)
+    assert ("B", "engaged") not in got.index and got[("B", "mqa")] == ago(90)
+    assert got[("C", "opportunity")] == ago(200)
+    assert (got[("C", "customer")], got[("C", "expansion")]) == (ago(150), ago(20))
+    f = ff.funnel(view, config=config, as_of=AS_OF)
+    reached = f.stages.set_index("stage").reached
+    # C reached customer (implying the stages before); B's engaged is implied by its mqa
+    assert reached.to_dict() == {
+        "engaged": 3,
+        "mqa": 3,  # C by its deal (implied)
+        "opportunity": 1,
+        "customer": 1,
+        "expansion": 1,
+    }
+    accounts = view.table("contacts").execute().set_index("contact_id")
+    assert set(accounts.index) == {"A", "B", "C"}  # x1 has no account: left out
+    assert accounts.loc["B", "created_at"] == ago(300)
+
+
+def test_on_the_demo_account_stages_match_a_pandas_reading():
+    wh = ff.connect("duckdb://:memory:")
+    ff.generate_demo(wh, contacts=3000, seed=3, as_of=AS_OF)
+    config = default_config()
+    view, accounts = account_level(wh, config)
+    got = view.table("stage_events").execute()
+    got = got.groupby("stage").contact_id.nunique().to_dict()
+    # the same rules read straight from the tables
+    tl = ff.timeline(wh, config, as_of=AS_OF).execute()
+    c = wh.table("contacts").execute()[["contact_id", "account_id"]].dropna()
+    j = tl.merge(c, on="contact_id")
+    lead = j.dropna(subset=["reached_lead_at"]).sort_values(["account_id", "reached_lead_at"])
+    gap = lead.groupby("account_id").reached_lead_at.diff()
+    engaged = lead[gap <= pd.Timedelta(days=90)].account_id.nunique()
+    mqa = j.dropna(subset=["reached_mql_at"]).account_id.nunique()
+    o = wh.table("opportunities").execute()
+    won = o[o.status == "won"].groupby("account_id").size()
+    assert got["engaged"] == engaged and got["mqa"] == mqa
+    assert got["opportunity"] == o.account_id.nunique()
+    assert (got["customer"], got.get("expansion", 0)) == (len(won), int((won >= 2).sum()))
+    f = ff.funnel(view, config=accounts, as_of=AS_OF)
+    assert f.stages.set_index("stage").reached["customer"] == len(won)
+
+
+@pytest.mark.parametrize("command", ["funnel", "velocity", "stuck", "handoffs", "diagnose"])
+def test_every_level_account_command_speaks_of_accounts(tmp_path, command):
+    db = tmp_path / "a.duckdb"
+    with ff.connect(str(db)) as wh:
+        load_accounts_case(wh)
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["--db", str(db), "-f", "json", command, "--level", "account", "--as-of", "2026-11-23"]
+    )
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.stdout)
+    assert payload["grain"] == "account"
+    assert not any("contact" in line for line in payload["headline"]), payload["headline"]
+    assert ANALYSES[command if command != "handoffs" else "handoffs"].option("level")
+
+
+def test_a_wrong_account_stage_says_what_to_write():
+    bad = [{"name": "engaged", "segment": "tofu", "owner": "marketing", "contacts": 2}]
+    with pytest.raises(ConfigError, match="give either contact_stage"):
+        account_config(config_from_dict({"accounts": {"stages": bad}}))
+    odd = [{"name": "x", "segment": "tofu", "owner": "marketing", "deals": "signed"}]
+    with pytest.raises(ConfigError, match="deals must be one of created, won, won_again"):
+        account_config(config_from_dict({"accounts": {"stages": odd}}))

@@ -127,3 +127,17 @@ def test_a_wrong_account_stage_says_what_to_write():
     odd = [{"name": "x", "segment": "tofu", "owner": "marketing", "deals": "signed"}]
     with pytest.raises(ConfigError, match="deals must be one of created, won, won_again"):
         account_config(config_from_dict({"accounts": {"stages": odd}}))
+
+
+def test_the_report_at_the_account_level(tmp_path):
+    db, out = tmp_path / "a.duckdb", tmp_path / "accounts.html"
+    with ff.connect(str(db)) as wh:
+        ff.generate_demo(wh, contacts=1500, seed=2, as_of=AS_OF)
+    runner = CliRunner()
+    args = ["--db", str(db), "report", "--level", "account", "--as-of", "2026-11-23"]
+    r = runner.invoke(app, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text(encoding="utf-8")
+    assert "fullfunnel report (accounts)" in html and "accounts entered the funnel" in html
+    bad = runner.invoke(app, ["--db", str(db), "report", "--level", "acount"])
+    assert bad.exit_code == 1 and "Did you mean 'account'" in bad.output

@@ -99,7 +99,7 @@ class Analysis:
         if unknown:
             raise TypeError(f"{self.name} takes no option {', '.join(unknown)}")
         given = {k: v for k, v in options.items() if v is not None}
-        level = given.pop("level", "contact")
+        level = given.pop("level", "contact") if self.option("level") is LEVEL else "contact"
         if level == "account":  # the same analysis on the account view (analytics.accounts)
             from fullfunnel.analytics.accounts import account_level
 

@@ -8,6 +8,7 @@ import typer
 
 from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
 from fullfunnel.cli._render import render
+from fullfunnel.errors import InputError, did_you_mean
 
 apikey_app = typer.Typer(help="Create, list and revoke API keys (stored hashed).")
 app.add_typer(apikey_app, name="apikey")
@@ -22,6 +23,11 @@ def report(
     ),
     as_of: str | None = typer.Option(None, "--as-of", help="Evaluate as of this date."),
     title: str = typer.Option("fullfunnel report", help="Title at the top of the report."),
+    level: str = typer.Option(
+        "contact",
+        help="contact, or account: the funnel, velocity, stuck, handoffs and diagnosis of "
+        "accounts ([accounts]).",
+    ),
 ) -> None:
     """Write the executive report: one self-contained HTML file that opens offline."""
 
@@ -33,7 +39,15 @@ def report(
     st = state(ctx)
     wh, config = st.warehouse(), st.config()
     when = resolve_as_of(wh, as_of)
-    params = {}
+    params: dict[str, str] = {}
+    if level not in ("contact", "account"):
+        raise InputError(
+            f"--level {level!r} is not one of contact, account."
+            + did_you_mean(level, ["contact", "account"])
+        )
+    if level == "account":
+        params["level"] = level
+        title += " (accounts)"
     if period:
         parse_period(period)
         params["period"] = period

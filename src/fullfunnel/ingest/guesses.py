@@ -99,7 +99,8 @@ def _canonical(path, fmt, columns, norm, sample) -> Shape | None:
     best = None
     for spec in TABLES.values():
         if (
-            spec.name in ("loads", "rejects", "load_keys", "scores", "sync_state")
+            spec.name
+            in ("loads", "rejects", "load_keys", "scores", "sync_state", "pipeline_snapshots")
             or not spec.required
         ):
             continue

@@ -163,7 +163,7 @@ def plan_from_mapping(
             'table: say which table to load (or table = "…" in the mapping)', option="table"
         )
     spec = table_spec(name)
-    if name in ("loads", "rejects"):
+    if name in ("loads", "rejects", "pipeline_snapshots"):
         raise InputError(f"table {name} is written by the loader itself; load another table")
     dtypes = {n: str(t) for n, t in zip(spec.schema.names, spec.schema.types, strict=True)}
     dtypes = {**EXTRAS.get(name, {}), **dtypes}

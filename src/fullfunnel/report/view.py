@@ -130,15 +130,23 @@ def build_view(
             table=table_html(numbers) if not numbers.empty else "",
         )
 
+    def model(result: Result) -> Config:
+        """The stage model ``result`` was computed on: the accounts' at the account level."""
+        if result.grain != "account":
+            return config
+        from fullfunnel.analytics.accounts import account_config
+
+        return account_config(config)
+
     funnel = of_type(results, FunnelResult)
     diagnosis = of_type(results, DiagnoseResult)
     leaks = charts.leak_table(diagnosis)
     first_screen = [
         fig(charts.bookings_chart(results, config)),
-        fig(charts.funnel_chart(funnel, config)) if funnel else None,
-        fig(charts.breakdown_chart(funnel, config)) if funnel else None,
-        fig(charts.dropoff_chart(funnel, config, leaks)) if funnel else None,
-        fig(charts.weight_chart(diagnosis, config)) if diagnosis else None,
+        fig(charts.funnel_chart(funnel, model(funnel))) if funnel else None,
+        fig(charts.breakdown_chart(funnel, model(funnel))) if funnel else None,
+        fig(charts.dropoff_chart(funnel, model(funnel), leaks)) if funnel else None,
+        fig(charts.weight_chart(diagnosis, model(diagnosis))) if diagnosis else None,
     ]
     sections: list[Section] = []
     placed: set[str] = set()
@@ -147,14 +155,14 @@ def build_view(
         for name in ANALYSES:
             if name in results and section_of(name) == sid:
                 placed.add(name)
-                _add(section, name, results[name], config, fig)
+                _add(section, name, results[name], model(results[name]), fig)
         if section.analyses:
             sections.append(section)
     for name, result in results.items():
         if name in placed or section_of(name) == QUALITY:
             continue
         section = Section(id=name, title=_title(name, result))
-        _add(section, name, result, config, fig)
+        _add(section, name, result, model(result), fig)
         sections.append(section)
     quality = _quality(results, config, fig)
     return {

@@ -29,9 +29,11 @@ def render(result: Result, fmt: Format, *, console: Console | None = None) -> No
     if fmt is Format.csv:
         print(result.to_frame().to_csv(index=False), end="")
         return
+    from fullfunnel.cli._app import as_flags
+
     lines = result.headline()
     for line in lines:  # data, not markup: "[scoring]" or "[Webinar] Q1" print as written
-        console.print(line, markup=False)
+        console.print(as_flags(line), markup=False)  # an option it advises, as its flag
     tables = {name: frame for name, frame in result.tables().items() if not frame.empty}
     if not lines and not tables:
         console.print(f"{result.title}: no rows (nothing loaded yet, or nothing matches)")

@@ -130,16 +130,16 @@ class AccountView:
         return j.mutate(contact_id=j.account_id)
 
     def _touchpoints(self) -> ir.Table:
-        tp = self._wh.table("touchpoints")
-        acc = self._account_of().rename(_c="contact_id", _a="account_id")
-        j = tp.left_join(acc, tp.contact_id == acc._c)
-        account = j.account_id.coalesce(j._a)
-        return j.filter(account.notnull()).mutate(contact_id=account).drop("_c", "_a")
+        return self._by_account(self._wh.table("touchpoints"))
 
     def _opportunities(self) -> ir.Table:
-        o = self._wh.table("opportunities")
+        return self._by_account(self._wh.table("opportunities"))
+
+    def _by_account(self, t: ir.Table) -> ir.Table:
+        """Rows of ``t`` keyed by their account: their own ``account_id``, else their
+        contact's; rows with neither are left out."""
         acc = self._account_of().rename(_c="contact_id", _a="account_id")
-        j = o.left_join(acc, o.contact_id == acc._c)
+        j = t.left_join(acc, t.contact_id == acc._c)
         account = j.account_id.coalesce(j._a)
         return j.filter(account.notnull()).mutate(contact_id=account).drop("_c", "_a")
 

@@ -26,7 +26,7 @@ import pytest
 
 import fullfunnel as ff
 from conftest import ENGINES, new_warehouse
-from fullfunnel.analytics.registry import ANALYSES, run
+from fullfunnel.analytics.registry import ANALYSES, LEVEL, run
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
@@ -489,6 +489,18 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
     seen["features"][-1] = seen["features"][-1].iloc[order].reset_index(drop=True)
     seen["predictions"][-1] = seen["predictions"][-1][order]
     return result, seen
+
+
+@pytest.mark.parametrize("name", [n for n, a in ANALYSES.items() if a.option("level") is LEVEL])
+def test_every_account_level_analysis(company, expected, name):
+    """The account view (analytics.accounts) gives every engine the same answers."""
+
+    def at_accounts(wh: Warehouse) -> Result:
+        return run(name, wh, _config(), DEMO_AS_OF, {"level": "account"})
+
+    got, want = at_accounts(company), expected(("account", name), at_accounts)
+    assert got.grain == want.grain == "account"
+    assert_same_value(got.to_dict(), want.to_dict(), f"{name} --level account")
 
 
 @pytest.mark.parametrize("name", list(ANALYSES))

@@ -141,3 +141,18 @@ def test_the_report_at_the_account_level(tmp_path):
     assert "fullfunnel report (accounts)" in html and "accounts entered the funnel" in html
     bad = runner.invoke(app, ["--db", str(db), "report", "--level", "acount"])
     assert bad.exit_code == 1 and "Did you mean 'account'" in bad.output
+
+
+def test_the_api_takes_account_stages_at_the_account_level(wh):
+    pytest.importorskip("fastapi")
+    from conftest import AsgiClient
+    from fullfunnel.server.app import create_app
+
+    load_accounts_case(wh)
+    client = AsgiClient(create_app(wh))
+    params = {"level": "account", "stage": "engaged", "as_of": "2026-11-23"}
+    r = client.get("/api/stuck", params=params)
+    assert r.status_code == 200, r.text
+    assert r.json()["grain"] == "account"
+    refused = client.get("/api/stuck", params={**params, "level": "contact"})
+    assert refused.status_code == 400 and "engaged" in refused.text

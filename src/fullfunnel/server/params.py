@@ -66,6 +66,10 @@ def prepare(name: str, given: dict[str, Any], *, wh: Warehouse, config: Config) 
     """Checked keyword arguments for analysis ``name`` from query values ``given``."""
     params = {p.name: p for p in params_of(name)}
     out: dict[str, Any] = {}
+    if given.get("level") == "account" and params.get("level") is not None:
+        from fullfunnel.analytics.accounts import account_config
+
+        config = account_config(config)  # a stage named is an account stage
     for key, value in given.items():
         if value is None or value == "" or key not in params:
             continue

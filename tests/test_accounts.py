@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import fullfunnel as ff
 from fullfunnel.analytics.accounts import account_config, account_level
-from fullfunnel.analytics.registry import ANALYSES
+from fullfunnel.analytics.registry import ANALYSES, LEVEL
 from fullfunnel.cli import app
 from fullfunnel.config import config_from_dict, default_config
 from fullfunnel.errors import ConfigError
@@ -117,7 +117,7 @@ def test_every_level_account_command_speaks_of_accounts(tmp_path, command):
     payload = json.loads(out.stdout)
     assert payload["grain"] == "account"
     assert not any("contact" in line for line in payload["headline"]), payload["headline"]
-    assert ANALYSES[command if command != "handoffs" else "handoffs"].option("level")
+    assert ANALYSES[command].option("level") is LEVEL
 
 
 def test_a_wrong_account_stage_says_what_to_write():

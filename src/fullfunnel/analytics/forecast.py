@@ -390,12 +390,20 @@ def _expected_new_wins(
     return pace * float(np.mean(g_end - g_start)) * horizon
 
 
-def _commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg) -> pd.DataFrame:
-    p = deals["probability"]
-    cats = np.where(
+def _tier(p: np.ndarray, cfg: dict, names: tuple[str, str, str]) -> np.ndarray:
+    """Each chance's tier: at least ``likely_probability``, at least
+    ``possible_probability``, or below, named ``names``."""
+    likely, possible, rest = names
+    return np.where(
         p >= cfg["likely_probability"],
-        "likely",
-        np.where(p >= cfg["possible_probability"], "possible", "long shot"),
+        likely,
+        np.where(p >= cfg["possible_probability"], possible, rest),
+    )
+
+
+def _commit(deals, booked_amt, booked_n, new_wins, new_expected, cfg) -> pd.DataFrame:
+    cats = _tier(
+        deals["probability"].to_numpy(dtype=float), cfg, ("likely", "possible", "long shot")
     )
     g = deals.assign(category=cats).groupby("category")
     parts = g.agg(deals=("amount", "size"), amount=("amount", "sum"), expected=("expected", "sum"))
@@ -433,11 +441,7 @@ def _categories(
     p_model = deals["probability"].to_numpy(dtype=float)
     crm_p = deals.get("crm_probability", pd.Series(np.nan, index=deals.index)).to_numpy(float)
     by_p = np.where(np.isnan(crm_p), p_model, crm_p)
-    from_p = np.where(
-        by_p >= cfg["likely_probability"],
-        "commit",
-        np.where(by_p >= cfg["possible_probability"], "best_case", "pipeline"),
-    )
+    from_p = _tier(by_p, cfg, ("commit", "best_case", "pipeline"))
     named = deals.get("crm_category", pd.Series(None, index=deals.index, dtype=object))
     named = named.astype("string").str.strip().str.lower().replace(_SPELLINGS)
     category = named.where(named.isin(CATEGORIES), None).fillna(pd.Series(from_p, deals.index))

@@ -331,11 +331,10 @@ def _opportunities(rng: np.random.Generator, sc: Scenario, co: _Company) -> _Opp
             "close_date": _ts(co.origin, np.concatenate(hist_close)),
         }
     )
-    ids = np.asarray(opp_ids.to_pylist(), dtype=object)
-    moves = [
-        ("close_date_moved", i, float(-d))
-        for i, d in zip(ids[shift != 0], shift[shift != 0], strict=True)
-    ]
+    # one fact per planted move: the deal, and the days its close date moved (+: later)
+    moved = pc.filter(opp_ids, pa.array(shift != 0)).to_pylist()
+    days = (-shift[shift != 0]).tolist()
+    moves = list(zip(["close_date_moved"] * len(moved), moved, days, strict=True))
     return _Opportunities(opp, opp_ids, amount, opp_stage, status, close, history, moves)
 
 

@@ -201,6 +201,45 @@ def test_without_a_scope_nothing_is_pulled_in_but_moved_dates_are_counted(dated)
     assert "give `closing` (e.g. a quarter)" in "\n".join(r.headline())
 
 
+def test_per_segment_a_deal_takes_its_account_s_column_or_its_contact_s(dated):
+    """P1, P2 are the account A1's (250 employees); P3, P4 name no account but their
+    contact is at A2 (20 employees); P5, P6 have neither: "(none)". Employees are
+    shown as size bands; a band with no deal in play is left out."""
+    dated.load(
+        "accounts",
+        pd.DataFrame(
+            [("A1", "saas", 250), ("A2", "retail", 20), ("A3", "bank", 9000)],
+            columns=["account_id", "industry", "employees"],
+        ),
+    )
+    dated.load(
+        "contacts",
+        pd.DataFrame(
+            [("C2", "A2", S - timedelta(days=60))],
+            columns=["contact_id", "account_id", "created_at"],
+        ),
+    )
+    opp = dated.table("opportunities").execute()
+    opp["account_id"] = opp.opportunity_id.map({"P1": "A1", "P2": "A1"})
+    opp["contact_id"] = opp.opportunity_id.map({"P3": "C2", "P4": "C2"})
+    dated.load("opportunities", opp)
+    r = ff.movement(dated, since=S, until=E, closing="2026-Q4", by="industry")
+    per = r.by_group.set_index("industry")
+    assert sorted(per.index) == ["(none)", "retail", "saas"]
+    assert (per.loc["saas", "pulled_in_amount"], per.loc["saas", "pushed_out_amount"]) == (
+        100.0,
+        -70.0,
+    )
+    assert (per.loc["retail", "won_amount"], per.loc["retail", "closing_amount"]) == (-80.0, 50.0)
+    assert per.loc["(none)", "created_amount"] == 40.0
+    for step in r.waterfall.itertuples():
+        assert per[f"{step.step.replace(' ', '_')}_amount"].sum() == pytest.approx(step.amount)
+    bands = ff.movement(dated, since=S, until=E, closing="2026-Q4", by="employees").by_group
+    assert sorted(bands.employees) == ["(none)", "1–49", "200–999"]
+    with pytest.raises(InputError, match="segment, a column of the accounts table"):
+        ff.movement(dated, since=S, until=E, by="created_at")
+
+
 def test_each_load_snapshots_what_changed_and_movement_reads_it(monkeypatch):
     """Without any history export, two loads of the same deals a few days apart are
     enough to see one pushed out of the quarter; loading the same file again adds

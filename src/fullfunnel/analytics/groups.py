@@ -2,13 +2,15 @@
 
 A breakdown is a ``contacts`` column (``source_channel``, ``country``…) or an owner
 group: the contact's (or deal's) owner, or the owner's manager, office or team from
-the ``owners`` table (a sales-team file). Every ``--by`` of the funnel, velocity,
-stuck, handoffs, diagnose and pipeline is resolved here, so a group means the same
-in each and the groups of one analysis add up to its total.
+the ``owners`` table (a sales-team file). A deal can also be split by a column of
+its account (a segment: ``industry``, ``country``…). Every ``--by`` of the funnel,
+velocity, stuck, handoffs, diagnose, pipeline and movement is resolved here, so a
+group means the same in each and the groups of one analysis add up to its total.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import ibis
@@ -22,6 +24,8 @@ NO_VALUE = "(none)"
 BY = ("owner", "manager", "office", "team")
 NOT_LISTED = "(not in the sales-team table)"
 NO_OWNER = "(no owner)"
+# company-size bands of a numeric segment (employees): lower edges
+SIZE_BANDS = (1, 50, 200, 1000, 5000)
 
 
 def check_by(by: str, wh: Warehouse | None = None) -> None:
@@ -52,6 +56,46 @@ def grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
         (joined.owner_id.isnull(), NO_OWNER), else_=joined._attr.fill_null(NOT_LISTED)
     )
     return joined.mutate(group=group).drop("owner_id_right", "_attr")
+
+
+def check_deal_by(by: str, wh: Warehouse) -> None:
+    """``by`` is an owner group or a column of the accounts table (a segment)."""
+    accounts = wh.table("accounts").schema()
+    columns = [
+        c for c, t in accounts.items() if c not in ("account_id", "name") and not t.is_temporal()
+    ]
+    if by in BY:
+        check_by(by, wh)
+    elif by not in columns:
+        raise InputError(
+            f"by {by!r}: use an owner group ({', '.join(BY)}) or a segment, a column of "
+            f"the accounts table ({', '.join(columns)})." + did_you_mean(by, [*BY, *columns]),
+            option="by",
+        )
+
+
+def deal_grouped(wh: Warehouse, deals: ir.Table, by: str) -> ir.Table:
+    """``deals`` (with ``owner_id``, ``account_id`` and ``contact_id``) with ``group``:
+    an owner group (:func:`grouped`), or the column ``by`` of the deal's account (its
+    own, else its contact's); a deal without one is in "(none)"."""
+    if by in BY:
+        return grouped(wh, deals, by)
+    c = wh.table("contacts").select(_c="contact_id", _ca="account_id")
+    a = wh.table("accounts")
+    a = a.select(_a="account_id", _seg=_segment(a[by]))
+    j = deals.left_join(c, deals.contact_id == c._c)
+    j = j.left_join(a, j.account_id.coalesce(j._ca) == a._a)
+    return j.mutate(group=j._seg.fill_null(NO_VALUE)).drop("_c", "_ca", "_a", "_seg")
+
+
+def _segment(column: ir.Column) -> ir.StringValue:
+    """A segment's label: the text, or a numeric column's size band ("50–199")."""
+    if not column.type().is_numeric():
+        return column.cast("string")
+    edges = SIZE_BANDS
+    labels = [f"{lo:,}–{hi - 1:,}" for lo, hi in itertools.pairwise(edges)]
+    cases = [(column < hi, label) for hi, label in zip(edges[1:], labels, strict=True)]
+    return ibis.cases(*cases, else_=f"{edges[-1]:,}+")
 
 
 def contact_groups(wh: Warehouse, by: str) -> ir.Table:

@@ -27,7 +27,7 @@ import pandas as pd
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import literal, to_datetime
 from fullfunnel.analytics.bookings import open_opportunities
-from fullfunnel.analytics.groups import check_by, grouped
+from fullfunnel.analytics.groups import check_deal_by, deal_grouped
 from fullfunnel.analytics.period import created_by, period_span, resolve_as_of
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import InputError
@@ -51,7 +51,7 @@ STEPS = (
 @dataclasses.dataclass(frozen=True, eq=False)
 class MovementResult(Result):
     """The open pipeline at ``since`` and at ``until`` and every step between, in deals
-    and amount; the same per owner group with ``by``."""
+    and amount; the same per owner group or account segment with ``by``."""
 
     title = "pipeline movement"
     waterfall: pd.DataFrame  # step, deals, amount (signed as it moves the pipeline)
@@ -68,6 +68,10 @@ class MovementResult(Result):
     advanced: int = 0  # … and earlier
     advanced_amount: float = 0.0
     records_from: datetime | None = None  # the first recorded amount or close date
+
+    def display_columns(self) -> dict[str, list[str]]:
+        steps = ["opening", "created", "pulled_in", "pushed_out", "won", "lost", "closing"]
+        return {"by_group": [self.by or "group", *(f"{s}_amount" for s in steps), "change"]}
 
     def _step(self, name: str) -> pd.Series:
         return self.waterfall.set_index("step").loc[name]
@@ -133,7 +137,8 @@ def movement(
     """The open pipeline's waterfall from ``since`` (default: the Monday of the week of
     ``until``, or the Monday before when ``until`` is a Monday) to ``until``
     (default: ``as_of``); ``closing`` (a period, e.g. 2026-Q4): only the deals whose
-    close date falls in it, with those pulled into it and pushed out of it.
+    close date falls in it, with those pulled into it and pushed out of it; ``by``:
+    the same per owner group or per segment (a column of the deal's account).
 
     >>> import fullfunnel as ff
     >>> ff.movement(ff.connect("duckdb://:memory:")).waterfall["deals"].sum()
@@ -150,11 +155,11 @@ def movement(
     if start >= end:
         raise InputError("since is not before until; give an earlier since", option="since")
     if by is not None:
-        check_by(by, wh)
+        check_deal_by(by, wh)
     scope = period_span(closing)
     deals = _deals(wh, start, end, scope)
     if by is not None:
-        deals = grouped(wh, deals, by)
+        deals = deal_grouped(wh, deals, by)
     keys = ["group"] if by is not None else []
     frame = deals.group_by(keys).aggregate(**_sums(deals)) if keys else None
     totals = deals.aggregate(**_sums(deals)).execute().iloc[0]
@@ -339,11 +344,14 @@ def _amount(value: object) -> float:
 
 
 def _by_group(frame: pd.DataFrame, by: str) -> pd.DataFrame:
-    """One row per owner group, the steps' deals and amounts as columns, by closing."""
+    """One row per group with a deal in play, the steps' deals and amounts as columns,
+    by closing."""
     out = pd.DataFrame({by: frame["group"]})
     for step, col in STEPS:
         name = step.replace(" ", "_")
         out[f"{name}_deals"] = frame[f"{col}_n"].fillna(0).astype(int)
         out[f"{name}_amount"] = frame[f"{col}_a"].fillna(0.0).astype(float)
     out["change"] = out["closing_amount"] - out["opening_amount"]
+    moved = out[[c for c in out.columns if c.endswith("_deals")]].sum(axis=1) > 0
+    out = out[moved]  # a group with no deal in play between the dates says nothing
     return out.sort_values(["closing_amount", by], ascending=[False, True]).reset_index(drop=True)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the CLI reads this registry to build --help: no heavy impor
     from fullfunnel.warehouse import Warehouse
 
 # what a value is checked against before it reaches an analysis (server.params.check)
-CHECKS = ("breakdown", "owner_group", "team", "stage", "segment", "period")
+CHECKS = ("breakdown", "owner_group", "deal_group", "team", "stage", "segment", "period")
 KINDS = {"str": str, "int": int, "float": float, "bool": bool, "date": str}
 
 
@@ -343,8 +343,11 @@ _ENTRIES = (
                 check="period",
             ),
             AS_OF,
-            dataclasses.replace(
-                OWNER_GROUP, help="Also per deal owner, or the owner's manager, office or team."
+            Option(
+                "by",
+                help="Also per deal owner, or the owner's manager, office or team, or per "
+                "segment: a column of the deal's account (industry, country…).",
+                check="deal_group",
             ),
         ),
     ),

@@ -128,6 +128,13 @@ def _breakdown(key: str, value: Any, wh: Warehouse, config: Config) -> None:
         )
 
 
+def _deal_group(key: str, value: Any, wh: Warehouse, config: Config) -> None:
+    """An owner group, or a column of the accounts table (a segment)."""
+    from fullfunnel.analytics.groups import check_deal_by
+
+    check_deal_by(value, wh)  # its message names the option
+
+
 def _team(key: str, value: Any, wh: Warehouse, config: Config) -> None:
     if value not in config.teams:
         raise InputError(
@@ -156,6 +163,7 @@ _CHECKS = {
     "period": _period,
     "breakdown": _breakdown,
     "owner_group": _any,  # its choices are the check
+    "deal_group": _deal_group,
     "team": _team,
     "segment": _segment,
     "stage": _stage,

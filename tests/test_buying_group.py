@@ -240,6 +240,29 @@ def test_the_demo_recovers_the_planted_economic_buyer_effect(demo_wh):
     assert r.missing.deals_missing.sum() == (r.open_deals.missing_count > 0).sum()
 
 
+def test_stuck_and_diagnose_carry_the_missing_role_signal(demo_wh):
+    """Stuck contacts at an account whose open deal (buying group known) misses a
+    required role are counted and each listed one names the roles of its largest such
+    deal; diagnose puts multithreading on its list with the role's measured effect."""
+    st = ff.stuck(demo_wh, as_of=AS_OF, limit=100_000)
+    deals = deals_missing_roles(demo_wh, as_of=AS_OF).execute()
+    deals = deals[(deals.group_from != "none") & deals.account_id.notna()]
+    largest = deals.sort_values("amount", ascending=False).groupby("account_id").first()
+    listed = st.contacts.dropna(subset=["account_id"])
+    hit = listed[listed.account_id.isin(largest.index)]
+    assert st.missing_roles_total == len(hit) == hit.missing_roles.notna().sum() > 0
+    assert st.missing_roles_accounts == hit.account_id.nunique()
+    assert st.missing_roles_amount == pytest.approx(
+        deals[deals.account_id.isin(hit.account_id)].amount.sum()
+    )
+    assert (hit.missing_roles == hit.account_id.map(largest.missing)).all()
+    assert any("misses a required buyer role" in line for line in st.headline())
+    d = ff.diagnose(demo_wh, as_of=AS_OF)
+    assert d.buyer_gap and "miss an engaged economic buyer" in d.buyer_gap
+    assert "Stakeholder mapping and multithreading" in set(d.tactics.label)
+    assert any(line.startswith("Buying groups: ") for line in d.headline())
+
+
 def test_an_empty_warehouse_cannot_judge(wh):
     r = buying_group(wh, as_of=AS_OF)
     assert not r.judged and r.headline() == [f"cannot judge: {NO_ROLES}"]

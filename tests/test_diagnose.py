@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 import fullfunnel as ff
 from fullfunnel.analytics._economics import Economics
+from fullfunnel.analytics.diagnose import _focus, _ranked
 from fullfunnel.analytics.effort import effort_by_segment
 from fullfunnel.analytics.leakage import leak
 from fullfunnel.analytics.weight import weight
@@ -167,6 +169,34 @@ def test_leakage_arithmetic():
         leak(_economics(), default_config(), AS_OF, lift_stage="advocate")
 
 
+def test_the_stage_to_work_on_first_is_clearly_below_benchmark_or_pays_most_lifted():
+    """mql converts 50% (45%–55%) against a 60% benchmark, clearly below: at benchmark
+    it adds 200 × 0.1 × 0.25 × 10,000 = 50,000 and comes first, though lead's drop-outs
+    are worth far more (1,000,000) and lead beats its benchmark. Without the interval
+    nothing is clearly below: the stage where +5 points adds most (lead, 62,500)."""
+    econ = _economics()
+    econ.rates["rate_low"] = [0.18, 0.45, 0.2]
+    econ.rates["rate_high"] = [0.22, 0.55, 0.35]  # opportunity straddles its 30%
+    lk = leak(econ, default_config(), AS_OF)
+    w = SimpleNamespace(data_note=None, problem_area="closing new business")
+    assert list(_ranked(lk.leaks).stage) == ["mql", "lead", "opportunity"]
+    stage, why = _focus(lk, w, default_config())
+    assert stage == "mql" and "50% (45%–55%), clearly below the benchmark 60%" in why
+    assert "would add 50,000 bookings a quarter" in why
+    econ.rates["rate_high"] = [0.22, 0.65, 0.35]
+    stage, why = _focus(leak(econ, default_config(), AS_OF), w, default_config())
+    assert stage == "lead" and why.startswith("no stage is clearly below its benchmark")
+    assert "would add the most: 62,500 bookings a quarter, 25% more than today's 250,000" in why
+    short = SimpleNamespace(
+        data_note=None, problem_area="lead generation", leads_per_quarter=500.0,
+        leads_needed_per_quarter=800.0,
+    )  # fmt: skip
+    assert _focus(lk, short, default_config()) == (
+        "lead",
+        "500 new leads a quarter against 800 needed",
+    )
+
+
 def test_diagnose_composes_one_page(top_heavy_wh):
     result = ff.diagnose(top_heavy_wh, as_of=AS_OF, lift_stage="opportunity")
     assert result.verdict == "top-heavy"
@@ -174,7 +204,8 @@ def test_diagnose_composes_one_page(top_heavy_wh):
     assert lines[0].startswith("Verdict: TOP-HEAVY")
     assert any(line.startswith("What-if: opportunity +5 points") for line in lines)
     assert len(result.leaks) == 3
-    assert result.leaks.lost_revenue.is_monotonic_decreasing
+    assert list(result.leaks.stage) == list(_ranked(result.leakage.leaks).stage[:3])
+    assert result.focus_stage == result.leaks.stage[0]
     assert list(result.teams.team) == ["marketing", "bdr", "sales", "am"]
     bdr = result.teams.set_index("team").loc["bdr"]
     assert bdr.dropped > 0 and bdr.stuck > 0

@@ -80,6 +80,25 @@ def test_lead_generation_problem_picks_lead_generation_tactics():
     assert picks.why.str.contains("addresses lead generation").all()
 
 
+def test_a_measured_gap_puts_its_tactic_on_the_list_and_says_why_first():
+    """Lead generation's picks would not hold a closing tactic; the signal of open deals
+    missing an economic buyer brings multithreading in, its reason said first."""
+    plain = recommend(problem_area="lead generation", weakest_stage="lead", limit=5)
+    assert "multithreading" not in set(plain.name)
+    why = "11 open deals (379,400) miss an engaged economic buyer"
+    picks = recommend(
+        problem_area="lead generation",
+        weakest_stage="lead",
+        limit=5,
+        signals={"multithreading": why},
+    )
+    assert len(picks) == 5 and "multithreading" in set(picks.name)
+    assert picks.set_index("name").loc["multithreading", "why"].startswith(why)
+    rest = recommend(problem_area="lead generation", weakest_stage="lead", limit=4)
+    assert list(picks.name[picks.name != "multithreading"]) == list(rest.name)
+    assert recommend(problem_area="both", limit=0, signals={"multithreading": why}).empty
+
+
 def test_both_mixes_the_two_sides():
     picks = recommend(problem_area="both", weakest_stage="opportunity", limit=6)
     problems = {t.name: t.problem for t in load_tactics()}

@@ -94,6 +94,10 @@ class AccountView:
     def __repr__(self) -> str:
         return f"AccountView({self._wh!r})"
 
+    @property
+    def base(self) -> Warehouse:
+        return self._wh
+
     def table(self, name: str) -> ir.Table:
         made = {
             "stage_events": self._stage_events,

@@ -387,7 +387,9 @@ def _verdict(r, confidence: float, min_n: int, judged: bool) -> str:
         return f"{name}: cannot tell, too few closed deals ({n}; needs {min_n} each)"
     if math.isnan(r.ratio_low):
         return f"{name}: cannot tell, no deal won on one side ({n})"
-    f = ".2f" if r.ratio_high - r.ratio_low < 0.3 else ".1f"  # a narrow interval shows
+    # a narrow interval, or a bound near 1, shows two decimals: "1.02", not "1.0"
+    near = min(abs(r.ratio_low - 1), abs(r.ratio_high - 1)) < 0.05
+    f = ".2f" if r.ratio_high - r.ratio_low < 0.3 or near else ".1f"
     times = f"{r.ratio:{f}}× as often ({confidence:.0%} {r.ratio_low:{f}}–{r.ratio_high:{f}}×)"
     if r.ratio_low > 1:
         return f"deals with an engaged {name} win {times}, {n}"

@@ -5,7 +5,9 @@ and problem area (:mod:`~fullfunnel.analytics.weight`), the leaks in money
 (:mod:`~fullfunnel.analytics.leakage`), stuck contacts
 (:mod:`~fullfunnel.analytics.stuck`) and dropped handoffs
 (:mod:`~fullfunnel.analytics.handoffs`) by team, and the playbook's tactics for
-the problem area and the stage to work on first.
+the problem area and the stage to work on first, with multithreading first when
+open deals miss a buyer role whose engagement the closed deals show to win more
+(:mod:`~fullfunnel.analytics.buying_group`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime
 import pandas as pd
 
 from fullfunnel.analytics._economics import stage_economics
+from fullfunnel.analytics.buying_group import buying_group
 from fullfunnel.analytics.handoffs import HandoffsResult, measure_handoffs
 from fullfunnel.analytics.leakage import LeakageResult, leak
 from fullfunnel.analytics.period import snapshot_as_of
@@ -27,6 +30,10 @@ from fullfunnel.lifecycle import held, timeline
 from fullfunnel.playbook.recommend import recommend
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
+
+LEAK_COLUMNS = ["stage", "next_stage", "owner", "rate", "rate_low", "rate_high", "benchmark"]
+LEAK_COLUMNS += ["gap_to_benchmark", "what_if_bookings", "lost_revenue"]
+ROLE_TACTIC = "multithreading"  # the playbook's tactic for a buyer role missing on deals
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -49,6 +56,7 @@ class DiagnoseResult(Result):
     handoffs: HandoffsResult
     as_of: datetime
     by: str | None = None  # owner, manager, office or team: the people per group too
+    buyer_gap: str | None = None  # open deals missing a buyer role shown to win more
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out = super().tables()
@@ -77,27 +85,21 @@ class DiagnoseResult(Result):
                 f"average deal {w.average_deal or 0:,.0f}, win rate "
                 + (f"{kpis:.1%}" if kpis is not None else "n/a")
             )
-        leaking = self.leaks[self.leaks["lost_revenue"] > 0] if not self.leaks.empty else self.leaks
-        if not self.leaks.empty and leaking.empty:
+        if not self.leaks.empty:
             lines.append(
-                "Biggest leaks per quarter: none measured (no stage loses money in the window)"
+                f"Where better conversion pays most per quarter (at benchmark, and "
+                f"+{self.leakage.lift_points:g} points):"
             )
-        if not leaking.empty:
-            lines.append(
-                "Biggest leaks per quarter (what the drop-outs would have booked had they moved "
-                "on at today's later rates):"
-            )
-            for r in leaking.itertuples():
-                lines.append(
-                    f"  {r.stage} → {r.next_stage} ({r.owner}): {r.lost_revenue:,.0f} lost; "
-                    f"+{self.leakage.lift_points:g} points would add {r.what_if_bookings:,.0f}"
-                )
+            for r in self.leaks.itertuples():
+                lines.append(f"  {_leak_line(r, self.leakage.lift_points)}")
         lk = self.leakage
         if lk.lift_stage and lk.lifted_bookings is not None and lk.baseline_bookings:
             lines.append(
                 f"What-if: {lk.lift_stage} +{lk.lift_points:g} points → "
                 f"{lk.lifted_bookings:,.0f} bookings per quarter (from {lk.baseline_bookings:,.0f})"
             )
+        if self.buyer_gap:
+            lines.append(f"Buying groups: {self.buyer_gap}")
         if not self.tactics.empty:
             lines.append(
                 "Do next: " + "; ".join(f"{r.label} ({r.team})" for r in self.tactics.itertuples())
@@ -168,18 +170,21 @@ def diagnose(
         stage_evidence[config.stage_names[0]] = (
             f"{w.leads_per_quarter:,.0f} new a quarter vs {w.leads_needed_per_quarter:,.0f} needed"
         )
-    focus, reason = _focus(lk, w)
+    focus, reason = _focus(lk, w, config)
+    gap = _buyer_gap(wh, full, as_of_dt)
     tactics = recommend(
         problem_area=w.problem_area,
         weakest_stage=focus,
         stage_evidence=stage_evidence,
-        # no tactics without something to fix: a problem area or a stage that leaks money
+        signals={ROLE_TACTIC: gap} if gap else None,
+        # no tactics without something to fix: a problem area, a stage that leaks money
+        # or a buyer role missing on open deals
         limit=0
-        if w.data_note or (focus is None and w.problem_area == "neither")
+        if w.data_note or (focus is None and w.problem_area == "neither" and not gap)
         else config["diagnose"]["tactics"],
         config=config,
     )
-    leaks = lk.leaks.head(3)[["stage", "next_stage", "owner", "lost_revenue", "what_if_bookings"]]
+    leaks = _ranked(lk.leaks).head(3)[LEAK_COLUMNS]
     return DiagnoseResult(
         push=_push(st, config["diagnose"]["tactics"]),
         evidence=w.evidence[["check", "finding", "threshold", "flagged", "status", "decides"]],
@@ -196,26 +201,101 @@ def diagnose(
         handoffs=ho,
         as_of=as_of_dt,
         by=by,
+        buyer_gap=gap,
     )
 
 
-def _focus(lk: LeakageResult, w: WeightResult) -> tuple[str | None, str | None]:
-    """The stage whose leak costs the most money (the first of the printed leaks), and
-    the figures that make it so."""
+def _buyer_gap(wh: Warehouse, config: Config, as_of_dt: datetime) -> str | None:
+    """The open deals missing a required buyer role, when the closed deals show that
+    deals with it engaged win more (enough deals on each side and the interval of the
+    ratio above 1): the measured reason to multithread. None otherwise."""
+    bg = buying_group(wh.base, as_of=as_of_dt, config=config)
+    if not bg.judged or bg.open_deals.empty:
+        return None
+    min_n = config["metrics"]["min_observations"]
+    known = bg.open_deals[bg.open_deals["group_from"] != "none"]
+    missing = known["missing"].fillna("").str.split(", ")
+    parts = []
+    for r in bg.coverage.itertuples():
+        if r.role not in bg.required or min(r.with_deals, r.without_deals) < min_n:
+            continue
+        if not r.ratio_low > 1:
+            continue
+        short = known[missing.apply(lambda roles, role=r.role: role in roles)]
+        if short.empty:
+            continue
+        parts.append(
+            f"{len(short):,} open deals ({short['amount'].fillna(0.0).sum():,.0f}) miss an "
+            f"engaged {r.role.replace('_', ' ')}, and {r.verdict}"
+        )
+    return "; ".join(parts) or None
+
+
+def _ranked(leaks: pd.DataFrame) -> pd.DataFrame:
+    """The leaks by what working on them pays: the bookings a rate at benchmark would
+    add where a stage is clearly below it (its interval under the benchmark), then the
+    bookings a lift of a few points would add."""
+    if leaks.empty:
+        return leaks
+    below = _clearly_below(leaks)
+    keyed = leaks.assign(_gap=leaks["gap_to_benchmark"].where(below, 0.0).fillna(0.0))
+    keyed = keyed.sort_values(["_gap", "what_if_bookings"], ascending=False, kind="stable")
+    return keyed.drop(columns="_gap").reset_index(drop=True)
+
+
+def _clearly_below(leaks: pd.DataFrame) -> pd.Series:
+    high = leaks["rate_high"].astype(float)
+    return (high < leaks["benchmark"].astype(float)).fillna(False)
+
+
+def _leak_line(r, points: float) -> str:
+    """One stage's rate against its benchmark and what better conversion there adds."""
+    text = f"{r.stage} → {r.next_stage} ({r.owner}): "
+    text += f"{r.rate:.0%}" if pd.notna(r.rate) else "n/a"
+    if pd.notna(r.rate_low) and pd.notna(r.rate_high):
+        text += f" ({r.rate_low:.0%}–{r.rate_high:.0%})"
+    if pd.notna(r.benchmark):
+        text += f" vs benchmark {r.benchmark:.0%}"
+        if pd.notna(r.rate_high) and r.rate_high < r.benchmark:
+            text += f", clearly below: at benchmark +{r.gap_to_benchmark:,.0f}"
+    return text + f"; +{points:g} points +{r.what_if_bookings:,.0f}"
+
+
+def _focus(lk: LeakageResult, w: WeightResult, config: Config) -> tuple[str | None, str | None]:
+    """The stage to work on first, and the figures that make it so: where lead
+    generation is the problem, the first stage; else the stage clearly below its
+    benchmark whose rate at benchmark would add the most bookings; else the stage
+    where a lift of a few points would add the most. None when nothing would add."""
     if w.data_note or lk.leaks.empty:
         return None, None
-    top = lk.leaks.iloc[0]
-    if not top["lost_revenue"] > 0:  # nothing leaks money by these figures: no stage first
+    ranked = _ranked(lk.leaks)
+    top = ranked.iloc[0]
+    points = lk.lift_points
+    if w.problem_area == "lead generation" and w.leads_needed_per_quarter:
+        return config.stage_names[0], (
+            f"{w.leads_per_quarter:,.0f} new leads a quarter against "
+            f"{w.leads_needed_per_quarter:,.0f} needed"
+        )
+    if _clearly_below(ranked).iloc[0] and top["gap_to_benchmark"] > 0:
+        return str(top["stage"]), (
+            f"{top['stage']} → {top['next_stage']} converts {top['rate']:.0%} "
+            f"({top['rate_low']:.0%}–{top['rate_high']:.0%}), clearly below the benchmark "
+            f"{top['benchmark']:.0%}; at benchmark it would add {top['gap_to_benchmark']:,.0f} "
+            "bookings a quarter, more than any other stage"
+        )
+    if not top["what_if_bookings"] > 0:
         return None, None
-    reason = (
-        f"{top['stage']} → {top['next_stage']} loses {top['lost_revenue']:,.0f} a quarter, "
-        f"the most of any stage; +{lk.lift_points:g} points there would add "
-        f"{top['what_if_bookings']:,.0f} a quarter"
+    share = (
+        f", {top['what_if_bookings'] / lk.baseline_bookings:.0%} more than today's "
+        f"{lk.baseline_bookings:,.0f}"
+        if lk.baseline_bookings
+        else ""
     )
-    if len(lk.leaks) > 1:
-        nxt = lk.leaks.iloc[1]
-        reason += f" (next: {nxt['stage']} → {nxt['next_stage']}, {nxt['lost_revenue']:,.0f})"
-    return str(top["stage"]), reason
+    return str(top["stage"]), (
+        f"no stage is clearly below its benchmark; +{points:g} points at {top['stage']} → "
+        f"{top['next_stage']} would add the most: {top['what_if_bookings']:,.0f} bookings a "
+        f"quarter{share}"
+    )
 
 
 def _teams(st: StuckResult, ho: HandoffsResult, config: Config) -> pd.DataFrame:

@@ -5,7 +5,9 @@ Per quarter, for every stage S before the won stage (volumes from the trailing
 
 - *drop-outs* = contacts reaching S × (1 − S→next rate);
 - *lost revenue* = drop-outs × conversion from the next stage to won × average
-  won deal: the bookings those contacts would have brought had they moved on;
+  won deal: the bookings those contacts would have brought had every one of them
+  moved on (an upper bound, which at the top of a funnel is a multiple of bookings:
+  it sizes a leak, it does not pick the stage to work on);
 - *gap to benchmark* = the bookings a rate at benchmark would add (0 when the
   stage already beats it);
 - *what-if* = the bookings added per quarter by lifting S's rate by
@@ -35,6 +37,8 @@ COLUMNS = [
     "owner",
     "per_quarter",
     "rate",
+    "rate_low",
+    "rate_high",
     "benchmark",
     "dropouts",
     "next_to_won",
@@ -66,9 +70,9 @@ class LeakageResult(Result):
         ]
         for r in self.leaks.head(3).itertuples():
             lines.append(
-                f"{r.stage} → {r.next_stage}: {r.dropouts:,.0f} drop-outs a quarter cost "
-                f"{r.lost_revenue:,.0f}; +{self.lift_points:g} points would add "
-                f"{r.what_if_bookings:,.0f}"
+                f"{r.stage} → {r.next_stage}: {r.dropouts:,.0f} drop-outs a quarter, worth "
+                f"{r.lost_revenue:,.0f} had every one moved on; +{self.lift_points:g} points "
+                f"would add {r.what_if_bookings:,.0f}"
             )
         if self.lift_stage and self.lifted_bookings is not None:
             lines.append(
@@ -147,7 +151,7 @@ def leak(
         lifted = baseline + float(f.loc[f["stage"] == lift_stage, "what_if_bookings"].iloc[0])
     f = f.sort_values("lost_revenue", ascending=False, kind="stable").reset_index(drop=True)
     return LeakageResult(
-        leaks=f[COLUMNS],
+        leaks=f.reindex(columns=COLUMNS),
         average_deal=deal,
         baseline_bookings=baseline,
         lift_points=points,

@@ -44,6 +44,7 @@ from fullfunnel.analytics.activity import (
     contact_activity,
     stage_limits,
 )
+from fullfunnel.analytics.buying_group import deals_missing_roles
 from fullfunnel.analytics.evidence import touch_evidence
 from fullfunnel.analytics.groups import by_group, check_by
 from fullfunnel.analytics.hidden_demand import hidden_demand
@@ -54,7 +55,7 @@ from fullfunnel.business_time import clock, sla_age, with_business_age
 from fullfunnel.config import Config, default_config
 from fullfunnel.errors import ConfigError, InputError, did_you_mean
 from fullfunnel.lifecycle import timeline
-from fullfunnel.result import Result
+from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
 CONTACT_COLUMNS = [
@@ -75,6 +76,7 @@ CONTACT_COLUMNS = [
     "engagement_short",
     "engagement_long",
     "score",
+    "missing_roles",
 ]
 BY_STAGE = ["stage", "owner", "limit_days", "in_stage", "over_limit", "stuck", "stuck_share"]
 BY_STAGE += ["value_at_risk", "open_pipeline", "dormant", "dormant_value", "median_days_in_stage"]
@@ -110,6 +112,10 @@ class StuckResult(Result):
     by: str | None = None  # owner, manager, office or team: the breakdown asked for
     by_owner: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     clock: str = "calendar"  # what an SLA limit counts: every day, or working days
+    # stuck contacts at accounts whose open deal misses a required buyer role
+    missing_roles_total: int = 0
+    missing_roles_accounts: int = 0
+    missing_roles_amount: float = 0.0
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out = super().tables()
@@ -149,6 +155,13 @@ class StuckResult(Result):
             for r in self.by_team.itertuples():
                 if r.stuck:
                     lines.append(f"  {r.team}: {r.stuck:,} stuck, {r.value_at_risk:,.0f} at risk")
+            if self.missing_roles_total:
+                lines.append(
+                    "  at accounts whose open deal misses a required buyer role: "
+                    f"{self.missing_roles_total:,} stuck, {self.missing_roles_accounts:,} "
+                    f"accounts, {self.missing_roles_amount:,.0f} open (see missing_roles); "
+                    "reach that role, not only the contact"
+                )
             if self.by and not self.by_owner.empty:
                 shown = self.by_owner.head(5)
                 lines.append(f"by {self.by} (the {len(shown)} with most at risk):")
@@ -302,6 +315,7 @@ def find_stuck(
     reads = ("touchpoints", "stage_events", "contacts", "opportunities")
     j = wh.shared(("stuck_set", j.op()), lambda: j, reads=reads)
     result = _rank(wh, tl, j, config, limits, limited, limit, base, hidden)
+    result = _buyer_gaps(wh, j, result, config, as_of_dt)
     return dataclasses.replace(result, by_owner=_by_owner(wh, j, by)) if by else result
 
 
@@ -404,6 +418,43 @@ def _rank(wh, tl, j, config, limits, limited, limit, base, hidden) -> StuckResul
     )
 
 
+def _buyer_gaps(
+    wh: Warehouse, j: ir.Table, result: StuckResult, config: Config, as_of_dt: datetime
+) -> StuckResult:
+    """The stuck contacts at an account whose open deal misses a required buyer role
+    (:func:`~fullfunnel.analytics.buying_group.deals_missing_roles`, deals whose buying
+    group is known): the roles of its largest such deal on each listed contact, and
+    how many contacts, accounts and how much open amount in all."""
+    if not result.total:
+        return result
+    deals = deals_missing_roles(wh.base, as_of=as_of_dt, config=config)
+    deals = deals.filter(deals.group_from != "none", deals.account_id.notnull())
+    per = deals.group_by("account_id").aggregate(
+        missing_roles=deals.missing.argmax(deals.amount.fill_null(0.0)),
+        amount_missing=deals.amount.sum(),
+    )
+    accounts = wh.table("contacts").select("contact_id", "account_id")
+    hit = j.filter(~j.dormant).select("contact_id").join(accounts, "contact_id")
+    hit = hit.join(per, "account_id")
+    at = per.semi_join(hit, "account_id")
+    row = hit.aggregate(n=hit.count()).execute().iloc[0]
+    total = at.aggregate(accounts=at.count(), amount=at.amount_missing.sum()).execute().iloc[0]
+    listed = result.contacts
+    if not listed.empty:
+        ids = [a for a in listed["account_id"].dropna().unique().tolist()]
+        roles = per.filter(per.account_id.isin(ids)).execute() if ids else per.limit(0).execute()
+        listed = listed.assign(
+            missing_roles=listed["account_id"].map(roles.set_index("account_id")["missing_roles"])
+        )
+    return dataclasses.replace(
+        result,
+        contacts=listed,
+        missing_roles_total=count(row["n"]),
+        missing_roles_accounts=count(total["accounts"]),
+        missing_roles_amount=_num(total["amount"]),
+    )
+
+
 def _empty(base, hidden, hidden_total) -> StuckResult:
     return StuckResult(
         contacts=pd.DataFrame(columns=CONTACT_COLUMNS),
@@ -466,4 +517,5 @@ def _contacts_frame(top: pd.DataFrame) -> pd.DataFrame:
     out["value"] = out["value"].astype(float).round(0)
     for col in ("engagement_short", "engagement_long"):
         out[col] = out[col].fillna(0).astype(int)
+    out["missing_roles"] = None  # filled by _buyer_gaps
     return out[CONTACT_COLUMNS].reset_index(drop=True)

@@ -7,7 +7,10 @@ The recommender scores every tactic against the diagnosis and keeps the best:
   tactics; closing new business: ``closing`` and ``qualification``; both: all
   three; neither: the weakest stage's segment);
 - +1 when the team that owns the weakest stage runs it;
-- +0.5 for low effort, +0.25 for medium (quick wins first).
+- +0.5 for low effort, +0.25 for medium (quick wins first);
+- +3 when the data shows the very gap it fixes (``signals``: open deals missing a
+  buyer role whose engagement is shown to win more, for multithreading); such a
+  tactic is always picked.
 
 No team takes more than half the picks while others qualify; with the problem
 area ``both``, half the picks come from each side. Each pick
@@ -92,19 +95,22 @@ def recommend(
     problem_area: str,
     weakest_stage: str | None = None,
     stage_evidence: dict[str, str] | None = None,
+    signals: dict[str, str] | None = None,
     limit: int = 6,
     config: Config | None = None,
 ) -> pd.DataFrame:
     """The ``limit`` tactics that best fit the problem area and the weakest stage, each
     with why.
 
-    ``stage_evidence`` maps a stage to a short statement of its numbers (for the why).
+    ``stage_evidence`` maps a stage to a short statement of its numbers (for the why);
+    ``signals`` a tactic's name to the measured gap it fixes (said first).
 
     >>> recommend(problem_area="closing new business", weakest_stage="opportunity").iloc[0].team
     'sales'
     """
     config = config or default_config()
     stage_evidence = stage_evidence or {}
+    signals = signals or {}
     owner = config.stage(weakest_stage).owner if weakest_stage else None
     segment = config.stage(weakest_stage).segment if weakest_stage else None
     problems = AREA_PROBLEMS.get(problem_area)
@@ -115,6 +121,9 @@ def recommend(
     scored = []
     for t in load_tactics():
         score, reasons = 0.0, []
+        if t.name in signals:
+            score += 3
+            reasons.append(signals[t.name])
         if weakest_stage and weakest_stage in t.stages:
             score += 3
             why = f"lifts {weakest_stage}, the stage to work on first"
@@ -134,6 +143,10 @@ def recommend(
         reasons.append(f"fixes: {t.addresses.lower()}; moves {t.metric}; {t.effort} effort")
         scored.append((score, t, "; ".join(reasons)))
     scored.sort(key=lambda x: (-x[0], x[1].name))
+    # a tactic for a measured gap always makes the list; the others share what is left
+    forced = [x for x in scored if x[1].name in signals][:limit]
+    scored = [x for x in scored if x[1].name not in signals]
+    limit -= len(forced)
     if problem_area == "both":
         lead = [x for x in scored if x[1].problem == "lead_generation"]
         close = [x for x in scored if x[1].problem != "lead_generation"]
@@ -142,6 +155,7 @@ def recommend(
         picks.sort(key=lambda x: (-x[0], x[1].name))
     else:
         picks = _diverse(scored, limit)
+    picks = sorted(forced + picks, key=lambda x: (-x[0], x[1].name))
     frame = _frame([t for _, t, _ in picks])
     frame["score"] = [s for s, _, _ in picks]
     frame["why"] = [w for _, _, w in picks]

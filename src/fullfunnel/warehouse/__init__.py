@@ -86,6 +86,11 @@ class Warehouse:
     def name(self) -> str:
         return self.engine.name
 
+    @property
+    def base(self) -> Warehouse:
+        """The warehouse at contact grain (an account-level view answers its own)."""
+        return self
+
     def arg_max(self, value: ir.Column, key: ir.Column) -> ir.Scalar:
         """Aggregate: ``value`` at the row with the greatest ``key`` (null when that
         row's value is), as Ibis's ``argmax``, spelled as the engine runs it fastest."""

@@ -123,19 +123,21 @@ def ownership_chart(result: HandoffsResult, config: Config) -> go.Figure | None:
 
 
 def leak_chart(result: DiagnoseResult, config: Config) -> go.Figure | None:
-    """Revenue lost at each stage, and what a few points of conversion there would add."""
+    """What a few points of conversion would add at each stage, beside what its drop-outs
+    would have booked had every one moved on (the size of the leak)."""
     frame = leak_table(result)
     if frame is None:
         return None
-    frame = frame.sort_values("lost_revenue", ascending=False)
+    # in the diagnosis' order: where better conversion pays most first
     labels = [
         f"{stage_label(config, a)} → {stage_label(config, b)}" if b else stage_label(config, a)
         for a, b in zip(frame["stage"], frame["next_stage"], strict=True)
     ]
     fig = new_figure("", height=max(240, 70 + 45 * len(frame)))
     fig.add_bar(
-        y=labels, x=frame["lost_revenue"], orientation="h", name="revenue lost", marker_color=RED,
-        hovertemplate="%{y}: %{x:,.0f} lost<extra></extra>",
+        y=labels, x=frame["lost_revenue"], orientation="h", marker_color=RED,
+        name="what the drop-outs would have booked, had every one moved on",
+        hovertemplate="%{y}: %{x:,.0f} had every drop-out moved on<extra></extra>",
     )  # fmt: skip
     lift = result.leakage.lift_points
     fig.add_bar(
@@ -143,8 +145,8 @@ def leak_chart(result: DiagnoseResult, config: Config) -> go.Figure | None:
         name=f"bookings added by +{lift:g} points of conversion",
     )  # fmt: skip
     title = (
-        f"Biggest leak: {labels[0]} loses {money(frame['lost_revenue'].iloc[0])}; "
-        f"+{lift:g} points there adds {money(frame['what_if_bookings'].iloc[0])} of bookings"
+        f"Better conversion pays most at {labels[0]}: +{lift:g} points there add "
+        f"{money(frame['what_if_bookings'].iloc[0])} of bookings a quarter"
     )
     fig.update_layout(
         title={"text": title},

@@ -16,6 +16,7 @@ from fullfunnel.analytics.registry import ANALYSES, LEVEL
 from fullfunnel.cli import app
 from fullfunnel.config import config_from_dict, default_config
 from fullfunnel.errors import ConfigError
+from fullfunnel.result import at_level
 
 AS_OF = datetime(2026, 11, 23)
 
@@ -31,26 +32,34 @@ def load_accounts_case(wh):
     B: leads 300 and 100 days ago (200 apart: not engaged by contacts); an MQL 90 days
        ago (mqa, and so engaged, implied)
     C: one lead; deals: created 200 days ago, won 150 and 20 days ago (expansion)
+    D: leads 400 and 100 days ago, both disqualified: never engaged, not in the funnel
+    E: two leads 10 days apart (engaged 290 days ago), both disqualified, its deal
+       lost 200 days ago: it exits closed lost then
     """
     contacts = pd.DataFrame(
         {
-            "contact_id": ["a1", "a2", "b1", "b2", "c1", "x1"],
-            "account_id": ["A", "A", "B", "B", "C", None],  # x1 has no account
-            "created_at": [ago(100), ago(80), ago(300), ago(100), ago(250), ago(10)],
+            "contact_id": ["a1", "a2", "b1", "b2", "c1", "x1", "d1", "d2", "e1", "e2"],
+            # x1 has no account
+            "account_id": ["A", "A", "B", "B", "C", None, "D", "D", "E", "E"],
+            "created_at": [ago(100), ago(80), ago(300), ago(100), ago(250), ago(10)]
+            + [ago(400), ago(100), ago(300), ago(290)],
         }
     )
     events = pd.DataFrame(
-        [("a2", "mql", ago(50)), ("b2", "mql", ago(90))], columns=["contact_id", "stage", "ts"]
+        [("a2", "mql", ago(50)), ("b2", "mql", ago(90))]
+        + [("d1", "disqualified", ago(350)), ("d2", "disqualified", ago(60))]
+        + [("e1", "disqualified", ago(250)), ("e2", "closed_lost", ago(200))],
+        columns=["contact_id", "stage", "ts"],
     )
     opps = pd.DataFrame(
         {
-            "opportunity_id": ["o1", "o2"],
-            "contact_id": ["c1", "c1"],
-            "account_id": ["C", "C"],
-            "created_at": [ago(200), ago(60)],
-            "status": ["won", "won"],
-            "amount": [1000.0, 500.0],
-            "close_date": [ago(150), ago(20)],
+            "opportunity_id": ["o1", "o2", "o3"],
+            "contact_id": ["c1", "c1", "e2"],
+            "account_id": ["C", "C", None],  # o3's account is its contact's
+            "created_at": [ago(200), ago(60), ago(280)],
+            "status": ["won", "won", "lost"],
+            "amount": [1000.0, 500.0, 700.0],
+            "close_date": [ago(150), ago(20), ago(200)],
         }
     )
     wh.load_many({"contacts": contacts, "stage_events": events, "opportunities": opps})
@@ -65,22 +74,26 @@ def test_account_stages_by_hand(wh):
     assert ("B", "engaged") not in got.index and got[("B", "mqa")] == ago(90)
     assert got[("C", "opportunity")] == ago(200)
     assert (got[("C", "customer")], got[("C", "expansion")]) == (ago(150), ago(20))
+    assert not any(a == "D" for a, _ in got.index)
+    assert (got[("E", "engaged")], got[("E", "closed_lost")]) == (ago(290), ago(200))
     f = ff.funnel(view, config=config, as_of=AS_OF)
     reached = f.stages.set_index("stage").reached
-    # C reached customer (implying the stages before); B's engaged is implied by its mqa
+    # C reached customer (implying the stages before); B's engaged is implied by its
+    # mqa, C's by its deal; D never engaged: it is not in the account funnel
     assert reached.to_dict() == {
-        "engaged": 3,
-        "mqa": 3,  # C by its deal (implied)
-        "opportunity": 1,
+        "engaged": 4,
+        "mqa": 4,  # C and E by their deals (implied)
+        "opportunity": 2,  # C, and E by its lost deal
         "customer": 1,
         "expansion": 1,
     }
+    assert f.stages.set_index("stage").exited.to_dict()["opportunity"] == 1  # E
     accounts = view.table("contacts").execute().set_index("contact_id")
-    assert set(accounts.index) == {"A", "B", "C"}  # x1 has no account: left out
-    assert accounts.loc["B", "created_at"] == ago(300)
+    assert set(accounts.index) == {"A", "B", "C", "E"}  # x1 has no account; D never engaged
+    assert accounts.loc["B", "created_at"] == ago(90)  # entered the funnel at its mqa
 
 
-def test_on_the_demo_account_stages_match_a_pandas_reading():
+def test_on_the_demo_account_stages_match_a_pandas_reading_and_the_planted_truth():
     wh = ff.connect("duckdb://:memory:")
     ff.generate_demo(wh, contacts=3000, seed=3, as_of=AS_OF)
     config = default_config()
@@ -102,6 +115,15 @@ def test_on_the_demo_account_stages_match_a_pandas_reading():
     assert (got["customer"], got.get("expansion", 0)) == (len(won), int((won >= 2).sum()))
     f = ff.funnel(view, config=accounts, as_of=AS_OF)
     assert f.stages.set_index("stage").reached["customer"] == len(won)
+    # the planted truth, counted from the simulated journeys and deals themselves:
+    # every account stage's reach (the earlier ones implied by later ones) recovered
+    t = wh.table("demo_truth").execute()
+    planted = t[t.fact == "account_stage_reached"].set_index("subject").value.astype(int)
+    assert list(planted.index) == list(accounts.stage_names)
+    assert f.stages.set_index("stage").reached.to_dict() == planted.to_dict()
+    entered = int(f.stages.reached.iloc[0])
+    assert entered < wh.count("accounts")  # an account whose contacts never engaged: not in
+    assert at_level(f, "account").headline()[0] == f"{entered:,} accounts entered the funnel"
 
 
 @pytest.mark.parametrize("command", ["funnel", "velocity", "stuck", "handoffs", "diagnose"])

@@ -189,9 +189,12 @@ _PLURAL = {"opportunity": "opportunities"}
 
 
 def stage_plural(stage: str) -> str:
-    """How a count of contacts in ``stage`` reads: SQLs, leads, opportunities."""
+    """How a count of contacts in ``stage`` reads: SQLs, leads, opportunities, engaged
+    ones."""
     if stage in _PLURAL:
         return _PLURAL[stage]
+    if stage.endswith("ed"):  # a state, not a noun: engaged accounts, not "engageds"
+        return f"{stage} ones"
     return f"{stage.upper()}s" if len(stage) <= 3 else f"{stage}s"
 
 

@@ -7,7 +7,9 @@ its contacts and its deals (``[accounts]`` in the config):
   contacts have reached that contact stage within ``within_days`` of one another, at
   the moment the last of them did (2 contacts at lead within 90 days: *engaged*);
 - ``deals = "created"``: its first deal was created; ``"won"``: its first deal was
-  won; ``"won_again"``: its second (an expansion).
+  won; ``"won_again"``: its second (an expansion);
+- it *exits* (closed lost, disqualified) when every contact of it has exited and it
+  has no open deal and none won.
 
 :func:`account_level` turns a warehouse and its config into their account-level
 twins: the canonical tables at account grain (``stage_events``, ``contacts``,
@@ -23,6 +25,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from fullfunnel._aggregates import count_if
 from fullfunnel._dates import SECONDS_PER_DAY, epoch_seconds, now
 from fullfunnel.config import Config, config_from_dict
 from fullfunnel.errors import ConfigError
@@ -30,6 +33,7 @@ from fullfunnel.lifecycle import reached, timeline
 from fullfunnel.warehouse import Warehouse
 
 DEALS = ("created", "won", "won_again")
+EXITS = ("disqualified", "closed_lost")  # an account ends when all of it has
 LEVELS = ("contact", "account")
 _STAGE_KEYS = ("name", "label", "segment", "owner", "support", "sla_days")
 
@@ -53,7 +57,7 @@ def account_config(config: Config) -> Config:
     opportunity = next((s["name"] for s in specs if s.get("deals") == "created"), None)
     raw["funnel"] = {
         **raw["funnel"],
-        "exits": [],
+        "exits": list(EXITS),
         "recycle_to": names[0],
         "won_stage": won,
         "opportunity_stage": opportunity or names[max(names.index(won) - 1, 0)],
@@ -118,17 +122,21 @@ class AccountView:
         return c.filter(c.account_id.notnull()).select("contact_id", "account_id")
 
     def _account_rows(self) -> ir.Table:
-        """One row per account: created with its first contact; the first contact's
-        channel and owner; the account's industry, size and country."""
+        """One row per account in the funnel: entered when it first reached an account
+        stage (an account whose contacts never made it engaged is not in it); the first
+        contact's channel and owner; the account's industry, size and country."""
         c = self._wh.table("contacts")
         c = c.filter(c.account_id.notnull())
+        ev = self._stage_events()
+        ev = ev.filter(~ev.stage.isin(list(EXITS)))
+        entered = ev.group_by(_acc=ev.contact_id).aggregate(created_at=ev.ts.min())
         first = c.group_by("account_id").aggregate(
-            created_at=c.created_at.min(),
             source_channel=c.source_channel.argmin(c.created_at),
             owner_team=c.owner_team.argmin(c.created_at),
             owner_id=c.owner_id.argmin(c.created_at),
             contacts=c.count(),
         )
+        first = first.join(entered, first.account_id == entered._acc).drop("_acc")
         acc = self._wh.table("accounts").select("account_id", "industry", "employees", "country")
         j = first.left_join(acc, "account_id").drop("account_id_right")
         return j.mutate(contact_id=j.account_id)
@@ -157,16 +165,49 @@ class AccountView:
                 else self._from_deals(spec["deals"])
             )
             parts.append(
-                at.select(
-                    contact_id=at.account_id,
-                    stage=ibis.literal(spec["name"]),
-                    ts=at.ts,
-                    owner_team=ibis.literal(spec["owner"]),
+                at.mutate(stage=ibis.literal(spec["name"]), team=ibis.literal(spec["owner"]))
+            )
+        staged = ibis.union(*[p.select("account_id") for p in parts])
+        ends = self._exits().semi_join(staged, "account_id")  # of accounts in the funnel
+        parts.append(ends.mutate(team=ibis.null("string")))
+        return ibis.union(
+            *[
+                p.select(
+                    contact_id=p.account_id,
+                    stage=p.stage,
+                    ts=p.ts.cast("timestamp"),
+                    owner_team=p.team,
                     owner_id=ibis.null("string"),
                     source=ibis.literal("accounts"),
                 )
-            )
-        return ibis.union(*parts)
+                for p in parts
+            ]
+        )
+
+    def _exits(self) -> ir.Table:
+        """An account ends when every contact of it has exited (disqualified, closed
+        lost) and it has no open deal and none won: *closed_lost* when it lost a deal,
+        else *disqualified*, at the latest of those exits and losses. A contact who
+        arrives later reopens it (it is judged as the data stands now)."""
+        tl = timeline(self._wh, self._contacts, as_of=now())
+        j = tl.select("contact_id", "exit", "exited_at").join(self._account_of(), "contact_id")
+        people = j.group_by("account_id").aggregate(
+            _live=count_if(j.exit.isnull()), _last=j.exited_at.max()
+        )
+        o = self._opportunities()
+        deals = o.group_by(_acc=o.contact_id).aggregate(
+            _open=count_if(o.status == "open"),
+            _won=count_if(o.status == "won"),
+            _lost_at=o.close_date.max(where=o.status == "lost"),
+        )
+        d = people.left_join(deals, people.account_id == deals._acc)
+        dead = d.filter(d._live == 0, d._open.fill_null(0) == 0, d._won.fill_null(0) == 0)
+        lost = dead._lost_at.notnull()
+        return dead.select(
+            "account_id",
+            stage=ibis.ifelse(lost, "closed_lost", "disqualified"),
+            ts=ibis.ifelse(lost, ibis.greatest(dead._last, dead._lost_at), dead._last),
+        )
 
     def _from_contacts(self, spec: dict[str, Any]) -> ir.Table:
         """When ``contacts`` of an account's contacts reached ``contact_stage`` within

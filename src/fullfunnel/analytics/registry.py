@@ -405,6 +405,7 @@ _ENTRIES = (
             ),
             TARGET,
             AS_OF,
+            LEVEL,
         ),
     ),
     Analysis(
@@ -425,6 +426,7 @@ _ENTRIES = (
             Option("target", help="Target to score P(hit) against [default: the stored one]."),
             SIMS,
             SEED,
+            LEVEL,
         ),
     ),
     Analysis(

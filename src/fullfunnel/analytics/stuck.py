@@ -187,8 +187,8 @@ class StuckResult(Result):
             else ""
         )
         lines.append(
-            f"expected value of all {self.open_contacts:,} open contacts: "
-            f"{self.open_value:,.0f}{context}"
+            f"expected value of all {self.open_contacts:,} open contacts, whenever they "
+            f"close (no horizon): {self.open_value:,.0f}{context}"
         )
         if self.hidden_demand_total:
             lines.append(

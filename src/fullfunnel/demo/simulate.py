@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fullfunnel.config import default_config
+from fullfunnel.demo.accounts import account_truth
 from fullfunnel.demo.activity import _spend, _stuck_truth, _targets, _Touches
 from fullfunnel.demo.company import (
     CHANNEL_LIFT,
@@ -79,6 +81,10 @@ def _simulate(sc: Scenario, n: int, seed: int, as_of: datetime) -> dict[str, pa.
         sc, as_of, co.origin, co.reached[opps.rows[won], 5], opps.amount[won]
     )
     truth = [*_truth(sc, co, untouched), *quarter_truth, *opps.moves]
+    won_at = np.where(won, co.reached[opps.rows, 5], np.nan)
+    deals = (opps.rows, co.reached[opps.rows, 4], won_at)
+    specs = default_config()["accounts"]["stages"]
+    truth += account_truth(co.acc_of, co.reached, deals, specs, co.horizon)
     return _tables(co, events, touches, opps, spend, targets, truth, untouched, stuck)
 
 

@@ -41,14 +41,21 @@ def load_accounts_case(wh):
             "contact_id": ["a1", "a2", "b1", "b2", "c1", "x1", "d1", "d2", "e1", "e2"],
             # x1 has no account
             "account_id": ["A", "A", "B", "B", "C", None, "D", "D", "E", "E"],
-            "created_at": [ago(100), ago(80), ago(300), ago(100), ago(250), ago(10)]
-            + [ago(400), ago(100), ago(300), ago(290)],
+            "created_at": [
+                *(ago(d) for d in (100, 80, 300, 100, 250, 10)),
+                *(ago(d) for d in (400, 100, 300, 290)),
+            ],
         }
     )
     events = pd.DataFrame(
-        [("a2", "mql", ago(50)), ("b2", "mql", ago(90))]
-        + [("d1", "disqualified", ago(350)), ("d2", "disqualified", ago(60))]
-        + [("e1", "disqualified", ago(250)), ("e2", "closed_lost", ago(200))],
+        [
+            ("a2", "mql", ago(50)),
+            ("b2", "mql", ago(90)),
+            ("d1", "disqualified", ago(350)),
+            ("d2", "disqualified", ago(60)),
+            ("e1", "disqualified", ago(250)),
+            ("e2", "closed_lost", ago(200)),
+        ],
         columns=["contact_id", "stage", "ts"],
     )
     opps = pd.DataFrame(

@@ -493,7 +493,13 @@ def _run(name: str, wh: Warehouse) -> tuple[Result, dict[str, list]]:
 
 @pytest.mark.parametrize("name", [n for n, a in ANALYSES.items() if a.option("level") is LEVEL])
 def test_every_account_level_analysis(company, expected, name):
-    """The account view (analytics.accounts) gives every engine the same answers."""
+    """The account view (analytics.accounts) gives every engine the same answers.
+
+    On Spark, where each query costs seconds, the view is checked through funnel,
+    velocity, stuck and handoffs; diagnose, plan and forecast compose those same
+    pieces (each checked at the contact level on Spark by test_every_analysis)."""
+    if company.name == "spark" and name in ("diagnose", "plan", "forecast"):
+        pytest.skip("composed of the account view's parts checked on Spark above")
 
     def at_accounts(wh: Warehouse) -> Result:
         return run(name, wh, _config(), DEMO_AS_OF, {"level": "account"})

@@ -176,9 +176,22 @@ def test_a_local_spark_warehouse_is_found_again_by_the_next_process(tmp_path):
         return done.stdout
 
     fullfunnel("ingest", "csv", str(first), "--table", "contacts")
-    fullfunnel("ingest", "csv", str(second), "--table", "contacts")  # c2 again: one row
-    q = json.loads(fullfunnel("quality", "-f", "json"))
-    assert (q["contacts"], q["loads"], q["rows_loaded"]) == (3, 2, 4)
+    # the next process (one, as each Spark start costs many seconds) sees the first
+    # load, writes over it and reads both loads back
+    script = (
+        "import json, fullfunnel as ff\n"
+        "from fullfunnel.ingest import ingest_files\n"
+        f"wh = ff.connect({db!r})\n"
+        f"before = wh.count('contacts')\n"
+        f"ingest_files(wh, [{str(second)!r}], fmt='csv', table='contacts')\n"  # c2 again
+        "q = ff.data_quality(wh).to_dict()\n"
+        "print(json.dumps([before, q['contacts'], q['loads'], q['rows_loaded']]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [2, 3, 2, 4]
     assert (tmp_path / "wh" / "metastore_db").is_dir()
 
 

@@ -6,12 +6,7 @@ ever downloaded. Screenshots land in the test's tmp directory.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +15,7 @@ import pytest
 
 import fullfunnel as ff
 from fullfunnel.analytics.registry import ANALYSES
+from serve_process import serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -44,12 +40,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("dash") / "demo.duckdb"
@@ -61,7 +51,6 @@ def demo_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(demo_file):
     """``fullfunnel serve`` in a subprocess on a free loopback port."""
-    port = _free_port()
     # the live view without the slowest analyses (model training, backtests)
     config = demo_file.with_name("fullfunnel.toml")
     config.write_text(
@@ -70,39 +59,8 @@ def server(demo_file):
         + "]\n",
         encoding="utf-8",
     )
-    cmd = [
-        str(Path(sys.executable).parent / "fullfunnel"),
-        "--config",
-        str(config),
-        "--db",
-        str(demo_file),
-        "serve",
-        "--port",
-        str(port),
-        "--as-of",
-        "2026-11-23",
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"fullfunnel serve exited: {proc.stdout.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("fullfunnel serve did not answer within 60 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with serving(demo_file, "--config", str(config), serve=("--as-of", "2026-11-23")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

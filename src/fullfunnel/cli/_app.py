@@ -32,15 +32,33 @@ class State:
     wide: bool = False  # tables at full width, every column (the terminal wraps)
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the command's own
 
-    def warehouse(self, *, create: bool = False) -> Any:
+    def warehouse(self, *, create: bool = False, borrow: bool = True) -> Any:
         """The warehouse; only a command that writes (``create``) may make a new one.
 
-        A command with an ``--as-of`` option left out reads the data as of its
-        default date; when that is not today (a historical export), stderr says so.
+        A DuckDB file held by a running ``fullfunnel serve`` is borrowed from it for
+        the command (``borrow``; :mod:`fullfunnel.server.lending`) and given back
+        when the command ends. A command with an ``--as-of`` option left out reads
+        the data as of its default date; when that is not today (a historical
+        export), stderr says so.
         """
-        from fullfunnel.warehouse import connect
+        from fullfunnel.errors import WarehouseError
+        from fullfunnel.warehouse import connect, duckdb_file
 
-        wh = connect(self.db, create=create)
+        try:
+            wh = connect(self.db, create=create)
+        except WarehouseError as exc:
+            held = duckdb_file(self.db)
+            if not borrow or held is None or "another process has it open" not in str(exc):
+                raise
+            from fullfunnel.server.lending import borrow as borrow_from_server
+
+            give_back = borrow_from_server(held, exc)
+            try:
+                wh = connect(self.db, create=create)
+            except BaseException:
+                give_back()
+                raise
+            _BORROWED.append((wh, give_back))
         if "as_of" in self.options and self.options["as_of"] is None:
             from fullfunnel.analytics.period import default_as_of
 
@@ -60,6 +78,12 @@ class _Group(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         _NOTES.clear()
+        try:
+            return self._invoke(ctx)
+        finally:
+            _give_back()
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             result = super().invoke(ctx)
         except typer.Exit:  # a deliberate exit code (e.g. a check that fails)
@@ -104,6 +128,17 @@ def as_flags(message: str) -> str:
 
 # notes on how a command read the data (e.g. its as-of date), printed when it succeeds
 _NOTES: list[str] = []
+# warehouses borrowed from a running server, closed and given back when the command ends
+_BORROWED: list[tuple[Any, Callable[[], None]]] = []
+
+
+def _give_back() -> None:
+    while _BORROWED:
+        wh, give_back = _BORROWED.pop()
+        try:
+            wh.close()
+        finally:
+            give_back()
 
 
 def _print_notes() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 
 import typer
@@ -80,13 +82,28 @@ def serve(
         from fullfunnel.server.logs import log_to_stderr
     except ImportError as exc:
         raise MissingExtraError("fullfunnel serve", "server", exc.name or "fastapi") from exc
+    from fullfunnel.server import lending
+
     st = state(ctx)
-    app_ = create_app(
-        st.warehouse(create=True), st.config(), as_of=to_datetime(as_of, name="as_of")
-    )
+    wh = st.warehouse(create=True, borrow=False)
+    app_ = create_app(wh, st.config(), as_of=to_datetime(as_of, name="as_of"))
     print(f"fullfunnel dashboard on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     log_to_stderr()
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    # a DuckDB file is held by this process: CLI commands on it borrow it (lending.py)
+    near = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    announced = None
+    if wh.duckdb_file is not None:
+        announced, app_.state.service.lend_token = lending.announce(
+            wh.duckdb_file, f"http://{near}:{port}"
+        )
+    # uvicorn ends on SIGTERM by raising it again once shut down: as an exit here,
+    # so that the announcement is withdrawn
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+    finally:
+        if announced is not None:
+            lending.withdraw(announced)
 
 
 @apikey_app.command("create")

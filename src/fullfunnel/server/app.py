@@ -7,11 +7,14 @@ Routes (OpenAPI at ``/docs`` and ``/redoc``, their assets served by the app):
 - ``GET /api/analyses``: the analyses and their parameters;
 - ``GET /api/view``: the report's body rendered for the dashboard's filters;
 - ``POST /api/events``: a batch of touchpoint and stage events (needs a key);
-- ``GET /``: the dashboard.
+- ``GET /``: the dashboard;
+- ``POST /admin/lend``, ``/admin/return``: a CLI command borrows the DuckDB file
+  (:mod:`~fullfunnel.server.lending`; not in the OpenAPI schema).
 
 Routes only parse, check and render: every number comes from the analyses. One
 lock serialises warehouse access (an embedded DuckDB connection is not shared
-across threads); results are cached per parameters until events arrive.
+across threads); results are cached per parameters until events arrive or a
+borrowing command gives the warehouse back.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import secrets
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -34,6 +38,7 @@ from fullfunnel.errors import (
 )
 from fullfunnel.server import params as P
 from fullfunnel.server.docs import add_offline_docs
+from fullfunnel.server.lending import LEND_PATH, RETURN_PATH, TOKEN_HEADER
 from fullfunnel.server.logs import KEY_ID, RequestLog
 from fullfunnel.warehouse import Warehouse, connect
 
@@ -124,6 +129,7 @@ def create_app(
         request.scope[KEY_ID] = svc.check_key(presented_key(request), "write")
 
     _add_meta_routes(app, svc, read_access)
+    _add_lending_routes(app, svc)
     for name in ANALYSES:
         _add_analysis_route(app, svc, name, read_access)
     add_event_route(app, svc, write_access)
@@ -152,6 +158,30 @@ def _add_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return JSONResponse({"error": "; ".join(problems)}, status_code=422)
+
+
+def _add_lending_routes(app: FastAPI, svc: Service) -> None:
+    """``/admin/lend`` and ``/admin/return``: a CLI command on the same DuckDB file
+    borrows the warehouse (:mod:`~fullfunnel.server.lending`); only with the token of
+    the server's announcement, which only its owner can read."""
+
+    def borrower(request: Request, body: dict[str, Any]) -> int:
+        token = request.headers.get(TOKEN_HEADER, "")
+        if svc.lend_token is None or not secrets.compare_digest(token, svc.lend_token):
+            raise HTTPError(403, "lending needs the token of the server's announcement")
+        pid = body.get("pid")
+        if not isinstance(pid, int) or pid <= 0:
+            raise HTTPError(400, 'send {"pid": <the borrowing process>}')
+        return pid
+
+    @app.post(LEND_PATH, include_in_schema=False)
+    def lend(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        svc.lend(borrower(request, body))
+        return {"lent": True}
+
+    @app.post(RETURN_PATH, include_in_schema=False)
+    def give_back(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return {"returned": svc.lock.give_back(borrower(request, body))}
 
 
 def _add_meta_routes(app: FastAPI, svc: Service, read_access: Callable) -> None:
@@ -204,8 +234,8 @@ def _add_analysis_route(app: FastAPI, svc: Service, name: str, read_access: Call
     def endpoint(request: Request, **kwargs: Any) -> Response:
         kwargs.pop("_auth", None)
         as_of = kwargs.pop("as_of", None)
-        when = P.check(AS_OF, as_of, wh=svc.wh, config=svc.config) if as_of else None
         with svc.lock:
+            when = P.check(AS_OF, as_of, wh=svc.wh, config=svc.config) if as_of else None
             options = P.prepare(name, kwargs, wh=svc.wh, config=svc.config)
             return _json(svc.result(name, options, when).to_dict())
 

@@ -32,7 +32,8 @@ def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> N
         from fullfunnel.report.html import render_content
 
         given = checked(svc, {"period": period, "by": by, "team": team})
-        when = P.check(AS_OF, as_of, wh=wh, config=config) if as_of else None
+        with svc.lock:
+            when = P.check(AS_OF, as_of, wh=wh, config=config) if as_of else None
         results, notes = svc.results(given, when)
         html = render_content(results, config=config, period=period, notes=notes)
         return {"html": html, "filters": given, "analyses": list(results), "notes": notes}
@@ -54,7 +55,8 @@ def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> N
             given = checked(svc, values)
         except FullfunnelError:
             given, values = {}, {}
-        when = svc.fixed_as_of or default_as_of(svc.wh)[0]
+        with svc.lock:
+            when = svc.fixed_as_of or default_as_of(svc.wh)[0]
         results, notes = (None, []) if needs_key else svc.results(given, None)
         filters = {
             "values": values,

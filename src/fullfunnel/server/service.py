@@ -1,9 +1,8 @@
-"""What the routes share: the warehouse, its lock, the config, the result cache, and
-the API-key check."""
+"""What the routes share: the warehouse, its lock (lent to CLI commands on the same
+DuckDB file), the config, the result cache, and the API-key check."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from fullfunnel.config import Config
 from fullfunnel.errors import ConfigError, FullfunnelError, did_you_mean
 from fullfunnel.result import Result
 from fullfunnel.server import params as P
+from fullfunnel.server.lending import LendableLock
 from fullfunnel.warehouse import Warehouse
 
 KEY_HEADER = "X-API-Key"
@@ -28,9 +28,11 @@ class Service:
         self.wh = wh
         self.config = config
         self.fixed_as_of = as_of
-        self.lock = threading.RLock()
-        self.cache: dict[tuple, tuple[float, Result]] = {}
         self.settings = config["server"]
+        # the warehouse is lent to a CLI command on the same DuckDB file (lending.py)
+        self.lock = LendableLock(float(self.settings["lend_seconds"]))
+        self.lend_token: str | None = None  # set by 'serve' when it announces itself
+        self.cache: dict[tuple, tuple[float, Result]] = {}
         chosen = list(self.settings["dashboard_analyses"])
         unknown = [n for n in chosen if n not in ANALYSES]
         if unknown:
@@ -42,6 +44,14 @@ class Service:
         self.dashboard = [
             n for n, a in ANALYSES.items() if (not chosen or n in chosen) and a.configured(config)
         ]
+
+    def lend(self, pid: int) -> None:
+        """Close the warehouse for CLI command ``pid`` until it gives it back."""
+        self.lock.lend(pid, close=self.wh.close, reopen=self._reopen)
+
+    def _reopen(self) -> None:
+        self.wh.reopen()
+        self.cache.clear()  # the command may have changed the data
 
     def result(self, name: str, options: dict[str, Any], as_of: datetime | None) -> Result:
         """Analysis ``name`` as of ``as_of`` (None: now, or the server's pinned date)."""

@@ -248,11 +248,38 @@ class Warehouse:
         self._release()  # while the connection is still open
         self.engine.close()
 
+    def reopen(self) -> None:
+        """Open the connection again after :meth:`close` (another process may have
+        written in between: nothing derived is kept)."""
+        self._release()
+        self.engine = connect(self.url, create=False).engine
+
+    @property
+    def duckdb_file(self) -> Path | None:
+        """The DuckDB file this warehouse is, if it is one (a lock is taken on it)."""
+        return duckdb_file(self.url) if self.name == "duckdb" else None
+
     def __enter__(self) -> Warehouse:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def duckdb_file(url: str | os.PathLike[str] | None) -> Path | None:
+    """The DuckDB file a warehouse URL (or the default) names; None for any other."""
+    url = os.fspath(url) if isinstance(url, os.PathLike) else url
+    if url is None:
+        url = os.environ.get(DB_ENV) or DEFAULT_DB
+    if not isinstance(url, str):
+        return None
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        scheme, rest = "duckdb", url
+    rest = rest.partition("?")[0]
+    if scheme.lower() != "duckdb" or rest in ("", ":memory:"):
+        return None
+    return Path(rest).expanduser().resolve()
 
 
 def connect(url: str | os.PathLike[str] | Any | None = None, *, create: bool = True) -> Warehouse:

@@ -498,7 +498,7 @@ def test_every_account_level_analysis(company, expected, name):
     On Spark, where each query costs seconds, the view is checked through funnel,
     velocity, stuck and handoffs; diagnose, plan and forecast compose those same
     pieces (each checked at the contact level on Spark by test_every_analysis)."""
-    if company.name == "spark" and name in ("diagnose", "plan", "forecast"):
+    if company.name == "pyspark" and name in ("diagnose", "plan", "forecast"):
         pytest.skip("composed of the account view's parts checked on Spark above")
 
     def at_accounts(wh: Warehouse) -> Result:

@@ -85,7 +85,13 @@ class DiagnoseResult(Result):
                 f"average deal {w.average_deal or 0:,.0f}, win rate "
                 + (f"{kpis:.1%}" if kpis is not None else "n/a")
             )
-        if not self.leaks.empty:
+        pays = self.leaks[(self.leaks["what_if_bookings"] > 0) | (self.leaks["lost_revenue"] > 0)]
+        if not self.leaks.empty and pays.empty:
+            lines.append(
+                "Where better conversion pays most per quarter: none measured (no stage "
+                "loses money in the window)"
+            )
+        elif not self.leaks.empty:
             lines.append(
                 f"Where better conversion pays most per quarter (at benchmark, and "
                 f"+{self.leakage.lift_points:g} points):"

@@ -58,20 +58,25 @@ def grouped(wh: Warehouse, opp: ir.Table, by: str) -> ir.Table:
     return joined.mutate(group=group).drop("owner_id_right", "_attr")
 
 
-def check_deal_by(by: str, wh: Warehouse) -> None:
-    """``by`` is an owner group or a column of the accounts table (a segment)."""
-    accounts = wh.table("accounts").schema()
-    columns = [
-        c for c, t in accounts.items() if c not in ("account_id", "name") and not t.is_temporal()
-    ]
+def check_group_by(by: str, wh: Warehouse, table: str, what: str) -> None:
+    """``by`` is an owner group or a column of ``table`` (not its key, name or a
+    time): a deal's segment (accounts) or a contact's attribute (contacts)."""
+    key = table.removesuffix("s") + "_id"
+    schema = wh.table(table).schema()
+    columns = [c for c, t in schema.items() if c not in (key, "name") and not t.is_temporal()]
     if by in BY:
         check_by(by, wh)
     elif by not in columns:
         raise InputError(
-            f"by {by!r}: use an owner group ({', '.join(BY)}) or a segment, a column of "
-            f"the accounts table ({', '.join(columns)})." + did_you_mean(by, [*BY, *columns]),
+            f"by {by!r}: use an owner group ({', '.join(BY)}) or {what}, a column of "
+            f"the {table} table ({', '.join(columns)})." + did_you_mean(by, [*BY, *columns]),
             option="by",
         )
+
+
+def check_deal_by(by: str, wh: Warehouse) -> None:
+    """``by`` is an owner group or a column of the accounts table (a segment)."""
+    check_group_by(by, wh, "accounts", "a segment")
 
 
 def deal_grouped(wh: Warehouse, deals: ir.Table, by: str) -> ir.Table:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from fullfunnel._aggregates import count_if
 from fullfunnel._dates import days_between, literal, to_datetime
-from fullfunnel.analytics.groups import BY, NO_VALUE, check_by, with_group
+from fullfunnel.analytics.groups import BY, NO_VALUE, check_group_by, with_group
 from fullfunnel.analytics.period import snapshot_as_of
 from fullfunnel.analytics.stats import wilson
 from fullfunnel.config import Config, default_config
@@ -187,7 +187,7 @@ def step_funnel(
     if since_dt is not None and since_dt > until_dt:
         raise InputError("since is after until (or as_of); give an earlier since", option="since")
     if by is not None:
-        _check_group(wh, by)
+        check_group_by(by, wh, "contacts", "an attribute")
 
     needs_tl = any(s.kind == "stage" and s.value in config.stage_names for s in chain + excluded)
     tl = timeline(wh, config, as_of=as_of_dt) if needs_tl else None
@@ -400,19 +400,6 @@ def _measures(
             cutoff = literal(as_of - timedelta(days=within_days))
             out["open"] = count_if(rows._anchor > cutoff)
     return out
-
-
-def _check_group(wh: Warehouse, by: str) -> None:
-    """``by`` is an owner group (owner, manager, office, team) or a contacts column."""
-    if by in BY:
-        return check_by(by, wh)
-    options = [c for c in wh.table("contacts").columns if c != "contact_id"]
-    if by not in options:
-        raise InputError(
-            f"by {by!r} is neither one of {', '.join(BY)} nor a contacts column; use one of "
-            f"{', '.join([*BY, *options])}." + did_you_mean(by, [*BY, *options]),
-            option="by",
-        )
 
 
 def _grouped(wh: Warehouse, rows: ir.Table, by: str) -> ir.Table:

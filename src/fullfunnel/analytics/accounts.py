@@ -104,7 +104,7 @@ class AccountView:
 
     def table(self, name: str) -> ir.Table:
         made = {
-            "stage_events": self._stage_events,
+            "stage_events": self._stage_events_once,
             "contacts": self._account_rows,
             "touchpoints": self._touchpoints,
             "opportunities": self._opportunities,
@@ -127,7 +127,7 @@ class AccountView:
         contact's channel and owner; the account's industry, size and country."""
         c = self._wh.table("contacts")
         c = c.filter(c.account_id.notnull())
-        ev = self._stage_events()
+        ev = self._stage_events_once()
         ev = ev.filter(~ev.stage.isin(list(EXITS)))
         entered = ev.group_by(_acc=ev.contact_id).aggregate(created_at=ev.ts.min())
         first = c.group_by("account_id").aggregate(
@@ -154,6 +154,13 @@ class AccountView:
         j = t.left_join(acc, t.contact_id == acc._c)
         account = j.account_id.coalesce(j._a)
         return j.filter(account.notnull()).mutate(contact_id=account).drop("_c", "_a")
+
+    def _stage_events_once(self) -> ir.Table:
+        """:meth:`_stage_events`, materialised once per stage model until a load (the
+        account rows and every analysis read it)."""
+        specs = repr(self._contacts["accounts"]["stages"])
+        reads = ("stage_events", "contacts", "opportunities")
+        return self._wh.shared(("account_stage_events", specs), self._stage_events, reads=reads)
 
     def _stage_events(self) -> ir.Table:
         """Each account stage, at the moment the account reached it."""

@@ -52,6 +52,10 @@ class WarehouseError(FullfunnelError):
     """The warehouse cannot be connected to, read or written."""
 
 
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the warehouse's file (DuckDB lets one open it)."""
+
+
 class SourceError(FullfunnelError):
     """A CRM API (HubSpot, Salesforce) refused a request or could not be reached."""
 

@@ -241,7 +241,10 @@ def role_flags(wh: Warehouse, as_of: datetime, config: Config, window) -> ir.Tab
     d = d.left_join(with_rows, "opportunity_id").drop("opportunity_id_right")
     fill = {f"_{k}{i}": False for i in range(len(roles)) for k in ("inv", "eng")}
     d = d.mutate(_crm=d._crm.fill_null(False), **{k: d[k].fill_null(False) for k in fill})
-    return d.mutate(_known=d._crm | d._members.notnull())
+    d = d.mutate(_known=d._crm | d._members.notnull())
+    # once per run: stuck, diagnose and buying-group ask for the same deals (the key)
+    reads = ("opportunities", "opportunity_contacts", "contacts", "touchpoints")
+    return wh.shared(("role_flags", d.op()), lambda: d, reads=reads)
 
 
 def _crm_role(role: ir.StringValue, bg) -> ir.StringValue:
@@ -373,6 +376,9 @@ def _coverage(
         }
     )
     frame = frame.replace([np.inf, -np.inf], np.nan)
+    enough = np.minimum(frame["with_deals"], frame["without_deals"]) >= min_n
+    # the effect is shown: enough deals on each side, and the ratio's interval above 1
+    frame["shown"] = judged & enough & (frame["ratio_low"] > 1).fillna(False)
     frame["verdict"] = [_verdict(r, confidence, min_n, judged) for r in frame.itertuples()]
     return frame
 
@@ -391,7 +397,7 @@ def _verdict(r, confidence: float, min_n: int, judged: bool) -> str:
     near = min(abs(r.ratio_low - 1), abs(r.ratio_high - 1)) < 0.05
     f = ".2f" if r.ratio_high - r.ratio_low < 0.3 or near else ".1f"
     times = f"{r.ratio:{f}}× as often ({confidence:.0%} {r.ratio_low:{f}}–{r.ratio_high:{f}}×)"
-    if r.ratio_low > 1:
+    if r.shown:
         return f"deals with an engaged {name} win {times}, {n}"
     if r.ratio_high < 1:
         return f"deals with an engaged {name} win only {times}, {n}"

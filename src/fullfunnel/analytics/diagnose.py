@@ -212,20 +212,16 @@ def diagnose(
 
 
 def _buyer_gap(wh: Warehouse, config: Config, as_of_dt: datetime) -> str | None:
-    """The open deals missing a required buyer role, when the closed deals show that
-    deals with it engaged win more (enough deals on each side and the interval of the
-    ratio above 1): the measured reason to multithread. None otherwise."""
+    """The open deals missing a required buyer role whose effect the closed deals show
+    (the coverage's ``shown``): the measured reason to multithread. None otherwise."""
     bg = buying_group(wh.base, as_of=as_of_dt, config=config)
     if not bg.judged or bg.open_deals.empty:
         return None
-    min_n = config["metrics"]["min_observations"]
     known = bg.open_deals[bg.open_deals["group_from"] != "none"]
     missing = known["missing"].fillna("").str.split(", ")
     parts = []
     for r in bg.coverage.itertuples():
-        if r.role not in bg.required or min(r.with_deals, r.without_deals) < min_n:
-            continue
-        if not r.ratio_low > 1:
+        if r.role not in bg.required or not r.shown:
             continue
         short = known[missing.apply(lambda roles, role=r.role: role in roles)]
         if short.empty:

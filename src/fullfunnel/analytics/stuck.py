@@ -441,7 +441,7 @@ def _buyer_gaps(
     total = at.aggregate(accounts=at.count(), amount=at.amount_missing.sum()).execute().iloc[0]
     listed = result.contacts
     if not listed.empty:
-        ids = [a for a in listed["account_id"].dropna().unique().tolist()]
+        ids = listed["account_id"].dropna().unique().tolist()
         roles = per.filter(per.account_id.isin(ids)).execute() if ids else per.limit(0).execute()
         listed = listed.assign(
             missing_roles=listed["account_id"].map(roles.set_index("account_id")["missing_roles"])

@@ -41,14 +41,14 @@ class State:
         the data as of its default date; when that is not today (a historical
         export), stderr says so.
         """
-        from fullfunnel.errors import WarehouseError
+        from fullfunnel.errors import WarehouseLockedError
         from fullfunnel.warehouse import connect, duckdb_file
 
         try:
             wh = connect(self.db, create=create)
-        except WarehouseError as exc:
+        except WarehouseLockedError as exc:
             held = duckdb_file(self.db)
-            if not borrow or held is None or "another process has it open" not in str(exc):
+            if not borrow or held is None:
                 raise
             from fullfunnel.server.lending import borrow as borrow_from_server
 

@@ -266,18 +266,34 @@ class Warehouse:
         self.close()
 
 
-def duckdb_file(url: str | os.PathLike[str] | None) -> Path | None:
-    """The DuckDB file a warehouse URL (or the default) names; None for any other."""
-    url = os.fspath(url) if isinstance(url, os.PathLike) else url
+def _url(url: str | os.PathLike[str] | Any | None) -> str | None:
+    """The warehouse URL as text (the default when None); None for a connection."""
     if url is None:
-        url = os.environ.get(DB_ENV) or DEFAULT_DB
-    if not isinstance(url, str):
-        return None
+        return os.environ.get(DB_ENV) or DEFAULT_DB
+    if isinstance(url, os.PathLike):
+        return os.fspath(url)
+    return url if isinstance(url, str) else None
+
+
+def _parts(url: str) -> tuple[str, str, dict[str, str]]:
+    """A warehouse URL as scheme, location and settings (a plain path: DuckDB)."""
     scheme, _, rest = url.partition("://")
     if not rest:
         scheme, rest = "duckdb", url
-    rest = rest.partition("?")[0]
-    if scheme.lower() != "duckdb" or rest in ("", ":memory:"):
+    query = {}
+    if "?" in rest:
+        rest, _, qs = rest.partition("?")
+        query = dict(p.split("=", 1) for p in qs.split("&") if "=" in p)
+    return scheme.lower(), rest, query
+
+
+def duckdb_file(url: str | os.PathLike[str] | None) -> Path | None:
+    """The DuckDB file a warehouse URL (or the default) names; None for any other."""
+    text = _url(url)
+    if text is None:
+        return None
+    scheme, rest, _ = _parts(text)
+    if scheme != "duckdb" or rest in ("", ":memory:"):
         return None
     return Path(rest).expanduser().resolve()
 
@@ -298,20 +314,11 @@ def connect(url: str | os.PathLike[str] | Any | None = None, *, create: bool = T
     >>> wh.count("contacts")
     0
     """
-    if url is None:
-        url = os.environ.get(DB_ENV) or DEFAULT_DB
-    if isinstance(url, os.PathLike):
-        url = os.fspath(url)
-    if not isinstance(url, str):
+    text = _url(url)
+    if text is None:
         return _connect_object(url)
-    scheme, _, rest = url.partition("://")
-    if not rest:
-        scheme, rest = "duckdb", url
-    scheme = scheme.lower()
-    query = {}
-    if "?" in rest:
-        rest, _, qs = rest.partition("?")
-        query = dict(p.split("=", 1) for p in qs.split("&") if "=" in p)
+    url = text
+    scheme, rest, query = _parts(url)
     if scheme == "duckdb":
         path = rest or ":memory:"
         if not create and path != ":memory:" and not Path(path).expanduser().exists():

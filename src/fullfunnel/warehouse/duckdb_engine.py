@@ -12,7 +12,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from fullfunnel.errors import InputError, WarehouseError
+from fullfunnel.errors import InputError, WarehouseError, WarehouseLockedError
 from fullfunnel.schema import TableSpec, table_spec
 from fullfunnel.warehouse._base import _Engine, _ParquetInput, key_text_sql
 
@@ -56,7 +56,10 @@ class _DuckDBEngine(_Engine):
             text = str(exc).splitlines()[0]
             if "lock" in text.lower():
                 hint = "another process has it open; close it or use another warehouse (`db`)"
-            elif options and text.startswith("Invalid Input Error"):
+                raise WarehouseLockedError(
+                    f"cannot open DuckDB warehouse {path}: {text} ({hint})"
+                ) from exc
+            if options and text.startswith("Invalid Input Error"):
                 hint = "check the DuckDB settings after '?' in the URL (docs/engines.md)"
             else:
                 hint = "check the path, or move a damaged file aside to start afresh"

@@ -1,4 +1,5 @@
-"""A real browser: headless chromium, driven by Playwright, against a live ``fullfunnel serve``.
+"""A real browser: headless chromium, driven by Playwright, against a live ``fullfunnel serve``
+(on loopback, and listening on every interface, where the dashboard needs a sign-in).
 
 Uses the system chromium (``/usr/bin/chromium``, installed with apt); no browser is
 ever downloaded. Screenshots land in the test's tmp directory.
@@ -184,5 +185,92 @@ def test_report_opens_with_no_network(server, browser, tmp_path):
         assert page.locator(f"#{section}").count() == 1, section
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert not asked, asked
+    assert not errors, errors
+    context.close()
+
+
+# --- the sign-in: a server listening beyond loopback -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def locked_server(tmp_path_factory):
+    """``fullfunnel serve --host 0.0.0.0`` on its own demo file, with a read key and a
+    write-only key; visited through 127.0.0.1. Yields (url, read key, write key)."""
+    from fullfunnel.server.keys import create_key
+
+    path = tmp_path_factory.mktemp("locked") / "demo.duckdb"
+    with ff.connect(str(path)) as wh:
+        ff.generate_demo(wh, scenario="balanced", contacts=800, seed=5, as_of=AS_OF)
+        read = create_key(wh, name="browser", scopes=["read"]).key
+        write = create_key(wh, name="collector", scopes=["write"]).key
+    config = path.with_name("fullfunnel.toml")
+    config.write_text(
+        '[server]\ndashboard_analyses = ["pipeline", "funnel", "velocity", "plan", "data_quality"]'
+        "\n",
+        encoding="utf-8",
+    )
+    serve = ("--host", "0.0.0.0", "--as-of", "2026-11-23")
+    with serving(path, "--config", str(config), serve=serve) as url:
+        yield url, read, write
+
+
+def test_beyond_loopback_the_dashboard_needs_a_sign_in(locked_server, browser, tmp_path):
+    url, read_key, write_key = locked_server
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # refused: the dashboard sends the browser to the sign-in, and shows no data
+    page.goto(url + "/?period=2026-Q3", wait_until="load", timeout=60_000)
+    assert page.url.startswith(url + "/login?next="), page.url
+    assert page.locator("form.login button", has_text="Sign in").count() == 1
+    assert page.locator(".kpi").count() == 0 and "open pipeline" not in page.content()
+    api = page.evaluate("fetch('/api/view').then(r => r.status)")
+    assert api == 401
+
+    # a key that is not a read key: the form again, with the reason, and no cookie
+    page.fill("input[name=key]", write_key)
+    with page.expect_navigation():
+        page.click("form.login button")
+    assert page.text_content("#login-error") == "not a valid read key"
+    assert page.locator(".kpi").count() == 0 and "open pipeline" not in page.content()
+    assert context.cookies() == []
+    page.screenshot(path=str(tmp_path / "login-refused.png"), full_page=True)
+
+    # a real read key: the dashboard with its numbers, the filters kept from the first visit
+    page.fill("input[name=key]", read_key)
+    with page.expect_navigation(timeout=180_000):
+        page.click("form.login button")
+    assert page.url == url + "/?period=2026-Q3", page.url
+    page.wait_for_function(
+        "document.querySelectorAll('.chart .main-svg').length >= "
+        "document.querySelectorAll('script.fig-data').length",
+        timeout=60_000,
+    )
+    want, ok = _charts_rendered(page)
+    assert want >= 1 and ok == want, (want, ok)
+    kpis = _kpis(page)
+    assert kpis and all(re.search(r"\d", k) for k in kpis), kpis
+    assert "open pipeline" in page.content() and read_key not in page.content()
+    (cookie,) = context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]
+    assert read_key not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""  # out of the scripts' reach
+    page.screenshot(path=str(tmp_path / "signed-in.png"), full_page=True)
+
+    # the filters re-query over the session, with no key in the page
+    page.select_option("select[name=by]", "source_channel")
+    page.wait_for_function(
+        "document.body.dataset.state === 'ready' && location.search.includes('source_channel')",
+        timeout=180_000,
+    )
+
+    # signing out ends it: the dashboard is refused again
+    with page.expect_navigation():
+        page.click("text=Sign out")
+    assert page.url.startswith(url + "/login"), page.url
+    page.goto(url + "/", wait_until="load")
+    assert page.url.startswith(url + "/login"), page.url
     assert not errors, errors
     context.close()

@@ -340,7 +340,81 @@ def _build(raw: Mapping[str, Any], *, path: str | None) -> Config:
     sections["ownership"] = MappingProxyType(ownership)
     sections["benchmarks"] = MappingProxyType(benchmarks)
     sections["buying_group"] = MappingProxyType(_buying_group(where, raw["buying_group"]))
+    sections["alerts"] = MappingProxyType(_alerts(where, raw["alerts"], names))
+    sections["digest"] = MappingProxyType(_digest(where, raw["digest"]))
     return Config(stages=tuple(stages), sections=MappingProxyType(sections), path=path)
+
+
+# the alert rules' metrics, and the threshold each takes ("above", "below" or none)
+ALERT_METRICS = {
+    "stuck_count": "above",
+    "stuck_value": "above",
+    "sla_met": "below",
+    "p_hit": "below",
+    "conversion": None,
+}
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _alerts(where: str, raw: Mapping[str, Any], stages: list[str]) -> dict[str, Any]:
+    """[alerts] checked: each rule a known metric with the threshold it takes."""
+    if raw["check_minutes"] < 0 or raw["window_days"] < 1:
+        raise ConfigError(
+            f"{where}: alerts.check_minutes must be 0 or more and alerts.window_days 1 or more"
+        )
+    if any(not isinstance(u, str) or not u.strip() for u in raw["notify"]):
+        raise ConfigError(f"{where}: alerts.notify must list Apprise URLs (or $VARIABLE names)")
+    rules = []
+    for i, rule in enumerate(raw["rules"], 1):
+        at = f"{where}: alerts.rules #{i}"
+        if not isinstance(rule, Mapping):
+            raise ConfigError(f"{at} must be a table: [[alerts.rules]] metric = ...")
+        metric = rule.get("metric")
+        if metric not in ALERT_METRICS:
+            raise ConfigError(
+                f"{at}: metric {metric!r} must be one of {', '.join(ALERT_METRICS)}."
+                + did_you_mean(str(metric), list(ALERT_METRICS))
+            )
+        side = ALERT_METRICS[metric]
+        unknown = set(rule) - {"metric", "stage", side}
+        if unknown:
+            takes = ("metric", side, "stage" if metric in ("sla_met", "conversion") else None)
+            allowed = ", ".join(k for k in takes if k)
+            raise ConfigError(
+                f"{at} ({metric}): unknown key(s) {', '.join(sorted(unknown))}; "
+                f"a {metric} rule takes {allowed}"
+            )
+        out: dict[str, Any] = {"metric": metric, "stage": rule.get("stage")}
+        if side is not None:
+            value = rule.get(side)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{at} ({metric}): give {side} = a number of 0 or more")
+            if metric in ("sla_met", "p_hit") and value > 1:
+                raise ConfigError(f"{at} ({metric}): {side} is a share from 0 to 1, like 0.8")
+            out[side] = float(value)
+        if out["stage"] is not None:
+            if metric not in ("sla_met", "conversion"):
+                raise ConfigError(f"{at} ({metric}): only sla_met and conversion take a stage")
+            if out["stage"] not in stages:
+                raise ConfigError(
+                    f"{at}: stage {out['stage']!r} is not a stage."
+                    + did_you_mean(str(out["stage"]), stages)
+                )
+        rules.append({k: v for k, v in out.items() if v is not None})
+    return {**raw, "notify": tuple(raw["notify"]), "rules": tuple(rules)}
+
+
+def _digest(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    if raw["day"] not in ("", *DAYS):
+        raise ConfigError(
+            f"{where}: digest.day {raw['day']!r} must be a day of the week (monday … sunday) "
+            'or "" for never.' + did_you_mean(raw["day"], list(DAYS))
+        )
+    if not 0 <= raw["hour"] <= 23 or raw["top_per_owner"] < 1:
+        raise ConfigError(
+            f"{where}: digest.hour must be 0 to 23 and digest.top_per_owner 1 or more"
+        )
+    return dict(raw)
 
 
 def role_key(text: str) -> str:

@@ -289,6 +289,35 @@ TABLES: dict[str, TableSpec] = {
             ["key_id"],
             ["key_id", "key_hash", "created_at"],
         ),
+        # per alert rule and subject: whether it fires, since when, and its last reading
+        _spec(
+            "alert_state",
+            {
+                "rule": "string",
+                "firing": "boolean",
+                "since": "timestamp",
+                "value": "float64",
+                "message": "string",
+                "checked_at": "timestamp",
+            },
+            ["rule"],
+            ["rule", "firing", "checked_at"],
+        ),
+        # every alert and digest per target: what was sent, so nothing is sent twice
+        _spec(
+            "notifications",
+            {
+                "event": "string",
+                "target": "string",
+                "label": "string",
+                "subject": "string",
+                "status": "string",
+                "error": "string",
+                "sent_at": "timestamp",
+            },
+            ["event", "target"],
+            ["event", "target", "status", "sent_at"],
+        ),
         _spec(
             "demo_truth",
             {"fact": "string", "subject": "string", "value": "float64"},

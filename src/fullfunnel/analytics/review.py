@@ -143,7 +143,7 @@ def review(
     before = deal_kpis(wh, as_of=start, config=config)
     return ReviewResult(
         by_week=bookings_by_week(wh, start, end, as_of=as_of_dt, target=target.amount),
-        stages=_stages(wh, config, start, end, as_of_dt),
+        stages=stage_changes(wh, config, start, end, as_of_dt),
         period_start=start,
         period_end=end,
         as_of=as_of_dt,
@@ -155,8 +155,12 @@ def review(
     )
 
 
-def _stages(wh, config, start, end, as_of) -> pd.DataFrame:
-    """Each step's conversion in the period against the window before it."""
+def stage_changes(
+    wh: Warehouse, config: Config, start: datetime, end: datetime, as_of: datetime
+) -> pd.DataFrame:
+    """Each step's conversion among the contacts that reached it in ``start``..``end``
+    (mature by ``as_of``) against the window before ``start``: worse or better only
+    when the two intervals do not overlap."""
     during = stage_conversion(
         wh, timeline(wh, config, as_of=as_of), as_of=as_of, config=config, period=(start, end)
     )

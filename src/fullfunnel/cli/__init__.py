@@ -16,7 +16,18 @@ from fullfunnel.cli.analyses import add_all as add_analysis_commands
 from fullfunnel.cli.examples import attach as attach_examples
 
 # command modules, each with its commands on ``app``
-COMMAND_MODULES = ("core", "targets", "ingest", "sync", "playbook", "attribute", "serve", "score")
+COMMAND_MODULES = (
+    "core",
+    "targets",
+    "ingest",
+    "sync",
+    "playbook",
+    "attribute",
+    "serve",
+    "score",
+    "records",
+    "notify",
+)
 
 for _name in COMMAND_MODULES:
     import_module(f"fullfunnel.cli.{_name}")

@@ -29,6 +29,8 @@ _OTHERS = {
     "--security-token …",
     "apikey create": "fullfunnel apikey create --name dashboard --scope read",
     "apikey list": "fullfunnel apikey list",
+    "alert": "fullfunnel alert --to 'json://hooks.example.com/revenue' --dry-run",
+    "digest": "fullfunnel digest --to 'mailtos://user:pass@smtp.example.com?to=cro@example.com'",
     "apikey revoke": "fullfunnel apikey revoke k3f9a2",
 }
 

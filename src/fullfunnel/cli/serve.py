@@ -65,7 +65,11 @@ def report(
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    host: str = typer.Option(
+        "127.0.0.1",
+        help="Address to listen on (loopback by default); beyond loopback (e.g. 0.0.0.0) "
+        "every read needs a read key or a sign-in at /login.",
+    ),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     as_of: str | None = typer.Option(
         None, "--as-of", help="Pin 'today' (for a demo generated with a past --as-of)."
@@ -78,6 +82,7 @@ def serve(
     try:
         import uvicorn
 
+        from fullfunnel.server.access import is_loopback
         from fullfunnel.server.app import create_app
         from fullfunnel.server.logs import log_to_stderr
     except ImportError as exc:
@@ -86,8 +91,23 @@ def serve(
 
     st = state(ctx)
     wh = st.warehouse(create=True, borrow=False)
-    app_ = create_app(wh, st.config(), as_of=to_datetime(as_of, name="as_of"))
-    print(f"fullfunnel dashboard on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    config = st.config()
+    # listening beyond loopback, nothing is readable without a key or a sign-in
+    require_login = not is_loopback(host)
+    app_ = create_app(
+        wh, config, as_of=to_datetime(as_of, name="as_of"), require_login=require_login
+    )
+    if require_login:
+        locked = f"; sign-in required (listening beyond loopback, on {host})"
+    elif config["server"]["require_key_for_reads"]:
+        locked = "; sign-in required (server.require_key_for_reads)"
+    else:
+        locked = ""
+    print(
+        f"fullfunnel dashboard on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)"
+        + (f"{locked}: reads need a read key or a sign-in at /login" if locked else ""),
+        flush=True,
+    )
     log_to_stderr()
     # a DuckDB file is held by this process: CLI commands on it borrow it (lending.py)
     near = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -112,7 +132,10 @@ def apikey_create(
     fmt: Format | None = FORMAT_OPTION,
     name: str = typer.Option(..., "--name", help="What the key is for, e.g. website."),
     scope: str = typer.Option(
-        "read,write", "--scope", help="read, write or read,write (events need write)."
+        "read,write",
+        "--scope",
+        help="read, write, admin, or a list such as read,write (events need write; "
+        "managing keys over the API needs admin, which implies read and write).",
     ),
 ) -> None:
     """Create an API key; it is shown once and stored only as a SHA-256 hash."""

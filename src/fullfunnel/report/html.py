@@ -28,6 +28,7 @@ __all__ = [
     "plotly_gzip",
     "plotly_js",
     "render_content",
+    "render_login",
     "render_report",
     "table_html",
     "write_report",
@@ -139,6 +140,23 @@ def render_dashboard(
             dashboard=filters,
             empty=results is None,
         )
+    )
+
+
+def render_login(
+    *,
+    action: str,
+    next_path: str,
+    hours: float,
+    error: str | None = None,
+    title: str = "fullfunnel dashboard",
+) -> str:
+    """The sign-in page of the live dashboard: one API-key field, posted to ``action``
+    with the local path to return to; the page's style is inline, so it works offline."""
+    return (
+        _env()
+        .get_template("login.html.j2")
+        .render(title=title, action=action, next=next_path, hours=f"{hours:g}", error=error)
     )
 
 

@@ -25,6 +25,7 @@ from fullfunnel.analytics.stuck import StuckResult
 from fullfunnel.config import Config, stage_plural
 from fullfunnel.report import charts
 from fullfunnel.report.charts import money, of_type, pct
+from fullfunnel.report.links import Links, table_links
 from fullfunnel.result import Result
 
 
@@ -188,7 +189,9 @@ def _add(section: Section, name: str, result: Result, config: Config, fig) -> No
             section.figures.append(made)
     for label, frame in result.tables().items():
         if not frame.empty:
-            section.tables.append((f"{name}: {label.replace('_', ' ')}", table_html(frame)))
+            links = table_links(name, label, result, config)
+            html_table = table_html(frame, links=links)
+            section.tables.append((f"{name}: {label.replace('_', ' ')}", html_table))
 
 
 def _headline(result: Result) -> list[str]:
@@ -388,8 +391,9 @@ def _period(results: Mapping[str, Result]) -> str:
     return ""
 
 
-def table_html(frame: pd.DataFrame, limit: int = 60) -> str:
-    """A compact HTML table of ``frame`` (the first ``limit`` rows), values formatted."""
+def table_html(frame: pd.DataFrame, limit: int = 60, *, links: Links | None = None) -> str:
+    """A compact HTML table of ``frame`` (the first ``limit`` rows), values formatted;
+    the numbers of the columns in ``links`` link to the records behind them."""
     from fullfunnel.formatting import cell, plain_columns
 
     plain = plain_columns(frame)
@@ -398,18 +402,33 @@ def table_html(frame: pd.DataFrame, limit: int = 60) -> str:
         f'<th class="{"num" if n else ""}">{html.escape(str(c).replace("_", " "))}</th>'
         for c, n in zip(frame.columns, numeric, strict=True)
     )
+    links = links or {}
+    shown = frame.head(limit)
+    rows = shown.to_dict(orient="records") if links else [{}] * len(shown)
     body = "".join(
         "<tr>"
         + "".join(
             f'<td class="{"num" if n else ""}">'
-            f"{html.escape(_cell(cell, str(c), v, str(c) in plain))}</td>"
+            + _linked(html.escape(_cell(cell, str(c), v, str(c) in plain)), links.get(str(c)), rec)
+            + "</td>"
             for c, v, n in zip(frame.columns, row, numeric, strict=True)
         )
         + "</tr>"
-        for row in frame.head(limit).itertuples(index=False)
+        for row, rec in zip(shown.itertuples(index=False), rows, strict=True)
     )
     more = f"<caption>{limit} of {len(frame):,} rows</caption>" if len(frame) > limit else ""
     return f"<table>{more}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _linked(text: str, link, row: dict[str, Any]) -> str:
+    """The cell's text, as a link to the records behind it where it has one."""
+    href = link(row) if link is not None and text else None
+    return (
+        f'<a class="drill" href="{html.escape(href)}" title="the records behind this number">'
+        f"{text}</a>"
+        if href
+        else text
+    )
 
 
 def _cell(cell, column: str, value: Any, plain: bool) -> str:

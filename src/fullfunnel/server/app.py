@@ -8,6 +8,9 @@ Routes (OpenAPI at ``/docs`` and ``/redoc``, their assets served by the app):
 - ``GET /api/view``: the report's body rendered for the dashboard's filters;
 - ``POST /api/events``: a batch of touchpoint and stage events (needs a key);
 - ``GET /``: the dashboard;
+- ``GET``/``POST /login``, ``POST /logout``: sign-in sessions for the dashboard;
+- ``GET``/``POST /api/keys``, ``POST /api/keys/{key_id}/revoke``: managing keys
+  (needs an ``admin`` key);
 - ``POST /admin/lend``, ``/admin/return``: a CLI command borrows the DuckDB file
   (:mod:`~fullfunnel.server.lending`; not in the OpenAPI schema).
 
@@ -36,10 +39,11 @@ from fullfunnel.errors import (
     MissingExtraError,
     WarehouseError,
 )
+from fullfunnel.notify.schedule import for_service
 from fullfunnel.server import params as P
 from fullfunnel.server.docs import add_offline_docs
 from fullfunnel.server.lending import LEND_PATH, RETURN_PATH, TOKEN_HEADER
-from fullfunnel.server.logs import KEY_ID, RequestLog
+from fullfunnel.server.logs import RequestLog
 from fullfunnel.warehouse import Warehouse, connect
 
 try:
@@ -47,9 +51,11 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
 
+    from fullfunnel.server.access import Access, add_key_routes, add_login_routes
     from fullfunnel.server.dashboard import add_dashboard_routes
+    from fullfunnel.server.drill import add_drill_routes
     from fullfunnel.server.intake import add_event_route
-    from fullfunnel.server.service import KEY_HEADER, HTTPError, Service, presented_key
+    from fullfunnel.server.service import KEY_HEADER, HTTPError, Service
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("fullfunnel serve", "server", "fastapi") from exc
 
@@ -71,10 +77,14 @@ def create_app(
     config: Config | None = None,
     *,
     as_of: datetime | None = None,
+    require_login: bool = False,
 ) -> FastAPI:
     """The ASGI app over a warehouse (URL or :class:`Warehouse`) and a config.
 
     ``as_of`` pins "today" (for a demo warehouse generated with a past date).
+    ``require_login`` makes every read (the analyses, the dashboard) need a read key
+    or a sign-in, whatever ``server.require_key_for_reads`` says: ``fullfunnel
+    serve`` passes it when it listens beyond loopback (:mod:`~fullfunnel.server.access`).
 
     >>> app = create_app("duckdb://:memory:")
     >>> sorted(r.path for r in app.routes if r.path.startswith("/api/events"))
@@ -87,12 +97,17 @@ def create_app(
     )
     config = config or default_config()
     svc = Service(wh, config, as_of)
+    schedule = for_service(svc)  # alerts and the digest, when [alerts] notify has targets
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # compute the unfiltered dashboard in the background: the first visit finds it
         threading.Thread(target=_quietly, args=(svc.results, {}, None), daemon=True).start()
+        if schedule is not None:
+            schedule.start()
         yield
+        if schedule is not None:
+            schedule.stop.set()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -105,6 +120,7 @@ def create_app(
         responses=_ERRORS,
     )
     app.state.service = svc
+    app.state.schedule = schedule
     add_offline_docs(app)
     app.add_middleware(RequestLog)
 
@@ -121,19 +137,20 @@ def create_app(
 
     _add_error_handlers(app)
 
-    def read_access(request: Request) -> None:
-        if svc.settings["require_key_for_reads"]:
-            request.scope[KEY_ID] = svc.check_key(presented_key(request), "read")
-
-    def write_access(request: Request) -> None:
-        request.scope[KEY_ID] = svc.check_key(presented_key(request), "write")
+    # who may read, write and manage keys: a key in a header, or a sign-in session
+    access = Access(svc, require_login=require_login)
+    app.state.access = access
+    read_access, write_access = access.read, access.write
 
     _add_meta_routes(app, svc, read_access)
     _add_lending_routes(app, svc)
     for name in ANALYSES:
         _add_analysis_route(app, svc, name, read_access)
     add_event_route(app, svc, write_access)
-    add_dashboard_routes(app, svc, read_access)
+    add_drill_routes(app, svc, read_access)
+    add_dashboard_routes(app, svc, access)
+    add_login_routes(app, svc, access)
+    add_key_routes(app, svc, access)
 
     return app
 

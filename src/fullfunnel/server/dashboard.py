@@ -14,12 +14,15 @@ from fullfunnel.analytics.period import default_as_of
 from fullfunnel.analytics.registry import AS_OF, FILTERS
 from fullfunnel.errors import FullfunnelError
 from fullfunnel.server import params as P
+from fullfunnel.server.access import LOGOUT_PATH, SESSION_COOKIE, Access
 from fullfunnel.server.service import Service, checked
 
 
-def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> None:
-    """``/api/view``, ``/report.html``, ``/assets/plotly.min.js`` and ``/``."""
+def add_dashboard_routes(app: FastAPI, svc: Service, access: Access) -> None:
+    """``/api/view``, ``/report.html``, ``/assets/plotly.min.js`` and ``/`` (which
+    sends a browser without a key or session to the sign-in when reads are locked)."""
     wh, config = svc.wh, svc.config
+    read_access = access.read
 
     @app.get("/api/view", tags=["dashboard"], summary="The report body for the filters")
     def view(
@@ -46,10 +49,12 @@ def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> N
         period: str | None = None,
         by: str | None = None,
         team: str | None = None,
-    ) -> HTMLResponse:
+    ) -> Response:
         from fullfunnel.report.html import render_dashboard
 
-        needs_key = bool(svc.settings["require_key_for_reads"])
+        if not access.signed_in(request):
+            return access.login_redirect(request)
+        session = access.session(request) if request.cookies.get(SESSION_COOKIE) else None
         values = {"period": period, "by": by, "team": team}
         try:
             given = checked(svc, values)
@@ -57,14 +62,16 @@ def add_dashboard_routes(app: FastAPI, svc: Service, read_access: Callable) -> N
             given, values = {}, {}
         with svc.lock:
             when = svc.fixed_as_of or default_as_of(svc.wh)[0]
-        results, notes = (None, []) if needs_key else svc.results(given, None)
+        results, notes = svc.results(given, None)
         filters = {
             "values": values,
             "periods": _recent_periods(when),
             "columns": _breakdowns(svc),
             "teams": list(config.teams),
             "filter_names": list(FILTERS),
-            "needs_key": needs_key,
+            # a signed-in browser gets a sign-out button
+            "signed_in": session.key_id if session is not None else None,
+            "logout": LOGOUT_PATH,
         }
         page = render_dashboard(
             results,

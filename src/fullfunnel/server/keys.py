@@ -1,9 +1,13 @@
 """API keys: created once and shown once, stored only as a SHA-256 hash.
 
 A key reads ``ff_<key_id>_<secret>``. The ``api_keys`` table keeps the key id, a
-name, the scopes (``read``, ``write``) and the hash of the whole key; checking a
-key looks its id up and compares hashes in constant time. Revoking sets
-``revoked_at``; revoked keys stay listed.
+name, the scopes and the hash of the whole key; checking a key looks its id up and
+compares hashes in constant time. Revoking sets ``revoked_at``; revoked keys stay
+listed.
+
+Scopes: ``read`` (the analyses and the dashboard), ``write`` (post events) and
+``admin`` (manage keys over the API), which implies the other two. ``write`` does
+not imply ``read``: a collector's key embedded in a website cannot read the data.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +28,10 @@ from fullfunnel.errors import InputError, did_you_mean
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
 
-SCOPES = ("read", "write")
+SCOPES = ("read", "write", "admin")
+DEFAULT_SCOPES = ("read", "write")
+# what each scope grants besides itself
+_IMPLIES = {"admin": ("read", "write")}
 _KEY = re.compile(r"^ff_(?P<id>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{20,100})$")
 
 
@@ -61,7 +69,7 @@ def hash_key(key: str) -> str:
 
 
 def create_key(
-    wh: Warehouse, *, name: str, scopes: Iterable[str] = SCOPES, at: datetime | None = None
+    wh: Warehouse, *, name: str, scopes: Iterable[str] = DEFAULT_SCOPES, at: datetime | None = None
 ) -> NewKeyResult:
     """Create a key with ``scopes``; the result holds the key (shown once).
 
@@ -115,21 +123,62 @@ def revoke_key(wh: Warehouse, key_id: str, *, at: datetime | None = None) -> Api
     return ApiKeysResult(keys=_public(frame))
 
 
-def verify_key(wh: Warehouse, key: str | None, *, scope: str) -> str | None:
-    """The key's id when ``key`` is valid, not revoked and has ``scope``; else None."""
+@dataclasses.dataclass(frozen=True)
+class KeyInfo:
+    """What a presented key is: its id, its scopes and whether it was revoked."""
+
+    key_id: str
+    scopes: tuple[str, ...]
+    revoked: bool
+
+    def grants(self, scope: str) -> bool:
+        """Whether the key is active and has ``scope`` (``admin`` implies the rest)."""
+        return not self.revoked and grants(self.scopes, scope)
+
+
+def grants(scopes: Iterable[str], scope: str) -> bool:
+    """Whether ``scopes`` include ``scope``, directly or through ``admin``.
+
+    >>> grants(["admin"], "read"), grants(["write"], "read")
+    (True, False)
+    """
+    return any(s == scope or scope in _IMPLIES.get(s, ()) for s in scopes)
+
+
+def lookup_key(wh: Warehouse, key: str | None) -> KeyInfo | None:
+    """The key's id, scopes and state when ``key`` is a key of ``wh``; else None.
+
+    The hash of the whole key is compared in constant time with the stored one.
+    """
     match = _KEY.match(key or "")
     if match is None:
         return None
     t = wh.table("api_keys")
     rows = t.filter(t.key_id == match["id"]).execute()
-    presented = hash_key(key)
+    presented = hash_key(key or "")
     for row in rows.itertuples():
-        if not hmac.compare_digest(presented, str(row.key_hash)):
-            continue
-        if pd.notna(row.revoked_at) or scope not in str(row.scopes or "").split(","):
-            return None
-        return match["id"]
+        if hmac.compare_digest(presented, str(row.key_hash)):
+            return _info(row)
     return None
+
+
+def key_by_id(wh: Warehouse, key_id: str) -> KeyInfo | None:
+    """The stored state of key ``key_id`` (a session re-reads it on every request,
+    so that revoking a key ends its sessions); None when there is no such key."""
+    t = wh.table("api_keys")
+    rows = t.filter(t.key_id == key_id).execute()
+    return _info(next(rows.itertuples())) if not rows.empty else None
+
+
+def verify_key(wh: Warehouse, key: str | None, *, scope: str) -> str | None:
+    """The key's id when ``key`` is valid, not revoked and has ``scope``; else None."""
+    info = lookup_key(wh, key)
+    return info.key_id if info is not None and info.grants(scope) else None
+
+
+def _info(row: Any) -> KeyInfo:
+    scopes = tuple(s for s in str(row.scopes or "").split(",") if s)
+    return KeyInfo(key_id=str(row.key_id), scopes=scopes, revoked=bool(pd.notna(row.revoked_at)))
 
 
 def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -139,13 +188,13 @@ def _scopes(scopes: Iterable[str]) -> tuple[str, ...]:
             part = part.strip()
             if part not in SCOPES:
                 raise InputError(
-                    f"unknown scope '{part}'; use read, write or read,write."
+                    f"unknown scope '{part}'; use read, write, admin, or a list such as read,write."
                     + did_you_mean(part, SCOPES)
                 )
             if part not in out:
                 out.append(part)
     if not out:
-        raise InputError("a key needs at least one scope: read, write or read,write")
+        raise InputError("a key needs at least one scope: read, write or admin")
     return tuple(out)
 
 

@@ -99,23 +99,30 @@ class Service:
         return out, notes
 
     def check_key(self, key: str | None, scope: str) -> str:
-        """The id of ``key`` when it is valid for ``scope``; else a 401 or 403."""
-        from fullfunnel.server.keys import verify_key
+        """The id of ``key`` when it is valid for ``scope``; else a 401 or a 403 that
+        names the scope needed (``admin`` implies ``read`` and ``write``)."""
+        from fullfunnel.server.keys import lookup_key
 
         if not key:
             raise HTTPError(
                 401,
                 f"this needs an API key with the '{scope}' scope: send it as the {KEY_HEADER} "
                 "header or 'Authorization: Bearer KEY' (create one with "
-                "'fullfunnel apikey create --name NAME')",
+                f"'fullfunnel apikey create --name NAME --scope {scope}')",
             )
         with self.lock:
-            ok = verify_key(self.wh, key, scope=scope)
-        if ok is None:
+            info = lookup_key(self.wh, key)
+        if info is None:
+            raise HTTPError(403, f"API key not valid for '{scope}': unknown key")
+        if info.revoked:
+            raise HTTPError(403, f"API key {info.key_id} not valid for '{scope}': revoked")
+        if not info.grants(scope):
             raise HTTPError(
-                403, f"API key not valid for '{scope}': unknown, revoked or without that scope"
+                403,
+                f"API key {info.key_id} has the scopes {','.join(info.scopes)}; "
+                f"this needs the '{scope}' scope",
             )
-        return ok
+        return info.key_id
 
 
 class HTTPError(Exception):

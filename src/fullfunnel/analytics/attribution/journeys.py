@@ -43,7 +43,7 @@ def journey_paths(
     """
     check_options(config, conversion=conversion, by=by, level=level, value=value)
     key = "contact_id" if level == "contact" else "account_id"
-    ends = _journey_ends(wh, config, key=key, conversion=conversion, as_of=as_of)
+    ends = journey_ends(wh, config, key=key, conversion=conversion, as_of=as_of)
     if since is not None:
         ends = ends.filter(ends.conv_at.isnull() | (ends.conv_at >= literal(since)))
     ends = _with_value(wh, ends, key=key, value=value, as_of=as_of)
@@ -169,7 +169,7 @@ class _Journeys:
     with_days: bool
 
 
-def _in_window(ts: ir.TimestampValue, j: ir.Table, window_s: float) -> ir.BooleanValue:
+def in_lookback(ts: ir.TimestampValue, j: ir.Table, window_s: float) -> ir.BooleanValue:
     """Whether a touch at ``ts`` is in its journey's window (``j``: its ``conv_at`` and
     latest touch ``_last``). A converting journey keeps the touches strictly before
     the conversion and at most the lookback before it; one that has not converted,
@@ -193,7 +193,7 @@ def _per_journey_nested(q: _Journeys) -> ir.Table:
     journey's sorted list of touches: engines with arrays of structs."""
     journeys = _journey_touches(q.wh, q.labels, key=q.key, by=q.by, as_of=q.as_of)
     j = journeys.join(q.ends, q.key)
-    j = j.mutate(_kept=j._touches.filter(lambda x: _in_window(x.ts, j, q.window_s)))
+    j = j.mutate(_kept=j._touches.filter(lambda x: in_lookback(x.ts, j, q.window_s)))
     j = j.filter(j._kept.length() > 0)
     kept = j._kept
     cols = {
@@ -226,7 +226,7 @@ def _per_journey_flat(q: _Journeys) -> ir.Table:
     tp = _touchpoints(q.wh, key=key, by=q.by, as_of=q.as_of).join(q.labels, "label")
     last = tp.group_by(key).aggregate(_last=tp.ts.max())
     t = tp.join(q.ends, key).join(last, key)
-    t = t.filter(_in_window(t.ts, t, q.window_s))
+    t = t.filter(in_lookback(t.ts, t, q.window_s))
     order = [t.ts, t.code]
     anchors = ["lead_at", "opp_at", "won_at"]
     aggs: dict[str, ir.Value] = {
@@ -286,7 +286,7 @@ def _decode(paths: pa.ChunkedArray, width: int) -> tuple[np.ndarray, np.ndarray]
     return codes, np.diff(offsets) // width
 
 
-def _journey_ends(
+def journey_ends(
     wh: Warehouse, config: Config, *, key: str, conversion: str, as_of: datetime
 ) -> ir.Table:
     """Per journey: when it converted (or null) and the stage times of its anchors."""

@@ -166,6 +166,31 @@ def test_view_rerenders_the_same_templates_for_the_filters(client):
     assert "the period has ended: it booked" in body["html"]
 
 
+def test_a_page_is_rendered_once_per_results_and_again_after_new_data(demo, keys, monkeypatch):
+    import fullfunnel.report.html as html
+
+    c = AsgiClient(create_app(demo, as_of=AS_OF))
+    renders = []
+    real = html.render_content
+    monkeypatch.setattr(html, "render_content", lambda *a, **k: renders.append(1) or real(*a, **k))
+    first = c.get("/api/view", params={"period": "2026-Q3"}).json()["html"]
+    assert c.get("/api/view", params={"period": "2026-Q3"}).json()["html"] == first
+    assert len(renders) == 1  # the second came from the page cache
+    c.get("/api/view", params={"period": "2026-Q2"})
+    assert len(renders) == 2  # other filters, another page
+    event = {
+        "type": "stage",
+        "contact_id": "web-page",
+        "stage": "lead",
+        "ts": "2026-09-22T10:00:00Z",
+    }
+    h = {"X-API-Key": keys["rw"]}
+    assert c.post("/api/events", json=[event], headers=h).json()["accepted"] == 1
+    c.get("/api/view", params={"period": "2026-Q3"})
+    assert len(renders) == 3  # new data: results and pages computed again
+    c.close()
+
+
 # --- events -----------------------------------------------------------------------
 
 

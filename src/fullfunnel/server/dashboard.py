@@ -3,6 +3,7 @@ the Plotly bundle they load."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -38,7 +39,11 @@ def add_dashboard_routes(app: FastAPI, svc: Service, access: Access) -> None:
         with svc.lock:
             when = P.check(AS_OF, as_of, wh=wh, config=config) if as_of else None
         results, notes = svc.results(given, when)
-        html = render_content(results, config=config, period=period, notes=notes)
+        html = svc.rendered(
+            ("view", period, tuple(notes)),
+            results,
+            lambda: render_content(results, config=config, period=period, notes=notes),
+        )
         return {"html": html, "filters": given, "analyses": list(results), "notes": notes}
 
     _add_files(app, svc, read_access)
@@ -73,13 +78,17 @@ def add_dashboard_routes(app: FastAPI, svc: Service, access: Access) -> None:
             "signed_in": session.key_id if session is not None else None,
             "logout": LOGOUT_PATH,
         }
-        page = render_dashboard(
+        page = svc.rendered(
+            ("dashboard", json.dumps(filters, sort_keys=True, default=str), tuple(notes)),
             results,
-            notes=notes,
-            config=config,
-            title="fullfunnel dashboard",
-            filters=filters,
-            plotly_src="assets/plotly.min.js",
+            lambda: render_dashboard(
+                results,
+                notes=notes,
+                config=config,
+                title="fullfunnel dashboard",
+                filters=filters,
+                plotly_src="assets/plotly.min.js",
+            ),
         )
         return HTMLResponse(page)
 
@@ -102,7 +111,11 @@ def _add_files(app: FastAPI, svc: Service, read_access: Callable) -> None:
 
         given = checked(svc, {"period": period})
         results, _notes = svc.results(given, None)
-        page = render_report(results, config=config, title="fullfunnel report", period=period)
+        page = svc.rendered(
+            ("report", period),
+            results,
+            lambda: render_report(results, config=config, title="fullfunnel report", period=period),
+        )
         return Response(
             page,
             media_type="text/html; charset=utf-8",

@@ -59,7 +59,7 @@ def add_event_route(app: FastAPI, svc: Service, write_access: Callable) -> None:
                     max_future=timedelta(minutes=svc.settings["max_future_minutes"]),
                 )
                 if outcome.accepted:
-                    svc.cache.clear()
+                    svc.forget()
                 return outcome
 
         outcome = await run_in_threadpool(store)

@@ -4,6 +4,7 @@ DuckDB file), the config, the result cache, and the API-key check."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from fullfunnel.server.lending import LendableLock
 from fullfunnel.warehouse import Warehouse
 
 KEY_HEADER = "X-API-Key"
+MAX_PAGES = 64  # rendered pages kept (one per set of filters and results)
 
 
 class Service:
@@ -33,6 +35,8 @@ class Service:
         self.lock = LendableLock(float(self.settings["lend_seconds"]))
         self.lend_token: str | None = None  # set by 'serve' when it announces itself
         self.cache: dict[tuple, tuple[float, Result]] = {}
+        # pages rendered from cached results, with the results they were built from
+        self.pages: dict[tuple, tuple[tuple[Result, ...], str]] = {}
         chosen = list(self.settings["dashboard_analyses"])
         unknown = [n for n in chosen if n not in ANALYSES]
         if unknown:
@@ -51,7 +55,29 @@ class Service:
 
     def _reopen(self) -> None:
         self.wh.reopen()
-        self.cache.clear()  # the command may have changed the data
+        self.forget()  # the command may have changed the data
+
+    def forget(self) -> None:
+        """Drop every cached result and page: the data changed."""
+        with self.lock:
+            self.cache.clear()
+            self.pages.clear()
+
+    def rendered(self, key: tuple, results: dict[str, Result], build: Callable[[], str]) -> str:
+        """The page ``build`` makes of ``results``, reused while the same result objects
+        are the cached ones (the entry holds them, so their ids are never reused).
+        Rendering reads no warehouse: it runs outside the lock."""
+        full = (key, tuple((name, id(r)) for name, r in results.items()))
+        with self.lock:
+            hit = self.pages.get(full)
+        if hit is not None:
+            return hit[1]
+        page = build()
+        with self.lock:
+            while len(self.pages) >= MAX_PAGES:  # the oldest first
+                self.pages.pop(next(iter(self.pages)))
+            self.pages[full] = (tuple(results.values()), page)
+        return page
 
     def result(self, name: str, options: dict[str, Any], as_of: datetime | None) -> Result:
         """Analysis ``name`` as of ``as_of`` (None: now, or the server's pinned date)."""

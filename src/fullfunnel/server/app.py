@@ -102,7 +102,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # compute the unfiltered dashboard in the background: the first visit finds it
-        threading.Thread(target=_quietly, args=(svc.results, {}, None), daemon=True).start()
+        threading.Thread(target=_quietly, args=(svc.warm_up,), daemon=True).start()
         if schedule is not None:
             schedule.start()
         yield

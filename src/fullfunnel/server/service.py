@@ -97,7 +97,8 @@ class Service:
         self, given: dict[str, Any], as_of: datetime | None
     ) -> tuple[dict[str, Result], list[str]]:
         """Every analysis for the dashboard's filters (each takes those it knows), and
-        notes on the analyses that could not take them.
+        notes on the analyses that could not take them; under one hold of the lock,
+        so a page never mixes data from before and after a write.
 
         An analysis that rejects a filter is shown without the breakdown filters
         (by, team); one that still fails is left out with the reason.
@@ -106,23 +107,41 @@ class Service:
         notes: list[str] = []
         with self.lock:
             for name in self.dashboard:
-                try:
-                    options = P.prepare(name, given, wh=self.wh, config=self.config)
-                    out[name] = self.result(name, options, as_of)
-                    continue
-                except FullfunnelError as exc:
-                    problem = str(exc)
-                kept = {k: v for k, v in given.items() if k == "period"}
-                if kept != given:
-                    try:
-                        options = P.prepare(name, kept, wh=self.wh, config=self.config)
-                        out[name] = self.result(name, options, as_of)
-                        notes.append(f"{name}: shown without the breakdown filters ({problem})")
-                        continue
-                    except FullfunnelError as exc:
-                        problem = str(exc)
-                notes.append(f"{name}: not shown for these filters ({problem})")
+                self._dashboard_result(name, given, as_of, out, notes)
         return out, notes
+
+    def warm_up(self) -> None:
+        """Compute the unfiltered dashboard into the cache, taking the lock for one
+        analysis at a time: requests that arrive meanwhile wait for one, not all."""
+        out: dict[str, Result] = {}
+        for name in self.dashboard:
+            with self.lock:
+                self._dashboard_result(name, {}, None, out, [])
+
+    def _dashboard_result(
+        self,
+        name: str,
+        given: dict[str, Any],
+        as_of: datetime | None,
+        out: dict[str, Result],
+        notes: list[str],
+    ) -> None:
+        try:
+            options = P.prepare(name, given, wh=self.wh, config=self.config)
+            out[name] = self.result(name, options, as_of)
+            return
+        except FullfunnelError as exc:
+            problem = str(exc)
+        kept = {k: v for k, v in given.items() if k == "period"}
+        if kept != given:
+            try:
+                options = P.prepare(name, kept, wh=self.wh, config=self.config)
+                out[name] = self.result(name, options, as_of)
+                notes.append(f"{name}: shown without the breakdown filters ({problem})")
+                return
+            except FullfunnelError as exc:
+                problem = str(exc)
+        notes.append(f"{name}: not shown for these filters ({problem})")
 
     def check_key(self, key: str | None, scope: str) -> str:
         """The id of ``key`` when it is valid for ``scope``; else a 401 or a 403 that

@@ -34,9 +34,10 @@ def lifecycle(contacts: pd.DataFrame, events: pd.DataFrame, as_of: datetime) -> 
         index="contact_id", columns="stage", values="ts", aggfunc="min"
     )
     first = first.reindex(columns=STAGES)
-    # reaching a later stage implies the earlier ones: no event, take the earliest later one
+    # reaching a later stage implies the earlier ones: no event, or a later stage reached
+    # before this one's own first event (a re-entry after recycling), take the earliest later
     later = first.iloc[:, ::-1].cummin(axis=1).ffill(axis=1).shift(1, axis=1).iloc[:, ::-1]
-    reached = first.fillna(later)
+    reached = first.where(later.isna() | (first <= later), later)
     # the latest event decides the current stage; on a tie the later stage wins
     rank = {s: i for i, s in enumerate(STAGES + EXITS)}
     ev = ev.assign(rank=ev["stage"].map(rank))

@@ -6,8 +6,10 @@ times each step and its peak resident memory: ingest into the warehouse, the
 lifecycle timeline, every analysis registered in ``fullfunnel.analytics.registry.ANALYSES``
 (whatever is registered when the script runs), and the HTML report; end to end
 is ingest + analyses + report. Side by side, in another fresh process, a plain
-pandas lifecycle + funnel on the same files (``pandas_baseline.py``), checked to
-give the same counts.
+pandas lifecycle + funnel on the same files (``pandas_baseline.py``), and, each in its own
+process too, one hand-written DuckDB query and a polars lazy plan on the same
+files (``baselines.py``; polars is optional: ``pip install polars``), all checked
+to give the same numbers, with each one's time as a multiple of the fastest.
 
     python benchmarks/run.py                                # 100k and 1M contacts
     python benchmarks/run.py --touchpoints 10000000         # sized by touchpoints
@@ -240,7 +242,8 @@ def child_analyse(spec: dict[str, Any]) -> dict[str, Any]:
     funnel = results.get("funnel")
     check = None
     if funnel is not None:
-        cols = ["stage", "reached", "converted", "median_days", "p75_days", "p90_days"]
+        cols = ["stage", "reached", "converted", "conversion"]
+        cols += ["median_days", "p75_days", "p90_days"]
         check = funnel.stages[cols].to_dict(orient="records")
     wh.close()
     ran = [n for n in ANALYSES if n not in spec.get("skip", ())]
@@ -263,6 +266,42 @@ def child_pandas(spec: dict[str, Any]) -> dict[str, Any]:
         tl = pb.lifecycle(frames["contacts"], frames["events"], AS_OF)
     with steps.step("pandas: funnel"):
         result = pb.funnel(tl)
+    return {"steps": steps.records, "funnel": result.to_dict(orient="records")}
+
+
+def child_duckdb(spec: dict[str, Any]) -> dict[str, Any]:
+    """Lifecycle + funnel as one hand-written DuckDB query on the same files."""
+    sys.path.insert(0, str(HERE))
+    import baselines
+
+    steps = Steps()
+    with steps.step("duckdb query: connect"):
+        con = baselines.duckdb_connect(spec.get("threads"), spec.get("memory_limit"))
+    # the query reads the Parquet files itself: the read is part of the step
+    with steps.step("duckdb query: lifecycle + funnel", method=True):
+        result = baselines.duckdb_query(Path(spec["data"]), AS_OF, con)
+    con.close()
+    return {"steps": steps.records, "funnel": result.to_dict(orient="records")}
+
+
+def child_polars(spec: dict[str, Any]) -> dict[str, Any]:
+    """Lifecycle + funnel as one polars lazy plan on the same files; skipped, with a
+    note, when polars is not installed."""
+    sys.path.insert(0, str(HERE))
+    if spec.get("threads"):
+        os.environ["POLARS_MAX_THREADS"] = str(spec["threads"])  # read at import
+    import baselines
+
+    steps = Steps()
+    with steps.step("polars lazy: import"):
+        available = baselines.polars_available()
+    if not available:
+        note = "polars is not installed: its baseline is skipped (pip install polars)"
+        print(f"  {note}", file=sys.stderr)
+        return {"steps": [], "skipped": note}
+    # the plan scans the Parquet files itself: the read is part of the step
+    with steps.step("polars lazy: lifecycle + funnel", method=True):
+        result = baselines.polars_lazy(Path(spec["data"]), AS_OF)
     return {"steps": steps.records, "funnel": result.to_dict(orient="records")}
 
 
@@ -361,6 +400,8 @@ CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "generate": child_generate,
     "analyse": child_analyse,
     "pandas": child_pandas,
+    "duckdb": child_duckdb,
+    "polars": child_polars,
     "markov": child_markov,
 }
 
@@ -447,6 +488,12 @@ def one_size(
     if not args.no_pandas:
         print(f"[{n:,}] plain pandas lifecycle + funnel", file=sys.stderr)
         out["pandas"] = in_child("pandas", spec)
+    if not args.no_baselines:
+        engine = {**spec, "threads": args.threads, "memory_limit": args.memory_limit}
+        print(f"[{n:,}] one hand-written DuckDB query: lifecycle + funnel", file=sys.stderr)
+        out["duckdb"] = in_child("duckdb", engine)
+        print(f"[{n:,}] polars lazy lifecycle + funnel", file=sys.stderr)
+        out["polars"] = in_child("polars", engine)
     if not args.no_reference:
         print(f"[{n:,}] Markov attribution against ChannelAttribution", file=sys.stderr)
         out["markov"] = in_child("markov", {**spec, "markov_journeys": markov_journeys})
@@ -456,20 +503,83 @@ def one_size(
     return out
 
 
+# The lifecycle + funnel of each method: (name in the figures, the part of a run
+# holding its funnel, the steps that make up its time).
+METHODS = (
+    ("fullfunnel", "analyse", ("lifecycle", "funnel")),
+    ("pandas", "pandas", ("pandas: lifecycle", "pandas: funnel")),
+    ("the DuckDB query", "duckdb", ("duckdb query: lifecycle + funnel",)),
+    ("polars lazy", "polars", ("polars lazy: lifecycle + funnel",)),
+)
+# fullfunnel's funnel table rounds days to 2 decimals: against it, days agree to half
+# of that; the baselines do not round, and share the quantile definition (linear
+# interpolation between the closest ranks), so between them days agree to 1e-9
+ROUNDED_DAYS_TOLERANCE = 0.005 + 1e-9
+
+
 def agreement(run: dict[str, Any]) -> str:
-    """Whether pandas and fullfunnel give the same funnel numbers."""
-    ours, theirs = run["analyse"].get("funnel"), run.get("pandas", {}).get("funnel")
-    if not ours or not theirs:
+    """Whether every method gives the same funnel numbers, compared pair by pair:
+    reached and converted exactly, conversion to 1e-6, the median/p75/p90 days to
+    1e-9 (to ``ROUNDED_DAYS_TOLERANCE`` against fullfunnel's rounded days)."""
+    sys.path.insert(0, str(HERE))
+    import baselines
+
+    found = {name: run.get(part, {}).get("funnel") for name, part, _ in METHODS}
+    found = {name: recs for name, recs in found.items() if recs}
+    if len(found) < 2:
         return "not compared"
     bad = []
-    for a, b in zip(ours, theirs, strict=True):
-        for col in ("reached", "converted", "median_days", "p75_days", "p90_days"):
-            x, y = a.get(col), b.get(col)
-            if x is None and (y is None or y != y):
-                continue
-            if x is None or y is None or abs(float(x) - float(y)) > 0.006:  # ours: 2 decimals
-                bad.append(f"{a['stage']}.{col} {x} vs {y}")
-    return "identical" if not bad else "DIFFER: " + "; ".join(bad[:4])
+    names = list(found)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            tol = ROUNDED_DAYS_TOLERANCE if "fullfunnel" in (a, b) else baselines.DAYS_TOLERANCE
+            diff = baselines.differences(found[a], found[b], days_tolerance=tol)
+            if diff:
+                bad.append(f"{a} vs {b}: " + "; ".join(diff[:3]))
+    if bad:
+        return "DIFFER: " + " | ".join(bad)
+    return (
+        f"identical across {', '.join(names)} (counts exact, conversion to 1e-6, days to "
+        "1e-9; to 0.005 against fullfunnel, whose table rounds days to 2 decimals)"
+    )
+
+
+def method_times(recs: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each method's lifecycle + funnel: seconds (its steps summed) and peak MB."""
+    out = {}
+    for name, _, steps in METHODS:
+        found = [recs.get(s) for s in steps]
+        if all(found) and not any("error" in s for s in found):
+            out[name] = {
+                "seconds": sum(s["seconds"] for s in found),
+                "peak_mb": max(s["peak_mb"] for s in found),
+            }
+    return out
+
+
+def speed_lines(run: dict[str, Any], recs: dict[str, dict[str, Any]]) -> list[str]:
+    """Lifecycle + funnel of every method, fastest first, each as a multiple of the
+    fastest, and whether their numbers agree."""
+    times = method_times(recs)
+    if len(times) < 2:
+        return []
+    order = sorted(times, key=lambda name: times[name]["seconds"])
+    best = order[0]
+    lines = [
+        f"{run['contacts']:,} contacts, lifecycle + funnel, each in its own process "
+        "(the DuckDB query and polars read the Parquet files inside their time; "
+        "fullfunnel reads its warehouse, pandas' read is timed apart):"
+    ]
+    for name in order:
+        t = times[name]
+        ratio = t["seconds"] / times[best]["seconds"] if times[best]["seconds"] else float("nan")
+        vs = "the fastest" if name == best else f"{ratio:.1f}× {best}"
+        lines.append(f"- {name} {t['seconds']:.2f} s / {t['peak_mb']:,.0f} MB ({vs})")
+    for part in ("duckdb", "polars"):
+        if run.get(part, {}).get("skipped"):
+            lines.append(f"- {run[part]['skipped']}")
+    lines.append(f"- results: {agreement(run)}")
+    return lines
 
 
 def table(runs: list[dict[str, Any]]) -> str:
@@ -478,7 +588,7 @@ def table(runs: list[dict[str, Any]]) -> str:
     by_size: list[dict[str, dict[str, Any]]] = []
     for r in runs:
         recs = {}
-        for part in ("generate", "analyse", "pandas"):
+        for part in ("generate", "analyse", "pandas", "duckdb", "polars"):
             for rec in r.get(part, {}).get("steps", []):
                 recs[rec["step"]] = rec
                 if rec["step"] not in names:
@@ -493,17 +603,19 @@ def table(runs: list[dict[str, Any]]) -> str:
             "seconds": sum(s["seconds"] for s in body),
             "peak_mb": max((s["peak_mb"] for s in body), default=0),
         }
-        pandas_lf = [recs.get("pandas: lifecycle"), recs.get("pandas: funnel")]
-        if all(pandas_lf):
-            recs["pandas: lifecycle + funnel"] = {
-                "seconds": sum(s["seconds"] for s in pandas_lf),
-                "peak_mb": max(s["peak_mb"] for s in pandas_lf),
-            }
+        times = method_times(recs)
+        if "fullfunnel" in times:
+            recs["fullfunnel: lifecycle + funnel"] = times["fullfunnel"]
+        if "pandas" in times:
+            recs["pandas: lifecycle + funnel"] = times["pandas"]
         by_size.append(recs)
     names = [n for n in names if n != "connect"]
     names.insert(names.index("report") + 1, "end to end")
+    # the sums of lifecycle + funnel, beside the steps they sum
+    if any("fullfunnel: lifecycle + funnel" in r for r in by_size):
+        names.insert(names.index("end to end") + 1, "fullfunnel: lifecycle + funnel")
     if any("pandas: lifecycle + funnel" in r for r in by_size):
-        names.append("pandas: lifecycle + funnel")
+        names.insert(names.index("pandas: funnel") + 1, "pandas: lifecycle + funnel")
     head = "| step | " + " | ".join(
         f"{r['contacts']:,} contacts ({r['rows']['touchpoints'] / 1e6:.1f}M touchpoints): "
         "s / peak MB"
@@ -531,15 +643,7 @@ def table(runs: list[dict[str, Any]]) -> str:
         lines.append(row + " |")
     speed = []
     for r, recs in zip(runs, by_size, strict=True):
-        steps = [recs.get("lifecycle"), recs.get("funnel")]
-        theirs = recs.get("pandas: lifecycle + funnel")
-        if all(steps) and theirs and not any("error" in s for s in steps):
-            ours = sum(s["seconds"] for s in steps)
-            speed.append(
-                f"{r['contacts']:,} contacts: fullfunnel lifecycle + funnel {ours:.2f} s vs "
-                f"pandas lifecycle + funnel {theirs['seconds']:.2f} s "
-                f"= {theirs['seconds'] / ours:.1f}x; results {agreement(r)}"
-            )
+        speed += speed_lines(r, recs)
     for r in runs:
         for m in r.get("markov", {}).get("markov", []):
             speed.append(
@@ -601,6 +705,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse generated Parquet files")
     parser.add_argument("--keep", action="store_true", help="keep the DuckDB file")
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
+    parser.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip the hand-written DuckDB query and the polars lazy baselines",
+    )
     parser.add_argument(
         "--no-reference", action="store_true", help="skip the ChannelAttribution comparison"
     )

@@ -217,6 +217,8 @@ SLOW_MODULES = {
     "test_ingest_streaming",
     "test_conformance",
     "test_dashboard_browser",
+    "test_drill",
+    "test_notify",
     "test_properties",
     "test_fuzz_ingest",
     "test_crash_safety",

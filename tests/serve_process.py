@@ -28,26 +28,32 @@ def fullfunnel_command() -> str:
 
 
 @contextmanager
-def serving(db: Path, *options: str, serve: tuple[str, ...] = ()) -> Iterator[str]:
+def serving(
+    db: Path, *options: str, serve: tuple[str, ...] = (), ready: bool = False
+) -> Iterator[str]:
     """The server on ``db`` (global ``options`` before ``serve``, ``serve`` after
-    it) while the block runs; its URL. Stopped as a user would stop it (SIGTERM)."""
+    it) while the block runs; its URL. With ``ready``, once its start-up warm-up is
+    done (the dashboard shows its data, not the page saying it is preparing).
+    Stopped as a user would stop it (SIGTERM)."""
     port = free_port()
     cmd = [fullfunnel_command(), *options, "--db", str(db), "serve", "--port", str(port), *serve]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + (300 if ready else 60)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"fullfunnel serve exited: {proc.stdout.read().decode()[-2000:]}")
         try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+            health = httpx.get(f"{url}/api/health", timeout=1)
+            if health.status_code == 200 and (health.json()["ready"] or not ready):
                 break
         except httpx.HTTPError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("fullfunnel serve did not answer within 60 s")
+        pytest.fail(f"fullfunnel serve was not {'ready' if ready else 'up'} in time")
     try:
         yield url
     finally:

@@ -60,7 +60,9 @@ def server(demo_file):
         + "]\n",
         encoding="utf-8",
     )
-    with serving(demo_file, "--config", str(config), serve=("--as-of", "2026-11-23")) as url:
+    with serving(
+        demo_file, "--config", str(config), serve=("--as-of", "2026-11-23"), ready=True
+    ) as url:
         yield url
 
 
@@ -210,7 +212,7 @@ def locked_server(tmp_path_factory):
         encoding="utf-8",
     )
     serve = ("--host", "0.0.0.0", "--as-of", "2026-11-23")
-    with serving(path, "--config", str(config), serve=serve) as url:
+    with serving(path, "--config", str(config), serve=serve, ready=True) as url:
         yield url, read, write
 
 

@@ -191,6 +191,22 @@ def test_a_page_is_rendered_once_per_results_and_again_after_new_data(demo, keys
     c.close()
 
 
+def test_right_after_start_the_dashboard_says_it_is_preparing(demo):
+    config = config_from_dict({"server": {"dashboard_analyses": ["pipeline"]}})
+    api = create_app(demo, config, as_of=AS_OF)
+    svc, c = api.state.service, AsgiClient(api)
+    svc.warming = (3, 19)  # as the start-up warm-up leaves it while it runs
+    page = c.get("/")
+    assert page.status_code == 200 and "Preparing the dashboard" in page.text
+    assert "3 of 19 done" in page.text and 'http-equiv="refresh"' in page.text
+    assert c.get("/api/health").json()["ready"] is False
+    svc.warm_up()
+    assert svc.warming is None and c.get("/api/health").json()["ready"] is True
+    page = c.get("/")
+    assert "Preparing" not in page.text and 'id="summary"' in page.text
+    c.close()
+
+
 # --- events -----------------------------------------------------------------------
 
 

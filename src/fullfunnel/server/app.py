@@ -102,6 +102,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # compute the unfiltered dashboard in the background: the first visit finds it
+        svc.warming = (0, len(svc.dashboard))  # the dashboard says so until it is done
         threading.Thread(target=_quietly, args=(svc.warm_up,), daemon=True).start()
         if schedule is not None:
             schedule.start()
@@ -207,7 +208,15 @@ def _add_meta_routes(app: FastAPI, svc: Service, read_access: Callable) -> None:
 
     @app.get("/api/health", tags=["meta"], summary="Is the service up")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "engine": wh.name}
+        warming = svc.warming
+        return {
+            "status": "ok",
+            "version": __version__,
+            "engine": wh.name,
+            # the start-up warm-up: the dashboard is ready once it is done
+            "ready": warming is None,
+            "warming": {"done": warming[0], "of": warming[1]} if warming else None,
+        }
 
     @app.get("/api/analyses", tags=["meta"], summary="The analyses and their parameters")
     def analyses(_: None = Depends(read_access)) -> dict[str, Any]:

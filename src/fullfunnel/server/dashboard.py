@@ -59,6 +59,12 @@ def add_dashboard_routes(app: FastAPI, svc: Service, access: Access) -> None:
 
         if not access.signed_in(request):
             return access.login_redirect(request)
+        warming = svc.warming
+        if warming is not None:  # right after start: say so at once, and look again
+            from fullfunnel.report.html import render_preparing
+
+            page = render_preparing(*warming)
+            return HTMLResponse(page, headers={"Cache-Control": "no-store"})
         session = access.session(request) if request.cookies.get(SESSION_COOKIE) else None
         values = {"period": period, "by": by, "team": team}
         try:

@@ -35,6 +35,8 @@ class Service:
         self.lock = LendableLock(float(self.settings["lend_seconds"]))
         self.lend_token: str | None = None  # set by 'serve' when it announces itself
         self.cache: dict[tuple, tuple[float, Result]] = {}
+        # while the start-up warm-up runs: (analyses done, analyses in all)
+        self.warming: tuple[int, int] | None = None
         # pages rendered from cached results, with the results they were built from
         self.pages: dict[tuple, tuple[tuple[Result, ...], str]] = {}
         chosen = list(self.settings["dashboard_analyses"])
@@ -114,9 +116,13 @@ class Service:
         """Compute the unfiltered dashboard into the cache, taking the lock for one
         analysis at a time: requests that arrive meanwhile wait for one, not all."""
         out: dict[str, Result] = {}
-        for name in self.dashboard:
-            with self.lock:
-                self._dashboard_result(name, {}, None, out, [])
+        try:
+            for done, name in enumerate(self.dashboard):
+                self.warming = (done, len(self.dashboard))
+                with self.lock:
+                    self._dashboard_result(name, {}, None, out, [])
+        finally:
+            self.warming = None
 
     def _dashboard_result(
         self,

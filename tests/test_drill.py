@@ -200,6 +200,11 @@ def test_every_number_linked_in_the_report_is_the_records_total(client, demo):
     shown: dict[str, set[float]] = {}
     for href, text in links:
         shown.setdefault(html.unescape(href), set()).add(float(text.replace(",", "")))
+    # each stuck link runs the stuck analysis: a few of them, every other link
+    stuck = [h for h in shown if "state=stuck" in h]
+    assert len(stuck) >= 3
+    for href in stuck[3:]:
+        del shown[href]
     for href, numbers in shown.items():
         assert href.startswith("api/records/")  # relative: works under / and /report.html
         got = client.get("/" + href + "&limit=0")

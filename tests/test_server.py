@@ -169,7 +169,8 @@ def test_view_rerenders_the_same_templates_for_the_filters(client):
 def test_a_page_is_rendered_once_per_results_and_again_after_new_data(demo, keys, monkeypatch):
     import fullfunnel.report.html as html
 
-    c = AsgiClient(create_app(demo, as_of=AS_OF))
+    config = config_from_dict({"server": {"dashboard_analyses": ["funnel", "pipeline"]}})
+    c = AsgiClient(create_app(demo, config, as_of=AS_OF))
     renders = []
     real = html.render_content
     monkeypatch.setattr(html, "render_content", lambda *a, **k: renders.append(1) or real(*a, **k))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the classes as type checkers see them (re-exported)
     from fullfunnel.analytics.pipeline import PipelineResult as PipelineResult
     from fullfunnel.analytics.plan import PlanResult as PlanResult
     from fullfunnel.analytics.quality import DataQualityResult as DataQualityResult
+    from fullfunnel.analytics.records import RecordsResult as RecordsResult
     from fullfunnel.analytics.review import ReviewResult as ReviewResult
     from fullfunnel.analytics.scoring.leadlist import LeadListScoreResult as LeadListScoreResult
     from fullfunnel.analytics.scoring.results import ExplainResult as ExplainResult
@@ -45,6 +46,8 @@ if TYPE_CHECKING:  # the classes as type checkers see them (re-exported)
     from fullfunnel.ingest.loads import LoadsResult as LoadsResult
     from fullfunnel.ingest.loads import RejectsResult as RejectsResult
     from fullfunnel.ingest.unload import UnloadResult as UnloadResult
+    from fullfunnel.notify.alerts import AlertsResult as AlertsResult
+    from fullfunnel.notify.digest import DigestResult as DigestResult
     from fullfunnel.playbook.recommend import PlaybookResult as PlaybookResult
     from fullfunnel.server.events import EventsResult as EventsResult
     from fullfunnel.server.keys import ApiKeysResult as ApiKeysResult
@@ -53,6 +56,7 @@ if TYPE_CHECKING:  # the classes as type checkers see them (re-exported)
 
 # class name → the module that defines it
 _WHERE = {
+    "AlertsResult": "fullfunnel.notify.alerts",
     "ApiKeysResult": "fullfunnel.server.keys",
     "AttributionResult": "fullfunnel.analytics.attribution.attribute",
     "BacktestResult": "fullfunnel.analytics.backtest",
@@ -60,6 +64,7 @@ _WHERE = {
     "CompareResult": "fullfunnel.analytics.attribution.attribute",
     "DataQualityResult": "fullfunnel.analytics.quality",
     "DiagnoseResult": "fullfunnel.analytics.diagnose",
+    "DigestResult": "fullfunnel.notify.digest",
     "EventsResult": "fullfunnel.server.events",
     "ExplainResult": "fullfunnel.analytics.scoring.results",
     "ForecastResult": "fullfunnel.analytics.forecast",
@@ -74,6 +79,7 @@ _WHERE = {
     "PipelineResult": "fullfunnel.analytics.pipeline",
     "PlanResult": "fullfunnel.analytics.plan",
     "PlaybookResult": "fullfunnel.playbook.recommend",
+    "RecordsResult": "fullfunnel.analytics.records",
     "RejectsResult": "fullfunnel.ingest.loads",
     "ReviewResult": "fullfunnel.analytics.review",
     "ScoreResult": "fullfunnel.analytics.scoring.results",

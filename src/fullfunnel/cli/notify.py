@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
 
 from fullfunnel.cli._app import FORMAT_OPTION, Format, app, spinner, state
 from fullfunnel.cli._render import render
+
+if TYPE_CHECKING:
+    from fullfunnel.result import Result
 
 TO_OPTION = typer.Option(
     None,
@@ -27,17 +33,9 @@ def alert(
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Read the [alerts] rules and send each alert that is new (once per event)."""
-    from fullfunnel.analytics.period import resolve_as_of
     from fullfunnel.notify.alerts import check_alerts
-    from fullfunnel.notify.send import targets
 
-    st = state(ctx, fmt)
-    config = st.config()
-    to_ = targets(config, to or ())
-    wh = st.warehouse()
-    with spinner("reading the alert rules", quiet=st.format is not Format.table):
-        result = check_alerts(wh, config, resolve_as_of(wh, as_of), to_, dry_run=dry_run)
-    render(result, st.format)
+    _send(ctx, fmt, to, dry_run, as_of, "reading the alert rules", check_alerts)
 
 
 @app.command()
@@ -49,14 +47,21 @@ def digest(
     fmt: Format | None = FORMAT_OPTION,
 ) -> None:
     """Send the weekly digest: headline KPIs, what moved, top stuck per owner (once a week)."""
-    from fullfunnel.analytics.period import resolve_as_of
     from fullfunnel.notify.digest import send_digest
+
+    _send(ctx, fmt, to, dry_run, as_of, "composing the digest", send_digest)
+
+
+def _send(ctx, fmt, to, dry_run, as_of, doing: str, send: Callable[..., Result]) -> None:
+    """The targets first (a bad URL stops before any work), then ``send`` as of the
+    date given (else the default as-of), rendered."""
+    from fullfunnel.analytics.period import resolve_as_of
     from fullfunnel.notify.send import targets
 
     st = state(ctx, fmt)
     config = st.config()
     to_ = targets(config, to or ())
     wh = st.warehouse()
-    with spinner("composing the digest", quiet=st.format is not Format.table):
-        result = send_digest(wh, config, resolve_as_of(wh, as_of), to_, dry_run=dry_run)
+    with spinner(doing, quiet=st.format is not Format.table):
+        result = send(wh, config, resolve_as_of(wh, as_of), to_, dry_run=dry_run)
     render(result, st.format)

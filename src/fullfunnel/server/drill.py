@@ -106,21 +106,10 @@ def add_drill_routes(app: FastAPI, svc: Service, read_access: Callable) -> None:
     def records_csv(
         request: Request,
         kind: str,
-        stage: str | None = _q("stage"),
-        period: str | None = _q("period"),
-        by: str | None = _q("by"),
-        value: str | None = _q("value"),
-        team: str | None = _q("team"),
-        channel: str | None = _q("channel"),
-        state: str | None = _q("state"),
-        status: str | None = _q("status"),
-        conversion: str | None = _q("conversion"),
-        as_of: str | None = _q("as_of"),
+        filters: dict[str, Any] = _FILTERS,
         _: None = Depends(read_access),
     ) -> Response:
-        given = dict(stage=stage, period=period, by=by, value=value, team=team)
-        given |= dict(channel=channel, state=state, status=status, conversion=conversion)
-        return answer(request, kind, "csv", 0, 0, given | {"as_of": as_of})
+        return answer(request, kind, "csv", 0, 0, filters)
 
     @app.get(
         "/api/records/{kind}",
@@ -130,24 +119,43 @@ def add_drill_routes(app: FastAPI, svc: Service, read_access: Callable) -> None:
     def records_page(
         request: Request,
         kind: str,
-        stage: str | None = _q("stage"),
-        period: str | None = _q("period"),
-        by: str | None = _q("by"),
-        value: str | None = _q("value"),
-        team: str | None = _q("team"),
-        channel: str | None = _q("channel"),
-        state: str | None = _q("state"),
-        status: str | None = _q("status"),
-        conversion: str | None = _q("conversion"),
-        as_of: str | None = _q("as_of"),
+        filters: dict[str, Any] = _FILTERS,
         limit: int = _q("limit", 100),
         offset: int = _q("offset", 0),
         format: str = _q("format", "json"),
         _: None = Depends(read_access),
     ) -> Response:
-        given = dict(stage=stage, period=period, by=by, value=value, team=team)
-        given |= dict(channel=channel, state=state, status=status, conversion=conversion)
-        return answer(request, kind, format, limit, offset, given | {"as_of": as_of})
+        return answer(request, kind, format, limit, offset, filters)
+
+
+def _filters(
+    stage: str | None = _q("stage"),
+    period: str | None = _q("period"),
+    by: str | None = _q("by"),
+    value: str | None = _q("value"),
+    team: str | None = _q("team"),
+    channel: str | None = _q("channel"),
+    state: str | None = _q("state"),
+    status: str | None = _q("status"),
+    conversion: str | None = _q("conversion"),
+    as_of: str | None = _q("as_of"),
+) -> dict[str, Any]:
+    """The filters both routes take, as query parameters (checked by :func:`_checked`)."""
+    return dict(
+        stage=stage,
+        period=period,
+        by=by,
+        value=value,
+        team=team,
+        channel=channel,
+        state=state,
+        status=status,
+        conversion=conversion,
+        as_of=as_of,
+    )
+
+
+_FILTERS = Depends(_filters)
 
 
 def _checked(svc: Service, kind: str, given: dict[str, Any]) -> dict[str, Any]:

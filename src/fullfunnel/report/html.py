@@ -29,7 +29,6 @@ __all__ = [
     "plotly_js",
     "render_content",
     "render_login",
-    "render_preparing",
     "render_report",
     "table_html",
     "write_report",
@@ -159,12 +158,6 @@ def render_login(
         .get_template("login.html.j2")
         .render(title=title, action=action, next=next_path, hours=f"{hours:g}", error=error)
     )
-
-
-def render_preparing(done: int, total: int, *, title: str = "fullfunnel dashboard") -> str:
-    """The page the dashboard shows while the server's start-up warm-up runs: how far
-    it is, reloading itself every 2 seconds until the dashboard is ready."""
-    return _env().get_template("preparing.html.j2").render(title=title, done=done, total=total)
 
 
 def write_report(

@@ -55,16 +55,16 @@ def add_dashboard_routes(app: FastAPI, svc: Service, access: Access) -> None:
         by: str | None = None,
         team: str | None = None,
     ) -> Response:
-        from fullfunnel.report.html import render_dashboard
-
         if not access.signed_in(request):
             return access.login_redirect(request)
         warming = svc.warming
         if warming is not None:  # right after start: say so at once, and look again
-            from fullfunnel.report.html import render_preparing
+            from fullfunnel.server.preparing import render_preparing
 
             page = render_preparing(*warming)
             return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+        from fullfunnel.report.html import render_dashboard  # charts: after the check above
+
         session = access.session(request) if request.cookies.get(SESSION_COOKIE) else None
         values = {"period": period, "by": by, "team": team}
         try:

@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -76,9 +77,17 @@ class LendableLock:
         self._wait = wait_seconds
         self.borrower: int | None = None  # the pid of the command holding the file
         self._reopen: Callable[[], None] = lambda: None
+        self._counting = threading.Lock()
+        self.waiting = 0  # threads waiting to take the lock
 
     def __enter__(self) -> LendableLock:
-        self._cond.acquire()
+        with self._counting:
+            self.waiting += 1
+        try:
+            self._cond.acquire()
+        finally:
+            with self._counting:
+                self.waiting -= 1
         if not self._cond.wait_for(self._available, timeout=self._wait):
             self._cond.release()
             raise WarehouseError(
@@ -89,6 +98,14 @@ class LendableLock:
 
     def __exit__(self, *exc: object) -> None:
         self._cond.release()
+
+    def after_others(self, most: float = 30.0) -> None:
+        """For background work between its steps: let the threads waiting for the
+        lock take it first (a lock is not fair: the one that just released it would
+        win again), for at most ``most`` seconds."""
+        deadline = time.monotonic() + most
+        while self.waiting and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _available(self) -> bool:
         if self.borrower is not None and not alive(self.borrower):

@@ -119,6 +119,7 @@ class Service:
         try:
             for done, name in enumerate(self.dashboard):
                 self.warming = (done, len(self.dashboard))
+                self.lock.after_others()  # a request waits for one analysis at most
                 with self.lock:
                     self._dashboard_result(name, {}, None, out, [])
         finally:

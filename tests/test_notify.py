@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import fullfunnel as ff
 from fullfunnel.analytics.stats import wilson
+from fullfunnel.analytics.stuck import EVERY
 from fullfunnel.cli import app
 from fullfunnel.config import config_from_dict
 from fullfunnel.errors import ConfigError
@@ -279,7 +280,7 @@ def test_digest_once_a_week_with_the_analyses_own_lines(demo, smtp):
         assert line in first.body
     assert ff.pipeline(demo, as_of=AS_OF).headline()[0] in first.body
     # the top stuck contacts per owner, re-derived in pandas
-    stuck = ff.stuck(demo, as_of=AS_OF, limit=10_000).contacts
+    stuck = ff.stuck(demo, as_of=AS_OF, limit=EVERY).contacts
     owners = demo.table("contacts").select("contact_id", "owner_id").execute()
     expected = (
         stuck.merge(owners, on="contact_id")
@@ -340,7 +341,7 @@ def test_schedule_runs_what_is_due_and_retries_a_failed_digest():
     config = config_from_dict({"alerts": {"check_minutes": 30}, "digest": {"day": "monday"}})
     ran, answers = [], [False, True]
     schedule = Schedule(
-        config, [], lambda: ran.append("alerts"), lambda: ran.append("digest") or answers.pop(0)
+        config, lambda: ran.append("alerts"), lambda: ran.append("digest") or answers.pop(0)
     )
     monday = datetime(2026, 11, 23, 9, tzinfo=UTC)
     assert schedule.tick(monday) == ["alerts", "digest"]  # the digest failed

@@ -54,7 +54,6 @@ from fullfunnel.warehouse import Warehouse
 KINDS = ("contacts", "deals", "touches")
 CONTACT_STATES = ("reached", "in_stage", "stuck")
 DEAL_STATUSES = ("open", "overdue", "won", "lost")
-EVERY = 2**62  # a limit no list reaches: every stuck contact
 # the contacts columns a contact row carries, where the table has them
 CONTACT_COLUMNS = ("account_id", "created_at", "source_channel", "owner_team", "owner_id")
 CONTACT_COLUMNS += ("title", "industry", "employees", "country")
@@ -320,7 +319,7 @@ def _stuck(
 ) -> tuple[ir.Table, datetime]:
     """The stuck contacts the stuck analysis lists, all of them, in its rank order
     (its list is the one place they are ranked: the counts are of the same set)."""
-    from fullfunnel.analytics.stuck import stuck
+    from fullfunnel.analytics.stuck import EVERY, stuck
 
     _check_team(team, config)
     if stage is not None:

@@ -58,6 +58,7 @@ from fullfunnel.lifecycle import timeline
 from fullfunnel.result import Result, count
 from fullfunnel.warehouse import Warehouse
 
+EVERY = 2**62  # a limit no list reaches: every stuck contact
 CONTACT_COLUMNS = [
     "rank",
     "contact_id",

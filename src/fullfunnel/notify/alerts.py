@@ -15,7 +15,7 @@ from datetime import datetime
 import pandas as pd
 
 from fullfunnel.config import Config
-from fullfunnel.notify.rules import Reading, read_rules
+from fullfunnel.notify.rules import Reading, command, read_rules
 from fullfunnel.notify.send import Message, Target, deliver
 from fullfunnel.result import Result
 from fullfunnel.warehouse import Warehouse
@@ -79,7 +79,7 @@ def check_alerts(
         state = "ok"
         if r.firing:
             state = "firing" if was is not None else "new"
-            messages.append(_fired(r, since, config))
+            messages.append(_fired(r, since))
         elif was is not None:
             state = "cleared"
             messages.append(_cleared(r, was))
@@ -115,12 +115,13 @@ def _record(wh: Warehouse, frame: pd.DataFrame, at: datetime) -> None:
     wh.load("alert_state", out)
 
 
-def _fired(r: Reading, since: datetime, config: Config) -> Message:
+def _fired(r: Reading, since: datetime) -> Message:
     return Message(
         event=f"alert:{r.key}@{since:%Y-%m-%dT%H:%M}",
         subject=f"fullfunnel alert: {r.subject}",
         body=f"**{r.subject}**\n\n{r.message}.\n\nFiring since {since:%Y-%m-%d}. "
-        f"The rule is in [alerts] of the config; `fullfunnel {_command(r.key)}` shows the detail.",
+        f"The rule is in [alerts] of the config; `fullfunnel {command(r.metric)}` shows "
+        "the detail.",
     )
 
 
@@ -130,14 +131,3 @@ def _cleared(r: Reading, since: datetime) -> Message:
         subject=f"fullfunnel alert cleared: {r.key}",
         body=f"**Cleared** (fired since {since:%Y-%m-%d}).\n\n{r.message}.",
     )
-
-
-def _command(key: str) -> str:
-    metric = key.split(":", 1)[0].split("<", 1)[0].split(">", 1)[0]
-    return {
-        "stuck_count": "stuck",
-        "stuck_value": "stuck",
-        "sla_met": "handoffs",
-        "p_hit": "forecast",
-        "conversion": "funnel",
-    }[metric]

@@ -18,6 +18,7 @@ import ibis
 import pandas as pd
 
 from fullfunnel.analytics.registry import run
+from fullfunnel.analytics.stuck import EVERY
 from fullfunnel.config import Config
 from fullfunnel.notify.send import Message, Target, deliver
 from fullfunnel.result import Result
@@ -29,8 +30,6 @@ SECTIONS = (
     ("What moved in the last 7 days", "movement"),
     ("Stuck", "stuck"),
 )
-# the stuck contacts read to pick each owner's most valuable
-STUCK_LISTED = 10_000
 STUCK_COLUMNS = [
     "owner",
     "contact_id",
@@ -92,7 +91,7 @@ def compose_digest(wh: Warehouse, config: Config, as_of: datetime) -> tuple[Mess
         "forecast": run("forecast", wh, config, as_of),
         "pipeline": run("pipeline", wh, config, as_of),
         "movement": run("movement", wh, config, as_of, {"since": as_of - timedelta(days=7)}),
-        "stuck": run("stuck", wh, config, as_of, {"limit": STUCK_LISTED}),
+        "stuck": run("stuck", wh, config, as_of, {"limit": EVERY}),  # each owner's top
     }
     stuck = _with_owner(wh, results["stuck"].contacts)
     top = _top_per_owner(stuck, int(config["digest"]["top_per_owner"]))

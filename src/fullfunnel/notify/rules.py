@@ -12,21 +12,23 @@ says so and does not fire.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from fullfunnel.analytics.registry import run
+from fullfunnel.analytics.registry import ANALYSES, run
 from fullfunnel.config import Config
 from fullfunnel.warehouse import Warehouse
 
-# the analysis each metric reads
+# what each metric reads: an analysis of the registry, or the stage changes
 READS = {
     "stuck_count": "stuck",
     "stuck_value": "stuck",
     "sla_met": "handoffs",
     "p_hit": "forecast",
+    "conversion": "stage_changes",
 }
 
 
@@ -39,54 +41,54 @@ class Reading:
     value: float | None
     message: str
     subject: str = ""  # the alert's subject line when it fires
+    metric: str = ""
+
+
+def command(metric: str) -> str:
+    """The command that shows the detail behind ``metric``."""
+    name = READS[metric]
+    return ANALYSES[name].command if name in ANALYSES else "funnel"
 
 
 def read_rules(wh: Warehouse, config: Config, as_of: datetime) -> list[Reading]:
-    """Every rule of ``config["alerts"]`` as of ``as_of``, each analysis run once."""
-    rules = config["alerts"]["rules"]
-    results: dict[str, Any] = {}
+    """Every rule of ``config["alerts"]`` as of ``as_of``, each source read once."""
+    sources: dict[str, Any] = {}
     out: list[Reading] = []
-    for rule in rules:
+    for rule in config["alerts"]["rules"]:
         metric = rule["metric"]
-        name = READS.get(metric)
-        if name is not None and name not in results:
-            results[name] = run(name, wh, config, as_of)
-        if metric == "conversion" and "conversion" not in results:
-            results["conversion"] = _conversion_changes(wh, config, as_of)
-        out.extend(_READERS[metric](rule, results[name or "conversion"], config))
+        name = READS[metric]
+        if name not in sources:
+            sources[name] = (
+                run(name, wh, config, as_of)
+                if name in ANALYSES
+                else _conversion_changes(wh, config, as_of)
+            )
+        readings = _READERS[metric](rule, sources[name], config)
+        out.extend(dataclasses.replace(r, metric=metric) for r in readings)
     return out
 
 
-def _stuck_count(rule: dict, result: Any, config: Config) -> list[Reading]:
-    key = f"stuck_count>{rule['above']:g}"
+def _stuck(rule: dict, result: Any, config: Config, *, metric: str) -> list[Reading]:
+    """stuck_count (contacts) or stuck_value (their value at risk) above a threshold."""
+    above, key = rule["above"], f"{metric}>{rule['above']:g}"
     if not result.judged:
         return [Reading(key, False, None, f"stuck contacts cannot be judged: {result.note}")]
     n = int(result.total)
+    if metric == "stuck_count":
+        value = float(n)
+        said = f"{n:,} contacts are stuck (over their stage's limit, unworked by its owner"
+        short = f"{n:,} stuck contacts"
+    else:
+        value = float(result.value_at_risk)
+        said = f"{value:,.0f} of value is at risk in {n:,} stuck contacts ("
+        short = f"{value:,.0f} at risk in stuck contacts"
     return [
         Reading(
             key,
-            n > rule["above"],
-            float(n),
-            f"{n:,} contacts are stuck (over their stage's limit, unworked by its owner, "
-            f"as of {result.as_of:%Y-%m-%d}); the alert is set above {rule['above']:,.0f}",
-            f"{n:,} stuck contacts (alert above {rule['above']:,.0f})",
-        )
-    ]
-
-
-def _stuck_value(rule: dict, result: Any, config: Config) -> list[Reading]:
-    key = f"stuck_value>{rule['above']:g}"
-    if not result.judged:
-        return [Reading(key, False, None, f"stuck contacts cannot be judged: {result.note}")]
-    value = float(result.value_at_risk)
-    return [
-        Reading(
-            key,
-            value > rule["above"],
+            value > above,
             value,
-            f"{value:,.0f} of value is at risk in {int(result.total):,} stuck contacts "
-            f"(as of {result.as_of:%Y-%m-%d}); the alert is set above {rule['above']:,.0f}",
-            f"{value:,.0f} at risk in stuck contacts (alert above {rule['above']:,.0f})",
+            f"{said}, as of {result.as_of:%Y-%m-%d}); the alert is set above {above:,.0f}",
+            f"{short} (alert above {above:,.0f})",
         )
     ]
 
@@ -179,8 +181,8 @@ def _conversion_changes(wh: Warehouse, config: Config, as_of: datetime) -> pd.Da
 
 
 _READERS = {
-    "stuck_count": _stuck_count,
-    "stuck_value": _stuck_value,
+    "stuck_count": functools.partial(_stuck, metric="stuck_count"),
+    "stuck_value": functools.partial(_stuck, metric="stuck_value"),
     "sla_met": _sla_met,
     "p_hit": _p_hit,
     "conversion": _conversion,

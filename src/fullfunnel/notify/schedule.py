@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fullfunnel.config import DAYS, Config
-from fullfunnel.notify.send import Target
 
 log = logging.getLogger("fullfunnel.server")
 TICK = 60.0
@@ -43,12 +42,10 @@ class Schedule:
     def __init__(
         self,
         config: Config,
-        to: list[Target],
         run_alerts: Callable[[], object],
         run_digest: Callable[[], bool],
     ) -> None:
         self.config = config
-        self.to = to
         self.run_alerts = run_alerts
         self.run_digest = run_digest  # True once every target has this week's digest
         self.last_alerts: datetime | None = None
@@ -112,4 +109,4 @@ def for_service(svc: Any) -> Schedule | None:
         log.info("digest: %s", "; ".join(result.headline()))
         return not result.sent["status"].eq("failed").any()
 
-    return Schedule(svc.config, to, run_alerts, run_digest)
+    return Schedule(svc.config, run_alerts, run_digest)

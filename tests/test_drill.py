@@ -237,6 +237,9 @@ def test_the_cli_prints_a_page_and_writes_every_row(tmp_path):
     assert len(frame) == total and frame["contact_id"].is_unique
     bad = runner.invoke(app, [*base[:4], "--stage", "mqll"])
     assert bad.exit_code == 1 and "--stage 'mqll'" in bad.output
+    # the kind is an argument, and the message names it as one
+    kind = runner.invoke(app, ["--db", str(db), "records", "contact"])
+    assert kind.exit_code == 1 and "KIND 'contact'" in kind.output and "--kind" not in kind.output
     missing = runner.invoke(app, ["--db", str(tmp_path / "none.duckdb"), "records", "deals"])
     assert missing.exit_code == 1 and not (tmp_path / "none.duckdb").exists()
 

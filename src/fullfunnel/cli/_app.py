@@ -83,6 +83,12 @@ class _Group(TyperGroup):
         finally:
             _give_back()
 
+    def _spelling(self, ctx: Any) -> Callable[[str], str]:
+        """How the failing command spells a library option: its argument's name
+        (``KIND``) when it takes it as one, else the flag."""
+        command = self.get_command(ctx, ctx.invoked_subcommand or "")
+        return lambda option: _spelt_as_argument(command, option) or flag(option)
+
     def _invoke(self, ctx: Any) -> Any:
         try:
             result = super().invoke(ctx)
@@ -90,7 +96,7 @@ class _Group(TyperGroup):
             _print_notes()
             raise
         except InputError as exc:  # an option named as the library spells it: as a flag
-            _fail(as_flags(exc.spelt(flag)))
+            _fail(as_flags(exc.spelt(self._spelling(ctx))))
         except FullfunnelError as exc:
             _fail(as_flags(str(exc)))
         except Exception as exc:
@@ -105,6 +111,14 @@ class _Group(TyperGroup):
             )
         _print_notes()
         return result
+
+
+def _spelt_as_argument(command: Any, option: str) -> str | None:
+    """``KIND`` when ``option`` is a positional argument of ``command``, else None."""
+    for param in getattr(command, "params", ()):
+        if param.name == option and param.param_type_name == "argument":
+            return option.upper()
+    return None
 
 
 def flag(option: str) -> str:
